@@ -1,0 +1,278 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/workspace/workspace.sock"
+
+// SocketFromEnv returns $WORKSPACE_SOCKET or DefaultSocket.
+func SocketFromEnv() string {
+	if s := os.Getenv("WORKSPACE_SOCKET"); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
+
+// Client talks to the daemon over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+}
+
+// Socket returns the socket path the client dials.
+func (c *Client) Socket() string { return c.socket }
+
+func (c *Client) url(path string, q url.Values) string {
+	u := "http://workspace/" + Version + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// do sends a request and decodes a JSON answer into out (when out is non-nil).
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, nil), body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.send(req, out)
+}
+
+func (c *Client) send(req *http.Request, out any) error {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	if err := checkResponse(resp); err != nil {
+		return err
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode daemon response: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) dialError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (no daemon listens on %s): start it with `sudo workspace daemon`, or point --socket / WORKSPACE_SOCKET at a running one: %w",
+			ErrDaemonNotRunning, c.socket, err)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w: permission denied on %s: join the `workspace` group or use sudo", ErrForbidden, c.socket)
+	}
+	return fmt.Errorf("talk to daemon at %s: %w", c.socket, err)
+}
+
+func checkResponse(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	var e Error
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err := json.Unmarshal(b, &e); err != nil || e.Message == "" {
+		e = Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, bytes.TrimSpace(b))}
+	}
+	return &RemoteError{Code: e.Code, Message: e.Message, Status: resp.StatusCode}
+}
+
+// Info returns facts about the daemon.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var out Info
+	err := c.do(ctx, http.MethodGet, "/info", nil, &out)
+	return out, err
+}
+
+// Workspaces lists all workspaces.
+func (c *Client) Workspaces(ctx context.Context) ([]Workspace, error) {
+	var out []Workspace
+	err := c.do(ctx, http.MethodGet, "/workspaces", nil, &out)
+	return out, err
+}
+
+// Workspace returns one workspace.
+func (c *Client) Workspace(ctx context.Context, name string) (Workspace, error) {
+	var out Workspace
+	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+// Create defines a workspace; it does not start it.
+func (c *Client) Create(ctx context.Context, req CreateRequest) (Workspace, error) {
+	var out Workspace
+	err := c.do(ctx, http.MethodPost, "/workspaces", req, &out)
+	return out, err
+}
+
+// Start boots a workspace.
+func (c *Client) Start(ctx context.Context, name string, req StartRequest) (Workspace, error) {
+	var out Workspace
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/start", req, &out)
+	return out, err
+}
+
+// Stop shuts a workspace down.
+func (c *Client) Stop(ctx context.Context, name string, req StopRequest) (Workspace, error) {
+	var out Workspace
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/stop", req, &out)
+	return out, err
+}
+
+// Restart stops a workspace as Stop does, then starts it again.
+func (c *Client) Restart(ctx context.Context, name string, req StopRequest) (Workspace, error) {
+	var out Workspace
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/restart", req, &out)
+	return out, err
+}
+
+// Destroy removes a workspace: its domain, overlay, network and folder.
+func (c *Client) Destroy(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/workspaces/"+url.PathEscape(name), nil, nil)
+}
+
+// Images lists the imported base images.
+func (c *Client) Images(ctx context.Context) ([]Image, error) {
+	var out []Image
+	err := c.do(ctx, http.MethodGet, "/images", nil, &out)
+	return out, err
+}
+
+// RemoveImage deletes an image no workspace uses.
+func (c *Client) RemoveImage(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/images/"+url.PathEscape(name), nil, nil)
+}
+
+// ImportSource is an image to upload: the disk and, for direct kernel boot,
+// a kernel and an initrd. Readers are streamed; sizes must be exact.
+type ImportSource struct {
+	Meta   ImportMeta
+	Disk   io.Reader
+	Kernel io.Reader
+	Initrd io.Reader
+}
+
+// ImportImage streams an image to the daemon as one multipart body. The
+// daemon stores the parts in its pool while they arrive, so progress on the
+// readers is upload progress.
+func (c *Client) ImportImage(ctx context.Context, src ImportSource) (Image, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeImportParts(mw, src))
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/images", nil), pr)
+	if err != nil {
+		return Image{}, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	var out Image
+	err = c.send(req, &out)
+	pr.Close()
+	return out, err
+}
+
+func writeImportParts(mw *multipart.Writer, src ImportSource) error {
+	meta, err := mw.CreateFormField("meta")
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(meta).Encode(src.Meta); err != nil {
+		return err
+	}
+	parts := []struct {
+		name string
+		r    io.Reader
+	}{{"disk", src.Disk}, {"kernel", src.Kernel}, {"initrd", src.Initrd}}
+	for _, p := range parts {
+		if p.r == nil {
+			continue
+		}
+		w, err := mw.CreateFormFile(p.name, p.name)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, p.r); err != nil {
+			return fmt.Errorf("read %s: %w", p.name, err)
+		}
+	}
+	return mw.Close()
+}
+
+// Events streams lifecycle events until ctx ends or the daemon goes away.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/events", nil), nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	if err := checkResponse(resp); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return errors.New("daemon closed the event stream")
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/profiles"
+)
+
+func newCreateCmd(a *app) *cobra.Command {
+	var profilePath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create NAME --profile FILE",
+		Short: "Define a workspace from a profile (does not start it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := api.ValidateWorkspaceName(name); err != nil {
+				return err
+			}
+			p, err := profiles.Load(profilePath)
+			if err != nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			abs, err := filepath.Abs(profilePath)
+			if err != nil {
+				return fmt.Errorf("profile %s: %w", profilePath, err)
+			}
+			w, err := a.client().Create(cmd.Context(), api.CreateRequest{Name: name, ProfilePath: abs, Profile: p})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, w)
+			}
+			fmt.Fprintf(a.stdout, "created workspace %q (image %s, %d CPUs, %s memory, %s network); start it with `workspace start %s`\n",
+				w.Name, w.Image, p.CPUs, p.Memory, p.Network.Mode, w.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&profilePath, "profile", "p", "", "profile file (HCL)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new workspace as JSON")
+	_ = cmd.MarkFlagRequired("profile")
+	return cmd
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+
+	"github.com/workspace-sandbox/workspace/daemon"
+)
+
+func newDaemonCmd(a *app) *cobra.Command {
+	cfg := daemon.Config{Version: version}
+	var logLevel string
+	var logJSON bool
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the host daemon (as root): owns libvirt, serves the API on a unix socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Socket = a.socket
+			cfg.Logger = hclog.New(&hclog.LoggerOptions{
+				Name:       "workspace",
+				Level:      hclog.LevelFromString(logLevel),
+				Output:     a.stderr,
+				JSONFormat: logJSON,
+			})
+			return daemon.Run(cmd.Context(), cfg)
+		},
+	}
+	def := os.Getenv("WORKSPACE_STATE_DIR")
+	if def == "" {
+		def = "/var/lib/workspace"
+	}
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", def, "state folder: image records, storage pool, per-workspace sockets (env WORKSPACE_STATE_DIR)")
+	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI: qemu:///system, qemu+ssh://user@host/system, qemu+tls://host/system, test:///default")
+	cmd.Flags().StringVar(&cfg.PoolName, "pool", "workspace", "libvirt storage pool for images and overlays")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines")
+	return cmd
+}

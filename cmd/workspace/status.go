@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a workspace",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := a.client().Workspace(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, w)
+			}
+			tw := newTable(a.stdout)
+			fmt.Fprintf(tw, "name:\t%s\n", w.Name)
+			fmt.Fprintf(tw, "state:\t%s\n", w.State)
+			fmt.Fprintf(tw, "image:\t%s\n", w.Image)
+			fmt.Fprintf(tw, "profile:\t%s\n", w.Profile)
+			fmt.Fprintf(tw, "created:\t%s\n", w.CreatedAt.Local().Format(time.RFC3339))
+			fmt.Fprintf(tw, "domain:\t%s\n", w.Domain)
+			if s := w.Settings; s != nil {
+				fmt.Fprintf(tw, "resources:\t%d CPUs, %s memory, %s disk\n", s.CPUs, s.Memory, s.Disk)
+				fmt.Fprintf(tw, "network:\t%s\n", s.Network.Mode)
+				fmt.Fprintf(tw, "clipboard:\t%s\n", s.Clipboard)
+			}
+			fmt.Fprintf(tw, "display:\t%s\n", w.Display)
+			if w.DisplaySocket != "" {
+				fmt.Fprintf(tw, "display socket:\t%s\n", w.DisplaySocket)
+			}
+			if w.ConsoleLog != "" {
+				fmt.Fprintf(tw, "console log:\t%s\n", w.ConsoleLog)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

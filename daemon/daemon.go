@@ -1,0 +1,202 @@
+// Package daemon is the host daemon: it owns the libvirt connection, keeps
+// the image store and serves the HTTP/JSON API on a unix socket.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/vm"
+)
+
+// Config is how the daemon is run.
+type Config struct {
+	StateDir   string
+	Socket     string
+	LibvirtURI string
+	// PoolName is the libvirt storage pool for images and overlays.
+	PoolName string
+	Version  string
+	Logger   hclog.Logger
+}
+
+// Daemon is a running daemon.
+type Daemon struct {
+	cfg    Config
+	hv     Hypervisor
+	log    hclog.Logger
+	server *server
+}
+
+// New prepares a daemon around an existing hypervisor connection.
+func New(cfg Config, hv Hypervisor) (*Daemon, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	log := cfg.Logger.Named("daemon")
+	imgDir := filepath.Join(cfg.StateDir, "images")
+	if err := os.MkdirAll(imgDir, 0o755); err != nil {
+		return nil, fmt.Errorf("prepare state dir: %w", err)
+	}
+	images := &imageStore{dir: imgDir, hv: hv, log: log.Named("images")}
+	d := &Daemon{cfg: cfg, hv: hv, log: log}
+	d.server = &server{
+		m:      newManager(hv, images, log.Named("workspaces")),
+		images: images,
+		events: newBroker(log.Named("events")),
+		log:    log.Named("api"),
+		info: func() api.Info {
+			return api.Info{Version: cfg.Version, LibvirtURI: hv.URI(), Connected: hv.Connected(), DomainType: hv.DomainType(), StateDir: cfg.StateDir}
+		},
+	}
+	return d, nil
+}
+
+// Handler returns the API handler (tests serve it without a socket).
+func (d *Daemon) Handler() http.Handler { return d.server.routes() }
+
+// Run connects to libvirt, serves the API on cfg.Socket and returns when ctx
+// ends (then it shuts the server down) or serving fails.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	abs, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("state dir %q: %w", cfg.StateDir, err)
+	}
+	cfg.StateDir = abs
+	// qemu runs as its own user and must traverse into workspace folders.
+	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	drv, err := vm.New(ctx, vm.Options{URI: cfg.LibvirtURI, StateDir: cfg.StateDir, PoolName: cfg.PoolName, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	defer drv.Close()
+	d, err := New(cfg, drv)
+	if err != nil {
+		return err
+	}
+	return d.Serve(ctx)
+}
+
+// Serve listens on the socket and serves until ctx ends.
+func (d *Daemon) Serve(ctx context.Context) error {
+	ln, err := listen(d.cfg.Socket, d.log)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(d.cfg.Socket)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go d.server.events.run(ctx, d.forwardEvents(ctx))
+	if err := d.reconcile(ctx); err != nil {
+		d.log.Warn("reconcile", "error", err)
+	}
+
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          d.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	d.log.Info("serving", "socket", d.cfg.Socket, "libvirt", d.hv.URI(), "state_dir", d.cfg.StateDir)
+	select {
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		d.log.Info("stopped")
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", d.cfg.Socket, err)
+	}
+}
+
+// reconcile logs what libvirt holds after a (re)start: running workspaces
+// keep running, and the API reports them from libvirt's own state.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	ws, err := d.server.m.list(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		d.log.Info("found workspace", "workspace", w.Name, "state", w.State, "image", w.Image)
+	}
+	return nil
+}
+
+// forwardEvents turns driver events into API events. Events() survives
+// libvirt reconnects by itself; if it cannot start, retry with backoff.
+func (d *Daemon) forwardEvents(ctx context.Context) <-chan api.Event {
+	out := make(chan api.Event, 64)
+	go func() {
+		defer close(out)
+		backoff := time.Second
+		for ctx.Err() == nil {
+			ch, err := d.hv.Events(ctx)
+			if err != nil {
+				d.log.Warn("subscribe to libvirt events", "error", err, "retry_in", backoff)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 30*time.Second)
+				continue
+			}
+			backoff = time.Second
+			for ev := range ch {
+				select {
+				case out <- api.Event{Time: ev.Time, Workspace: ev.Workspace, Type: ev.Type, Detail: ev.Detail}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// listen opens the API socket: mode 0660, group "workspace" when it exists.
+// A stale socket file is replaced; a live daemon on it is an error.
+func listen(path string, log hclog.Logger) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another workspace daemon is already listening on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if gid := groupID(); gid >= 0 {
+		if err := os.Chown(path, -1, gid); err != nil {
+			log.Warn("cannot give the socket to the workspace group", "error", err)
+		}
+	}
+	return ln, nil
+}

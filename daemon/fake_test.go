@@ -1,0 +1,178 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/vm"
+)
+
+// fakeHV is an in-memory Hypervisor for handler tests.
+type fakeHV struct {
+	mu         sync.Mutex
+	volumes    map[string][]byte
+	domains    map[string]*vm.Info
+	events     chan vm.Event
+	down       bool
+	ignoreACPI bool
+	failCreate error
+}
+
+func newFakeHV() *fakeHV {
+	return &fakeHV{volumes: map[string][]byte{}, domains: map[string]*vm.Info{}, events: make(chan vm.Event, 100)}
+}
+
+func (f *fakeHV) URI() string        { return "fake:///" }
+func (f *fakeHV) Connected() bool    { return !f.down }
+func (f *fakeHV) DomainType() string { return "qemu" }
+
+func (f *fakeHV) check() error {
+	if f.down {
+		return fmt.Errorf("%w: cannot reach libvirt at fake:///: connection refused", vm.ErrUnreachable)
+	}
+	return nil
+}
+
+func (f *fakeHV) UploadVolume(_ context.Context, name, format string, capacity uint64, r io.Reader, length int64) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return "", err
+	}
+	if _, ok := f.volumes[name]; ok {
+		return "", fmt.Errorf("volume %q: %w", name, vm.ErrExists)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, length))
+	if err != nil {
+		return "", err
+	}
+	f.volumes[name] = b
+	return "/pool/" + name, nil
+}
+
+func (f *fakeHV) DeleteVolume(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.volumes[name]; !ok {
+		return fmt.Errorf("volume %q: %w", name, vm.ErrNotFound)
+	}
+	delete(f.volumes, name)
+	return nil
+}
+
+func (f *fakeHV) Create(_ context.Context, s vm.Spec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	if f.failCreate != nil {
+		return f.failCreate
+	}
+	if _, ok := f.domains[s.Name]; ok {
+		return fmt.Errorf("domain ws-%s: %w", s.Name, vm.ErrExists)
+	}
+	if _, ok := f.volumes[s.BaseVolume]; !ok {
+		return fmt.Errorf("base volume %q: %w", s.BaseVolume, vm.ErrNotFound)
+	}
+	f.domains[s.Name] = &vm.Info{Name: "ws-" + s.Name, State: vm.State("stopped"), Meta: s.Meta, DisplayType: s.DisplayType}
+	f.emit(s.Name, "defined")
+	return nil
+}
+
+func (f *fakeHV) emit(name, typ string) {
+	select {
+	case f.events <- vm.Event{Workspace: name, Type: typ, Time: time.Now()}:
+	default:
+	}
+}
+
+func (f *fakeHV) setState(name string, st string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	d, ok := f.domains[name]
+	if !ok {
+		return fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
+	}
+	d.State = vm.State(st)
+	f.emit(name, map[string]string{"running": "started", "stopped": "stopped"}[st])
+	return nil
+}
+
+func (f *fakeHV) Start(_ context.Context, name string) error { return f.setState(name, "running") }
+func (f *fakeHV) Shutdown(_ context.Context, name string) error {
+	if f.ignoreACPI {
+		return f.check()
+	}
+	return f.setState(name, "stopped")
+}
+func (f *fakeHV) ForceStop(_ context.Context, name string) error { return f.setState(name, "stopped") }
+
+func (f *fakeHV) Delete(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	if _, ok := f.domains[name]; !ok {
+		return fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
+	}
+	delete(f.domains, name)
+	f.emit(name, "undefined")
+	return nil
+}
+
+func (f *fakeHV) Info(_ context.Context, name string) (vm.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return vm.Info{}, err
+	}
+	d, ok := f.domains[name]
+	if !ok {
+		return vm.Info{}, fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
+	}
+	return *d, nil
+}
+
+func (f *fakeHV) List(_ context.Context) ([]vm.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	var out []vm.Info
+	for _, d := range f.domains {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Compare(out[i].Name, out[j].Name) < 0 })
+	return out, nil
+}
+
+func (f *fakeHV) Events(ctx context.Context) (<-chan vm.Event, error) {
+	out := make(chan vm.Event)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-f.events:
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/vm"
+)
+
+// Hypervisor is what the daemon needs from the VM driver. *vm.Driver is the
+// real one; handler tests use a fake.
+type Hypervisor interface {
+	URI() string
+	Connected() bool
+	DomainType() string
+
+	UploadVolume(ctx context.Context, name, format string, capacity uint64, r io.Reader, length int64) (string, error)
+	DeleteVolume(ctx context.Context, name string) error
+
+	Create(ctx context.Context, s vm.Spec) error
+	Start(ctx context.Context, name string) error
+	Shutdown(ctx context.Context, name string) error
+	ForceStop(ctx context.Context, name string) error
+	Delete(ctx context.Context, name string) error
+	Info(ctx context.Context, name string) (vm.Info, error)
+	List(ctx context.Context) ([]vm.Info, error)
+	Events(ctx context.Context) (<-chan vm.Event, error)
+}
+
+var _ Hypervisor = (*vm.Driver)(nil)
+
+// classified carries an api error class next to the original error, so the
+// HTTP boundary can pick a status while the message stays the driver's.
+type classified struct {
+	class error
+	err   error
+}
+
+func (c *classified) Error() string   { return c.err.Error() }
+func (c *classified) Unwrap() []error { return []error{c.class, c.err} }
+
+// classify maps driver error classes to api error classes.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, vm.ErrUnreachable):
+		return &classified{api.ErrUnavailable, err}
+	case errors.Is(err, vm.ErrExists):
+		return &classified{api.ErrExists, err}
+	case errors.Is(err, vm.ErrNotFound):
+		return &classified{api.ErrNotFound, err}
+	}
+	return err
+}
+
+func noWorkspace(name string) error {
+	return fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
+}

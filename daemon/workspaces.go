@@ -1,0 +1,345 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/profiles"
+	"github.com/workspace-sandbox/workspace/vm"
+)
+
+// manager owns the workspace lifecycle. Libvirt is the record of what
+// exists: every domain carries its workspace's metadata, so a restarted
+// daemon reconciles by listing domains, and running VMs stay running.
+type manager struct {
+	hv     Hypervisor
+	images *imageStore
+	log    hclog.Logger
+	now    func() time.Time
+	poll   time.Duration
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func newManager(hv Hypervisor, images *imageStore, log hclog.Logger) *manager {
+	return &manager{hv: hv, images: images, log: log, now: time.Now, poll: 500 * time.Millisecond, locks: map[string]*sync.Mutex{}}
+}
+
+// lock serialises operations on one workspace name.
+func (m *manager) lock(name string) func() {
+	m.mu.Lock()
+	l, ok := m.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[name] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func domainName(name string) string { return "ws-" + name }
+
+func toAPI(info vm.Info) api.Workspace {
+	w := api.Workspace{
+		Name:          info.Meta.Workspace,
+		State:         string(info.State),
+		Profile:       info.Meta.Profile,
+		Image:         info.Meta.Image,
+		CreatedAt:     info.Meta.CreatedAt,
+		Domain:        info.Name,
+		Display:       info.DisplayType,
+		DisplaySocket: info.DisplaySocket,
+		AgentSocket:   info.AgentSocket,
+		ConsoleLog:    info.ConsoleLog,
+	}
+	if w.Name == "" {
+		w.Name = strings.TrimPrefix(info.Name, "ws-")
+	}
+	if w.Display == "" {
+		w.Display = "none"
+	}
+	if info.Meta.ProfileJSON != "" {
+		var p profiles.Profile
+		if err := json.Unmarshal([]byte(info.Meta.ProfileJSON), &p); err == nil {
+			w.Settings = &p
+		}
+	}
+	return w
+}
+
+func (m *manager) list(ctx context.Context) ([]api.Workspace, error) {
+	infos, err := m.hv.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", classify(err))
+	}
+	out := make([]api.Workspace, 0, len(infos))
+	for _, info := range infos {
+		w := toAPI(info)
+		w.Settings = nil
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (m *manager) get(ctx context.Context, name string) (api.Workspace, error) {
+	if err := api.ValidateWorkspaceName(name); err != nil {
+		return api.Workspace{}, err
+	}
+	info, err := m.hv.Info(ctx, name)
+	if errors.Is(err, vm.ErrNotFound) {
+		return api.Workspace{}, noWorkspace(name)
+	}
+	if err != nil {
+		return api.Workspace{}, fmt.Errorf("workspace %q: %w", name, classify(err))
+	}
+	return toAPI(info), nil
+}
+
+// usersOf returns the workspaces whose base is image.
+func (m *manager) usersOf(ctx context.Context, image string) ([]string, error) {
+	infos, err := m.hv.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", classify(err))
+	}
+	var users []string
+	for _, info := range infos {
+		if info.Meta.Image == image {
+			users = append(users, toAPI(info).Name)
+		}
+	}
+	sort.Strings(users)
+	return users, nil
+}
+
+func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Workspace, error) {
+	if err := api.ValidateWorkspaceName(req.Name); err != nil {
+		return api.Workspace{}, err
+	}
+	if req.Profile == nil {
+		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: no profile given", api.ErrInvalid, req.Name)
+	}
+	if err := req.Profile.Validate(); err != nil {
+		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: profile %s: %v", api.ErrInvalid, req.Name, req.ProfilePath, err)
+	}
+	defer m.lock(req.Name)()
+
+	if _, err := m.hv.Info(ctx, req.Name); err == nil {
+		return api.Workspace{}, fmt.Errorf("%w: workspace %q already exists", api.ErrExists, req.Name)
+	} else if !errors.Is(err, vm.ErrNotFound) {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: %w", req.Name, classify(err))
+	}
+	p := req.Profile
+	img, err := m.images.get(p.Image)
+	if err != nil {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: %w", req.Name, err)
+	}
+	if uint64(p.Disk) < img.VirtualSize {
+		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: disk = %q is smaller than image %q (%s)", api.ErrInvalid, req.Name, p.Disk, img.Name, profiles.Size(img.VirtualSize))
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: encode profile: %w", req.Name, err)
+	}
+	spec := vm.Spec{
+		Name:        req.Name,
+		VCPUs:       p.CPUs,
+		MemoryBytes: uint64(p.Memory),
+		DiskBytes:   uint64(p.Disk),
+		BaseVolume:  diskVolume(img.Name),
+		BaseFormat:  img.Format,
+		NetworkMode: p.Network.Mode,
+		DisplayType: p.Display.Type,
+		Meta: vm.Metadata{
+			Workspace:   req.Name,
+			Profile:     req.ProfilePath,
+			Image:       img.Name,
+			CreatedAt:   m.now().UTC().Truncate(time.Second),
+			ProfileJSON: string(pj),
+		},
+	}
+	if img.Kernel {
+		spec.KernelVolume, spec.InitrdVolume, spec.Cmdline = kernelVolume(img.Name), initrdVolume(img.Name), img.Cmdline
+	}
+	if err := m.hv.Create(ctx, spec); err != nil {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: %w", req.Name, classify(err))
+	}
+	m.log.Info("workspace created", "workspace", req.Name, "image", img.Name, "profile", req.ProfilePath)
+	return m.get(ctx, req.Name)
+}
+
+func parseTimeout(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: timeout %q is not a positive duration like 60s", api.ErrInvalid, s)
+	}
+	return d, nil
+}
+
+func (m *manager) start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error) {
+	timeout, err := parseTimeout(req.Timeout, 2*time.Minute)
+	if err != nil {
+		return api.Workspace{}, err
+	}
+	w, err := m.get(ctx, name)
+	if err != nil {
+		return w, err
+	}
+	defer m.lock(name)()
+	if w.State != api.StateRunning {
+		if err := m.hv.Start(ctx, name); err != nil {
+			return w, fmt.Errorf("start workspace %q: %w", name, classify(err))
+		}
+		m.log.Info("workspace started", "workspace", name)
+	}
+	if req.Wait {
+		if err := m.waitBooted(ctx, name, timeout); err != nil {
+			return w, err
+		}
+	}
+	return m.get(ctx, name)
+}
+
+// waitBooted waits until the guest's serial console shows output, i.e. the
+// guest kernel is running. (The agent issue extends this to "agent connected".)
+func (m *manager) waitBooted(ctx context.Context, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		w, err := m.get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if w.State != api.StateRunning {
+			return fmt.Errorf("%w: workspace %q is %s while waiting for it to boot", api.ErrConflict, name, w.State)
+		}
+		if w.ConsoleLog == "" {
+			return nil // remote libvirt: no local console log to watch
+		}
+		if fi, err := os.Stat(w.ConsoleLog); err == nil && fi.Size() > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: workspace %q: no console output from the guest within %s", api.ErrUnavailable, name, timeout)
+		case <-time.After(m.poll):
+		}
+	}
+}
+
+func (m *manager) stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error) {
+	timeout, err := parseTimeout(req.Timeout, 60*time.Second)
+	if err != nil {
+		return api.Workspace{}, err
+	}
+	w, err := m.get(ctx, name)
+	if err != nil {
+		return w, err
+	}
+	defer m.lock(name)()
+	if err := m.stopLocked(ctx, name, w.State, req.Force, timeout); err != nil {
+		return w, err
+	}
+	return m.get(ctx, name)
+}
+
+func (m *manager) stopLocked(ctx context.Context, name, state string, force bool, timeout time.Duration) error {
+	switch state {
+	case api.StateStopped:
+		return nil
+	case api.StateCrashed, api.StatePaused:
+		if !force {
+			return fmt.Errorf("%w: workspace %q is %s and cannot shut down by itself; use --force", api.ErrConflict, name, state)
+		}
+		return m.forceStop(ctx, name)
+	}
+	if err := m.hv.Shutdown(ctx, name); err != nil {
+		return fmt.Errorf("stop workspace %q: %w", name, classify(err))
+	}
+	m.log.Info("shutdown requested", "workspace", name, "timeout", timeout)
+	if m.waitState(ctx, name, api.StateStopped, timeout) {
+		m.log.Info("workspace stopped", "workspace", name)
+		return nil
+	}
+	if !force {
+		return fmt.Errorf("%w: workspace %q did not shut down within %s; run `workspace stop %s --force` to power it off", api.ErrConflict, name, timeout, name)
+	}
+	return m.forceStop(ctx, name)
+}
+
+func (m *manager) forceStop(ctx context.Context, name string) error {
+	if err := m.hv.ForceStop(ctx, name); err != nil {
+		return fmt.Errorf("force stop workspace %q: %w", name, classify(err))
+	}
+	m.log.Warn("workspace powered off", "workspace", name)
+	return nil
+}
+
+// waitState polls until the workspace is in state or timeout passes.
+func (m *manager) waitState(ctx context.Context, name, state string, timeout time.Duration) bool {
+	deadline := m.now().Add(timeout)
+	for {
+		info, err := m.hv.Info(ctx, name)
+		if err == nil && string(info.State) == state {
+			return true
+		}
+		if !m.now().Before(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(m.poll):
+		}
+	}
+}
+
+func (m *manager) restart(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error) {
+	timeout, err := parseTimeout(req.Timeout, 60*time.Second)
+	if err != nil {
+		return api.Workspace{}, err
+	}
+	w, err := m.get(ctx, name)
+	if err != nil {
+		return w, err
+	}
+	defer m.lock(name)()
+	if err := m.stopLocked(ctx, name, w.State, req.Force, timeout); err != nil {
+		return w, err
+	}
+	if err := m.hv.Start(ctx, name); err != nil {
+		return w, fmt.Errorf("restart workspace %q: %w", name, classify(err))
+	}
+	m.log.Info("workspace restarted", "workspace", name)
+	return m.get(ctx, name)
+}
+
+func (m *manager) destroy(ctx context.Context, name string) error {
+	if _, err := m.get(ctx, name); err != nil {
+		return err
+	}
+	defer m.lock(name)()
+	if err := m.hv.Delete(ctx, name); err != nil {
+		if errors.Is(err, vm.ErrNotFound) {
+			return noWorkspace(name)
+		}
+		return fmt.Errorf("destroy workspace %q: %w", name, classify(err))
+	}
+	m.log.Info("workspace destroyed", "workspace", name)
+	return nil
+}

@@ -1,0 +1,26 @@
+#!/bin/bash
+# Installs the build and test dependencies on Debian: a Go toolchain (the
+# module's go line then fetches the exact version through the module proxy)
+# and the Debian packages the tests use. Idempotent; needs root for apt.
+set -euo pipefail
+
+need=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+	need+=(golang-go)
+fi
+for p in git make ca-certificates e2fsprogs; do
+	have "$p" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing ${need[*]}; run as root (sudo make ...)" >&2
+		exit 1
+	fi
+	echo "deps: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH=/usr/local/go/bin:$PATH
+go version
