@@ -236,8 +236,10 @@ func TestCreateBadInputChangesNothing(t *testing.T) {
 	missing := testProfile(t, `image = "nothere"`)
 	badCPU := *good
 	badCPU.CPUs = 0
-	small := testProfile(t, "image = \"test\"\ndisk = \"1GiB\"")
-	small.Disk = 1 << 29
+	if _, err := importBytes(t, c, "big", qcow2Bytes(8<<30, false, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	small := testProfile(t, "image = \"big\"\ndisk = \"4GiB\"")
 	cases := []struct {
 		label string
 		req   api.CreateRequest

@@ -333,17 +333,6 @@ func TestEndToEndLifecycle(t *testing.T) {
 		t.Fatalf("failed create left a workspace: %s", r)
 	}
 
-	// Events, watched from the start.
-	evCtx, evCancel := context.WithCancel(context.Background())
-	defer evCancel()
-	evCmd := exec.CommandContext(evCtx, binPath, "events", "--json")
-	evCmd.Env = append(os.Environ(), "WORKSPACE_SOCKET="+e.socket)
-	var evOut bytes.Buffer
-	evCmd.Stdout = &evOut
-	if err := evCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
 	mustCLI(t, e.socket, "create", name, "--profile", prof)
 	if r := cli(t, e.socket, "create", name, "--profile", prof); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Fatalf("duplicate create: %s", r)
@@ -371,12 +360,24 @@ func TestEndToEndLifecycle(t *testing.T) {
 		t.Fatalf("after daemon restart: %+v", w)
 	}
 
+	// Events, watched from here on (the stream ends with the daemon it came from).
+	evCtx, evCancel := context.WithCancel(context.Background())
+	defer evCancel()
+	evCmd := exec.CommandContext(evCtx, binPath, "events", "--json")
+	evCmd.Env = append(os.Environ(), "WORKSPACE_SOCKET="+e.socket)
+	var evOut bytes.Buffer
+	evCmd.Stdout = &evOut
+	if err := evCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
 	mustCLI(t, e.socket, "stop", name, "--timeout", "60s")
 	if w = e.status(name); w.State != "stopped" {
 		t.Fatalf("after stop: %+v", w)
 	}
 	mustCLI(t, e.socket, "start", name)
-	mustCLI(t, e.socket, "restart", name, "--force", "--timeout", "60s")
+	e.waitConsole(e.status(name), "WORKSPACE-GUEST-XREADY", 90*time.Second)
+	mustCLI(t, e.socket, "restart", name, "--timeout", "60s")
 	if w = e.status(name); w.State != "running" {
 		t.Fatalf("after restart: %+v", w)
 	}
@@ -411,7 +412,7 @@ func TestEndToEndLifecycle(t *testing.T) {
 			types[ev.Type] = true
 		}
 	}
-	for _, want := range []string{"defined", "started", "stopped", "undefined"} {
+	for _, want := range []string{"stopped", "started", "undefined"} {
 		if !types[want] {
 			t.Errorf("events --json lacks %q for %s:\n%s", want, name, evOut.String())
 		}

@@ -1,0 +1,187 @@
+package profiles
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"filippo.io/age"
+)
+
+// Defaults for everything a profile may leave out.
+const (
+	DefaultCPUs      = 2
+	DefaultMemory    = Size(2 << 30)
+	DefaultDisk      = Size(20 << 30)
+	DefaultNetwork   = "nat"
+	DefaultDisplay   = "vnc"
+	DefaultClipboard = "off"
+)
+
+// DefaultTracking is the tracking policy when a profile says nothing.
+var DefaultTracking = Tracking{
+	Slot:               Duration(10 * time.Minute),
+	ScreenshotsPerSlot: 1,
+	IdleTimeout:        Duration(5 * time.Minute),
+	JPEGQuality:        75,
+	SpoolLimit:         Size(512 << 20),
+}
+
+var (
+	imageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	tagRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,31}$`)
+)
+
+func oneOf(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %q, got %q", allowed, v)
+}
+
+func checkImage(v string) error {
+	if v == "" {
+		return errors.New("is required: the name of an imported image (see `workspace image list`)")
+	}
+	if !imageRE.MatchString(v) {
+		return fmt.Errorf("%q is not an image name: lower-case letters, digits, '.', '_' or '-'", v)
+	}
+	return nil
+}
+
+func checkCPUs(v int) error {
+	if v < 1 || v > 64 {
+		return fmt.Errorf("must be between 1 and 64, got %d", v)
+	}
+	return nil
+}
+
+func checkMinSize(min Size) func(Size) error {
+	return func(v Size) error {
+		if v < min {
+			return fmt.Errorf("must be at least %s, got %s", min, v)
+		}
+		return nil
+	}
+}
+
+var (
+	checkMemory = checkMinSize(64 << 20)
+	checkDisk   = checkMinSize(1 << 30)
+	checkSpool  = checkMinSize(16 << 20)
+)
+
+func checkNetworkMode(v string) error { return oneOf(v, "none", "nat", "isolated") }
+func checkDisplay(v string) error     { return oneOf(v, "spice", "vnc", "none") }
+func checkClipboard(v string) error   { return oneOf(v, "off", "both") }
+
+func checkAllow(v string) error {
+	if _, err := netip.ParsePrefix(v); err == nil {
+		return nil
+	}
+	if _, err := netip.ParseAddr(v); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%q is not an IP address or CIDR prefix", v)
+}
+
+func checkSlot(d Duration) error {
+	t := time.Duration(d)
+	if t < 30*time.Second || t > time.Hour || time.Hour%t != 0 {
+		return fmt.Errorf("must be between 30s and 60m and divide an hour evenly (30s, 1m, 5m, 10m, 15m, 20m, 30m, 60m), got %s", t)
+	}
+	return nil
+}
+
+func checkIdle(d Duration) error {
+	if t := time.Duration(d); t < time.Minute || t > time.Hour {
+		return fmt.Errorf("must be between 1m and 60m, got %s", t)
+	}
+	return nil
+}
+
+func checkRange(lo, hi int) func(int) error {
+	return func(v int) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("must be between %d and %d, got %d", lo, hi, v)
+		}
+		return nil
+	}
+}
+
+var (
+	checkShots   = checkRange(1, 3)
+	checkQuality = checkRange(10, 100)
+)
+
+func checkTag(v string) error {
+	if !tagRE.MatchString(v) {
+		return fmt.Errorf("share tag %q must be 1-31 letters, digits, '_' or '-'", v)
+	}
+	return nil
+}
+
+func checkHostPath(v string) error {
+	if !filepath.IsAbs(v) {
+		return fmt.Errorf("must be an absolute path, got %q", v)
+	}
+	return nil
+}
+
+func checkClientName(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func checkRecipient(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := age.ParseX25519Recipient(v); err != nil {
+		return fmt.Errorf("%q is not an age X25519 recipient (age1...): %v", v, err)
+	}
+	return nil
+}
+
+// Validate checks an already-built profile, e.g. one the daemon decoded from
+// JSON. All problems are joined, each prefixed with its field path.
+func (p *Profile) Validate() error {
+	var errs []error
+	add := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	add("image", checkImage(p.Image))
+	add("cpus", checkCPUs(p.CPUs))
+	add("memory", checkMemory(p.Memory))
+	add("disk", checkDisk(p.Disk))
+	add("network.mode", checkNetworkMode(p.Network.Mode))
+	for i, a := range p.Network.Allow {
+		add(fmt.Sprintf("network.allow[%d]", i), checkAllow(a))
+	}
+	add("display.type", checkDisplay(p.Display.Type))
+	add("clipboard", checkClipboard(p.Clipboard))
+	for _, s := range p.Shares {
+		add("share", checkTag(s.Tag))
+		add(fmt.Sprintf("share.%s.host", s.Tag), checkHostPath(s.Host))
+	}
+	t := p.Tracking
+	add("tracking.slot", checkSlot(t.Slot))
+	add("tracking.screenshots_per_slot", checkShots(t.ScreenshotsPerSlot))
+	add("tracking.idle_timeout", checkIdle(t.IdleTimeout))
+	add("tracking.jpeg_quality", checkQuality(t.JPEGQuality))
+	add("tracking.spool_limit", checkSpool(t.SpoolLimit))
+	if p.Client != nil {
+		add("client.name", checkClientName(p.Client.Name))
+		add("client.recipient", checkRecipient(p.Client.Recipient))
+	}
+	return errors.Join(errs...)
+}

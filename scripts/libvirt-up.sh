@@ -1,0 +1,46 @@
+#!/bin/bash
+# Makes sure libvirtd (system mode) runs on this Debian machine: installs the
+# packages if missing and starts virtlogd + libvirtd, with or without systemd.
+# Idempotent; run as root.
+set -euo pipefail
+
+URI=qemu:///system
+pkgs=(libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables libxml2-utils)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "libvirt-up: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
+if answers; then
+	echo "libvirt-up: libvirtd is running"
+	exit 0
+fi
+
+getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+mkdir -p /var/log/libvirt /var/log/libvirt/qemu /run/libvirt
+
+if [ -d /run/systemd/system ]; then
+	echo "libvirt-up: starting libvirtd through systemd"
+	systemctl start virtlogd libvirtd
+else
+	echo "libvirt-up: starting virtlogd and libvirtd (no systemd)"
+	pgrep -x virtlogd >/dev/null || virtlogd -d
+	pgrep -x virtlockd >/dev/null || virtlockd -d || true
+	pgrep -x libvirtd >/dev/null || libvirtd -d
+fi
+for _ in $(seq 1 60); do
+	if answers; then
+		echo "libvirt-up: libvirtd answers at $URI"
+		exit 0
+	fi
+	sleep 0.5
+done
+echo "libvirt-up: libvirtd did not come up" >&2
+exit 1
