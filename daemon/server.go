@@ -19,12 +19,11 @@ const maxJSONBody = 1 << 20
 
 // server maps the HTTP/JSON API onto the manager and image store.
 type server struct {
-	m       *manager
-	images  *imageStore
-	events  *broker
-	log     hclog.Logger
-	info    func() api.Info
-	version string
+	m      *manager
+	images *imageStore
+	events *broker
+	log    hclog.Logger
+	info   func() api.Info
 }
 
 func (s *server) routes() http.Handler {

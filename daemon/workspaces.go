@@ -49,8 +49,6 @@ func (m *manager) lock(name string) func() {
 	return l.Unlock
 }
 
-func domainName(name string) string { return "ws-" + name }
-
 func toAPI(info vm.Info) api.Workspace {
 	w := api.Workspace{
 		Name:          info.Meta.Workspace,

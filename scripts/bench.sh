@@ -1,0 +1,13 @@
+#!/bin/bash
+# Runs the benchmarks that compare against a reference in the same run and
+# writes the raw results to docs/bench-results.txt (summarised by hand in
+# docs/benchmarks.md). Needs libvirtd (sudo make libvirt) and root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+OUT=docs/bench-results.txt
+{
+	echo "# go test -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 ./vm/"
+	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/.*Running against daemon: //p')"
+	go test -run NONE -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 -timeout 30m ./vm/
+} | tee "$OUT"
