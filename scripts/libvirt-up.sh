@@ -33,7 +33,10 @@ else
 	echo "libvirt-up: starting virtlogd and libvirtd (no systemd)"
 	pgrep -x virtlogd >/dev/null || virtlogd -d
 	pgrep -x virtlockd >/dev/null || virtlockd -d || true
-	pgrep -x libvirtd >/dev/null || libvirtd -d
+	# A libvirtd that does not answer may still be shutting down: let it go.
+	for _ in $(seq 1 40); do pgrep -x libvirtd >/dev/null || break; sleep 0.25; done
+	pgrep -x libvirtd >/dev/null && pkill -9 -x libvirtd && sleep 0.5
+	libvirtd -d
 fi
 for _ in $(seq 1 60); do
 	if answers; then

@@ -724,14 +724,31 @@ func (d *Driver) Screenshot(ctx context.Context, name string, w io.Writer) (stri
 	if err != nil {
 		return "", err
 	}
-	mime, err := l.DomainScreenshot(dom, w, 0, 0)
+	cw := &countingWriter{w: w}
+	mime, err := l.DomainScreenshot(dom, cw, 0, 0)
 	if err != nil {
+		// go-libvirt fails to decode the reply's trailer after a complete
+		// stream; the image itself arrived. libvirt's QEMU driver sends PPM.
+		if cw.n > 0 && strings.Contains(err.Error(), "EOF while decoding") {
+			return "image/x-portable-pixmap", nil
+		}
 		return "", fmt.Errorf("screenshot %s: %w", dom.Name, d.lverr(err))
 	}
 	if len(mime) > 0 {
 		return mime[0], nil
 	}
 	return "", nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Sweep removes every domain, network and volume named "ws-"+prefix*.
@@ -778,6 +795,9 @@ func (r *revert) add(what string, fn func() error) {
 }
 
 func (r *revert) run(log hclog.Logger) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	for i := len(r.steps) - 1; i >= 0; i-- {
 		if err := r.steps[i].fn(); err != nil {
 			log.Error("rollback step failed", "step", r.steps[i].what, "error", err)
