@@ -55,6 +55,9 @@ func liveDriver(t *testing.T) (*Driver, string) {
 			_ = l.StoragePoolUndefine(p)
 		}
 		d.Close()
+		// Also through virsh, in case the driver lost its connection.
+		virsh(uri, "pool-destroy", pool)
+		virsh(uri, "pool-undefine", pool)
 		os.RemoveAll(dir)
 	})
 	return d, uri
