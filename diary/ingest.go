@@ -1,0 +1,381 @@
+package diary
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // decode JPEG captures
+	_ "image/png"  // and PNG ones
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// Blob kinds of a shot, each a sealed file blobs/WS/ID.KIND.
+const (
+	blobOriginal     = "orig"
+	blobThumb        = "thumb"
+	blobCovered      = "cover"
+	blobCoveredThumb = "cover-thumb"
+)
+
+var allBlobKinds = []string{blobOriginal, blobThumb, blobCovered, blobCoveredThumb}
+
+var blobNames = map[string]string{blobOriginal: "original", blobThumb: "thumbnail", blobCovered: "covered image", blobCoveredThumb: "covered thumbnail"}
+
+// Limits of what the ingestion API accepts.
+const (
+	MaxImageBytes = 32 << 20
+	maxRecords    = 10000
+	maxMemo       = 1000
+)
+
+func (s *Store) blobPath(ws, id, kind string) string {
+	return filepath.Join(s.dir, "blobs", ws, id+"."+kind)
+}
+
+// shotSecret is a shot's blob key and commitment salt.
+type shotSecret struct {
+	key, salt []byte
+}
+
+func (s *Store) sealSecret(dk []byte, id string, sec shotSecret) ([]byte, error) {
+	return seal(dk, append(append([]byte{}, sec.key...), sec.salt...), "shot:"+id)
+}
+
+func (s *Store) openSecret(dk []byte, id string, sealed []byte) (shotSecret, error) {
+	b, err := open(dk, sealed, "shot:"+id)
+	if err != nil || len(b) != 64 {
+		return shotSecret{}, fmt.Errorf("shot %s: key: %v", id, err)
+	}
+	return shotSecret{key: b[:32], salt: b[32:]}, nil
+}
+
+// writeBlobs seals and writes blobs durably (file and directory fsync).
+func (s *Store) writeBlobs(ws, id string, key []byte, blobs map[string][]byte) error {
+	dir := filepath.Join(s.dir, "blobs", ws)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for kind, plain := range blobs {
+		sealed, err := seal(key, plain, id+"/"+kind)
+		if err != nil {
+			return err
+		}
+		if err := writeFileNoDirSync(s.blobPath(ws, id, kind), sealed); err != nil {
+			return fmt.Errorf("write %s blob of %s: %w", kind, id, err)
+		}
+	}
+	return syncDir(dir)
+}
+
+func writeFileNoDirSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (s *Store) readBlob(ws, id, kind string, key []byte) ([]byte, error) {
+	sealed, err := os.ReadFile(s.blobPath(ws, id, kind))
+	if err != nil {
+		return nil, fmt.Errorf("read %s of shot %s: %w", blobNames[kind], id, err)
+	}
+	plain, err := open(key, sealed, id+"/"+kind)
+	if err != nil {
+		return nil, fmt.Errorf("%s of shot %s: %w", blobNames[kind], id, err)
+	}
+	return plain, nil
+}
+
+func (s *Store) removeBlobs(ws, id string, kinds ...string) {
+	for _, k := range kinds {
+		if err := os.Remove(s.blobPath(ws, id, k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("could not remove blob", "workspace", ws, "shot", id, "kind", k, "error", err)
+		}
+	}
+}
+
+// checkImage decodes an image's header and returns its size.
+func checkImage(what string, b []byte) (image.Point, error) {
+	if len(b) == 0 {
+		return image.Point{}, fmt.Errorf("%w: %s is empty", ErrInvalid, what)
+	}
+	if len(b) > MaxImageBytes {
+		return image.Point{}, fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrInvalid, what, len(b), MaxImageBytes)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return image.Point{}, fmt.Errorf("%w: %s is not a JPEG or PNG image: %v", ErrInvalid, what, err)
+	}
+	if format != "jpeg" && format != "png" {
+		return image.Point{}, fmt.Errorf("%w: %s is %s, want JPEG or PNG", ErrInvalid, what, format)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 16384 || cfg.Height > 16384 {
+		return image.Point{}, fmt.Errorf("%w: %s is %dx%d", ErrInvalid, what, cfg.Width, cfg.Height)
+	}
+	return image.Pt(cfg.Width, cfg.Height), nil
+}
+
+// CaptureResult says what AddCapture did.
+type CaptureResult struct {
+	Duplicate bool
+	LogSize   int64
+}
+
+// AddCapture stores a screenshot: sealed blobs written and fsynced, then the
+// index row and the log entry in one durable transaction. It returns only
+// after the commit; a capture id seen before is not stored again.
+func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, orig, thumb []byte) (CaptureResult, error) {
+	if err := checkID("capture", m.ID); err != nil {
+		return CaptureResult{}, err
+	}
+	if m.Taken.IsZero() {
+		return CaptureResult{}, fmt.Errorf("%w: capture %s: taken time is missing", ErrInvalid, m.ID)
+	}
+	if m.Retake != "" {
+		if err := checkID("retaken capture", m.Retake); err != nil {
+			return CaptureResult{}, err
+		}
+	}
+	size, err := checkImage("capture "+m.ID+" original", orig)
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	if m.Width == 0 && m.Height == 0 {
+		m.Width, m.Height = size.X, size.Y
+	}
+	if m.Width != size.X || m.Height != size.Y {
+		return CaptureResult{}, fmt.Errorf("%w: capture %s: geometry says %dx%d, the image is %dx%d", ErrInvalid, m.ID, m.Width, m.Height, size.X, size.Y)
+	}
+	if len(thumb) == 0 {
+		if thumb, err = makeThumbnail(orig); err != nil {
+			return CaptureResult{}, fmt.Errorf("%w: capture %s: %v", ErrInvalid, m.ID, err)
+		}
+	} else if _, err := checkImage("capture "+m.ID+" thumbnail", thumb); err != nil {
+		return CaptureResult{}, err
+	}
+	wi, err := s.Workspace(ctx, ws)
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	dk, err := s.dataKey(ctx, ws)
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if dup, err := s.seen(ctx, ws, m.ID); err != nil || dup {
+		n, _ := s.logSize(ctx, ws)
+		return CaptureResult{Duplicate: dup, LogSize: n}, err
+	}
+	key, err := newDataKey()
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	salt, err := newDataKey()
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	secret, err := s.sealSecret(dk, m.ID, shotSecret{key: key, salt: salt})
+	if err != nil {
+		return CaptureResult{}, err
+	}
+	if err := s.writeBlobs(ws, m.ID, key, map[string][]byte{blobOriginal: orig, blobThumb: thumb}); err != nil {
+		s.removeBlobs(ws, m.ID, blobOriginal, blobThumb)
+		return CaptureResult{}, fmt.Errorf("capture %s: %w", m.ID, err)
+	}
+	slotLen := int64(wi.SlotSeconds)
+	t := m.Taken.Unix()
+	body := CaptureBody{
+		ID: m.ID, Session: m.Session, Taken: m.Taken.UnixMilli(), Slot: t - ((t%slotLen)+slotLen)%slotLen, SlotSeconds: wi.SlotSeconds,
+		Display: m.Display, X: m.X, Y: m.Y, W: m.Width, H: m.Height,
+		Commit: commitment("original", salt, orig), ThumbCommit: commitment("thumbnail", salt, thumb),
+		Retake: m.Retake,
+	}
+	if a := m.Activity; a != nil {
+		body.Activity = &Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
+	}
+	n, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
+		return []pending{{typ: TypeCapture, ref: m.ID, at: m.Taken, body: body, record: m.ID,
+			shot: &shotRow{id: m.ID, taken: m.Taken.UnixMilli(), secret: secret}}}, nil
+	})
+	if err != nil {
+		s.removeBlobs(ws, m.ID, blobOriginal, blobThumb)
+		return CaptureResult{}, fmt.Errorf("store capture %s: %w", m.ID, err)
+	}
+	return CaptureResult{LogSize: n}, nil
+}
+
+// seen says whether a record id is already stored for ws; the same id for
+// another workspace is a conflict.
+func (s *Store) seen(ctx context.Context, ws, id string) (bool, error) {
+	var owner string
+	err := s.db.QueryRowContext(ctx, `SELECT ws FROM records WHERE id=?`, id).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if owner != ws {
+		return false, fmt.Errorf("%w: record id %s belongs to another workspace", ErrConflict, id)
+	}
+	return true, nil
+}
+
+func (s *Store) logSize(ctx context.Context, ws string) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx)+1, 0) FROM log WHERE ws=?`, ws).Scan(&n)
+	return n, err
+}
+
+// AddRecords stores activity, idle, session and gap records in one durable
+// transaction; ids already stored are reported as duplicates.
+func (s *Store) AddRecords(ctx context.Context, ws string, recs []api.Record) (api.Ack, error) {
+	if len(recs) > maxRecords {
+		return api.Ack{}, fmt.Errorf("%w: %d records in one call (limit %d)", ErrInvalid, len(recs), maxRecords)
+	}
+	items := make([]pending, 0, len(recs))
+	ids := map[string]bool{}
+	for i, r := range recs {
+		it, err := recordEntry(r)
+		if err != nil {
+			return api.Ack{}, fmt.Errorf("%w: record %d: %v", ErrInvalid, i, err)
+		}
+		if ids[r.ID] {
+			return api.Ack{}, fmt.Errorf("%w: record %d: id %s appears twice", ErrInvalid, i, r.ID)
+		}
+		ids[r.ID] = true
+		items = append(items, it)
+	}
+	if _, err := s.Workspace(ctx, ws); err != nil {
+		return api.Ack{}, err
+	}
+	if _, err := s.Keys(); err != nil {
+		return api.Ack{}, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var ack api.Ack
+	n, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
+		var fresh []pending
+		for _, it := range items {
+			dup, err := s.seen(ctx, ws, it.record)
+			if err != nil {
+				return nil, err
+			}
+			if dup {
+				ack.Duplicates = append(ack.Duplicates, it.record)
+				continue
+			}
+			ack.Stored = append(ack.Stored, it.record)
+			fresh = append(fresh, it)
+		}
+		return fresh, nil
+	})
+	if err != nil {
+		return api.Ack{}, fmt.Errorf("store records: %w", err)
+	}
+	ack.LogSize = n
+	return ack, nil
+}
+
+func recordEntry(r api.Record) (pending, error) {
+	if err := checkID("record", r.ID); err != nil {
+		return pending{}, err
+	}
+	if len(r.Memo) > maxMemo || len(r.Reason) > maxMemo {
+		return pending{}, fmt.Errorf("memo or reason longer than %d bytes", maxMemo)
+	}
+	span := func() (SpanBody, error) {
+		if r.Start.IsZero() || r.End.IsZero() || !r.End.After(r.Start) {
+			return SpanBody{}, fmt.Errorf("%s %s: needs start before end", r.Type, r.ID)
+		}
+		return SpanBody{ID: r.ID, Start: r.Start.Unix(), End: r.End.Unix(), Reason: r.Reason}, nil
+	}
+	it := pending{typ: r.Type, ref: r.ID, record: r.ID}
+	switch r.Type {
+	case api.RecordActivity:
+		if r.Minute.IsZero() || r.Activity == nil {
+			return pending{}, fmt.Errorf("activity %s: needs minute and activity", r.ID)
+		}
+		a := *r.Activity
+		if a.Keys < 0 || a.Clicks < 0 || a.Moves < 0 || a.Scrolls < 0 || a.Active < 0 || a.Active > 60 {
+			return pending{}, fmt.Errorf("activity %s: counts must be >= 0 and active seconds 0-60", r.ID)
+		}
+		m := r.Minute.Truncate(time.Minute)
+		it.at, it.body = m, ActivityBody{ID: r.ID, Minute: m.Unix(), Activity: Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}}
+	case api.RecordIdle, api.RecordGap:
+		b, err := span()
+		if err != nil {
+			return pending{}, err
+		}
+		it.at, it.body = r.Start, b
+	case api.RecordSessionStart, api.RecordSessionStop:
+		if r.Time.IsZero() || r.Session == "" {
+			return pending{}, fmt.Errorf("%s %s: needs time and session", r.Type, r.ID)
+		}
+		if err := checkID("session", r.Session); err != nil {
+			return pending{}, err
+		}
+		it.at, it.body = r.Time, SessionBody{ID: r.Session, Time: r.Time.Unix(), Memo: r.Memo}
+	default:
+		return pending{}, fmt.Errorf("unknown record type %q (want %s)", r.Type, strings.Join([]string{api.RecordActivity, api.RecordIdle, api.RecordSessionStart, api.RecordSessionStop, api.RecordGap}, ", "))
+	}
+	return it, nil
+}
+
+// sweepOrphans removes blob files with no shot row: blobs written before a
+// crash that came before their commit (never acknowledged).
+func (s *Store) sweepOrphans(ctx context.Context) error {
+	root := filepath.Join(s.dir, "blobs")
+	wsDirs, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	for _, wd := range wsDirs {
+		files, err := os.ReadDir(filepath.Join(root, wd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			name := f.Name()
+			p := filepath.Join(root, wd.Name(), name)
+			if strings.HasSuffix(name, ".tmp") {
+				os.Remove(p)
+				continue
+			}
+			id, _, _ := strings.Cut(name, ".")
+			var secret []byte
+			err := s.db.QueryRowContext(ctx, `SELECT secret FROM shots WHERE id=? AND ws=?`, id, wd.Name()).Scan(&secret)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && secret == nil) {
+				s.log.Info("removing orphan blob", "file", filepath.Join(wd.Name(), name))
+				os.Remove(p)
+			}
+		}
+	}
+	return nil
+}

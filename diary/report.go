@@ -1,0 +1,129 @@
+package diary
+
+import (
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// WriteCSV writes a timesheet: one row per slot and per manual entry.
+func WriteCSV(w io.Writer, view api.DiaryView) error {
+	cw := csv.NewWriter(w)
+	rows := [][]string{{"date", "start", "end", "kind", "billable", "activity_percent", "active_seconds", "keys", "clicks", "moves", "scrolls", "idle_seconds", "shots", "covered", "deleted", "memo", "note"}}
+	for _, d := range view.Days {
+		for _, s := range d.Slots {
+			cov, del := 0, 0
+			for _, sh := range s.Shots {
+				switch sh.State {
+				case api.ShotCovered:
+					cov++
+				case api.ShotDeleted:
+					del++
+				}
+			}
+			rows = append(rows, []string{d.Date, s.Start.Format("15:04"), s.End.Format("15:04"), "tracked", strconv.FormatBool(s.Billable),
+				strconv.Itoa(s.ActivityPercent), strconv.Itoa(s.Activity.Active), strconv.Itoa(s.Activity.Keys), strconv.Itoa(s.Activity.Clicks),
+				strconv.Itoa(s.Activity.Moves), strconv.Itoa(s.Activity.Scrolls), strconv.Itoa(s.IdleSeconds), strconv.Itoa(len(s.Shots)),
+				strconv.Itoa(cov), strconv.Itoa(del), csvSafe(s.Memo), s.Reason})
+		}
+	}
+	for _, m := range view.Manual {
+		rows = append(rows, []string{m.Start.In(view.From.Location()).Format("2006-01-02"), m.Start.Format("15:04"), m.End.Format("15:04"), "manual", "true",
+			"", "", "", "", "", "", "", "0", "0", "0", csvSafe(m.Memo), "manual time"})
+	}
+	rows = append(rows, []string{"total", "", "", "", "", strconv.Itoa(view.Totals.ActivityPercent), "", "", "", "", "", strconv.Itoa(view.Totals.IdleSeconds),
+		strconv.Itoa(view.Totals.Shots), strconv.Itoa(view.Totals.Covered), strconv.Itoa(view.Totals.Deleted), "",
+		fmt.Sprintf("billable %s (manual %s) of %s tracked", Hours(view.Totals.BillableSeconds), Hours(view.Totals.ManualSeconds), Hours(view.Totals.TrackedSeconds))})
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write CSV: %w", err)
+	}
+	return nil
+}
+
+// csvSafe keeps a memo from being run as a formula by a spreadsheet.
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
+		return "'" + s
+	}
+	return s
+}
+
+// Hours formats seconds as "3h 20m".
+func Hours(secs int) string {
+	d := time.Duration(secs) * time.Second
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"hours": Hours,
+	"thumb": func(v *Verified, id string) template.URL {
+		if b, ok := v.Thumbs[id]; ok {
+			return template.URL("data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(b))
+		}
+		return ""
+	},
+	"hm": func(t time.Time) string { return t.Format("15:04") },
+	"ts": func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Work diary: {{.V.Workspace}} {{.V.From.Format "2006-01-02"}} to {{.V.To.Format "2006-01-02"}}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.5em 0 .5em}
+.ok{color:#186a2e;font-weight:600}.meta{color:#555}
+table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.6em}
+.slot{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.4em}
+.slot.unbilled{background:#f3f3f3;border-style:dashed}
+.slot img{width:100%;display:block;border-radius:3px}
+.time{font-weight:600}.memo{color:#444;font-size:.9em}.why{color:#a33;font-size:.85em}
+.bar{height:6px;background:#e5e5e5;border-radius:3px;margin:.3em 0}.bar span{display:block;height:6px;background:#2b7de9;border-radius:3px}
+.badge{display:inline-block;font-size:.8em;padding:0 .4em;border-radius:3px;background:#eee;margin-right:.3em}
+.covered{background:#fde9b6}.deleted{background:#f7c9c9}.pruned{background:#ddd}
+.none{height:60px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777;border-radius:3px;font-size:.85em}
+</style></head><body>
+<h1>Work diary of {{.V.Workspace}}{{with .V.Client}} for {{.}}{{end}}</h1>
+<p class="meta">{{ts .V.From}} to {{ts .V.To}} · exported {{ts .V.Created}}</p>
+<p class="ok">Verified: signature, {{.V.Entries}} log entries with inclusion proofs, every screenshot against its commitment.</p>
+<p class="meta">Signer key: <code>{{.V.Signer}}</code> · signed log size {{.V.Checkpoint}}</p>
+<table class="totals">
+<tr><th>Billable</th><td>{{hours .V.View.Totals.BillableSeconds}}</td></tr>
+<tr><th>of which manual</th><td>{{hours .V.View.Totals.ManualSeconds}}</td></tr>
+<tr><th>Tracked</th><td>{{hours .V.View.Totals.TrackedSeconds}} in {{.V.View.Totals.Slots}} slots ({{.V.View.Totals.BillableSlots}} billable)</td></tr>
+<tr><th>Activity</th><td>{{.V.View.Totals.ActivityPercent}}%</td></tr>
+<tr><th>Screenshots</th><td>{{.V.View.Totals.Shots}} ({{.V.View.Totals.Covered}} covered, {{.V.View.Totals.Deleted}} deleted)</td></tr>
+</table>
+{{range .V.View.Days}}
+<h2>{{.Date}} · {{hours .Totals.BillableSeconds}} billable · activity {{.Totals.ActivityPercent}}%</h2>
+<div class="grid">
+{{range .Slots}}<div class="slot{{if not .Billable}} unbilled{{end}}">
+<div class="time">{{hm .Start}}–{{hm .End}}</div>
+{{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{.ID}} at {{hm .Taken}}">{{else}}<div class="none">{{.State}}</div>{{end}}
+{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
+<div class="bar" title="activity {{.ActivityPercent}}%"><span style="width:{{.ActivityPercent}}%"></span></div>
+<div>{{.ActivityPercent}}% activity{{if .IdleSeconds}} · idle {{.IdleSeconds}}s{{end}}</div>
+{{with .Memo}}<div class="memo">{{.}}</div>{{end}}
+{{if not .Billable}}<div class="why">not billed: {{.Reason}}</div>{{end}}
+</div>{{end}}
+</div>
+{{end}}
+{{with .V.View.Manual}}<h2>Manual time (flagged)</h2><ul>
+{{range .}}<li>{{ts .Start}}–{{hm .End}}: {{.Memo}}</li>{{end}}</ul>{{end}}
+</body></html>
+`))
+
+// WriteHTML writes a self-contained report of a verified export: no
+// external assets, thumbnails inline.
+func WriteHTML(w io.Writer, v *Verified) error {
+	if err := reportTmpl.Execute(w, struct{ V *Verified }{v}); err != nil {
+		return fmt.Errorf("write HTML report: %w", err)
+	}
+	return nil
+}

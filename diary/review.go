@@ -1,0 +1,386 @@
+package diary
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// View returns a workspace's diary for [from, to), grouped by days of loc.
+func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (api.DiaryView, error) {
+	wi, err := s.Workspace(ctx, ws)
+	if err != nil {
+		return api.DiaryView{}, err
+	}
+	if !to.After(from) {
+		return api.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	entries, err := s.rangeEntries(ctx, ws, from, to)
+	if err != nil {
+		return api.DiaryView{}, err
+	}
+	return Aggregate(entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
+}
+
+// rangeEntries reads the entries an account of [from, to) needs: those in
+// the range, reviews of its shots, sessions, manual time and spans that may
+// reach into it.
+func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time) ([]Entry, error) {
+	f, t := from.UnixMilli(), to.UnixMilli()
+	entries, err := loadEntries(ctx, s.db, ws,
+		`(time >= ? AND time < ?)
+		 OR (type IN ('idle','gap','manual') AND time >= ? AND time < ?)
+		 OR type IN ('session_start','session_stop')
+		 OR (type IN ('cover','delete') AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?))
+		 OR type = 'prune'`,
+		f, t, f-int64(31*24*time.Hour/time.Millisecond), t, ws, f, t)
+	if err != nil {
+		return nil, err
+	}
+	out := entries[:0]
+	for _, e := range entries {
+		if e.Header.Type == TypePrune && !pruneTouches(e, from, to) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func pruneTouches(e Entry, from, to time.Time) bool {
+	var pb PruneBody
+	// prune covers shots before its date: it touches the range when the
+	// range starts before that date.
+	return decodeBody(e.Body, &pb) == nil && pb.Before > from.Unix()
+}
+
+// shotInfo is a shot's index row.
+type shotInfo struct {
+	id, ws, state string
+	idx, taken    int64
+	secret        []byte
+}
+
+func (s *Store) shot(ctx context.Context, id string) (shotInfo, error) {
+	si := shotInfo{id: id}
+	err := s.db.QueryRowContext(ctx, `SELECT ws, idx, taken, secret, state FROM shots WHERE id=?`, id).Scan(&si.ws, &si.idx, &si.taken, &si.secret, &si.state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return si, fmt.Errorf("%w: no shot %q (see `workspace diary NAME` for shot ids)", ErrNotFound, id)
+	}
+	if err != nil {
+		return si, fmt.Errorf("shot %q: %w", id, err)
+	}
+	return si, nil
+}
+
+func (s *Store) shotSecret(ctx context.Context, si shotInfo) (shotSecret, error) {
+	if si.secret == nil {
+		return shotSecret{}, fmt.Errorf("%w: shot %s was %s: its images are shredded", ErrNotFound, si.id, si.state)
+	}
+	dk, err := s.dataKey(ctx, si.ws)
+	if err != nil {
+		return shotSecret{}, err
+	}
+	return s.openSecret(dk, si.id, si.secret)
+}
+
+// captureBody reads the capture entry of a shot.
+func (s *Store) captureBody(ctx context.Context, si shotInfo) (CaptureBody, error) {
+	es, err := loadEntries(ctx, s.db, si.ws, `idx = ?`, si.idx)
+	if err != nil || len(es) != 1 {
+		return CaptureBody{}, fmt.Errorf("capture entry of shot %s: %v", si.id, err)
+	}
+	var c CaptureBody
+	if err := decodeBody(es[0].Body, &c); err != nil {
+		return CaptureBody{}, fmt.Errorf("capture entry of shot %s: %w", si.id, err)
+	}
+	return c, nil
+}
+
+// Image kinds ShotImage returns.
+const (
+	ImageCurrent   = "current"   // what an export shows: covered if covered
+	ImageOriginal  = "original"  // the freelancer's own view
+	ImageThumbnail = "thumbnail" // current thumbnail
+)
+
+// ShotImage decrypts a shot's image in memory.
+func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string, error) {
+	si, err := s.shot(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	sec, err := s.shotSecret(ctx, si)
+	if err != nil {
+		return nil, "", err
+	}
+	var blob string
+	switch kind {
+	case ImageOriginal:
+		blob = blobOriginal
+	case ImageCurrent, "":
+		blob = blobOriginal
+		if si.state == api.ShotCovered {
+			blob = blobCovered
+		}
+	case ImageThumbnail:
+		blob = blobThumb
+		if si.state == api.ShotCovered {
+			blob = blobCoveredThumb
+		}
+	default:
+		return nil, "", fmt.Errorf("%w: image kind %q (want current, original or thumbnail)", ErrInvalid, kind)
+	}
+	b, err := s.readBlob(si.ws, id, blob, sec.key)
+	return b, si.ws, err
+}
+
+// Cover blurs regions of a shot (all of it when rects is empty). The
+// original stays sealed; the log gets a cover entry with the covered
+// image's hash and the capture's commitment.
+func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
+	si, err := s.shot(ctx, id)
+	if err != nil {
+		return err
+	}
+	sec, err := s.shotSecret(ctx, si)
+	if err != nil {
+		return err
+	}
+	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
+	if err != nil {
+		return err
+	}
+	img, err := decodeImage(orig)
+	if err != nil {
+		return fmt.Errorf("cover shot %s: %w", id, err)
+	}
+	if err := checkRects(rects, img.Bounds().Size()); err != nil {
+		return fmt.Errorf("cover shot %s: %w", id, err)
+	}
+	c, err := s.captureBody(ctx, si)
+	if err != nil {
+		return err
+	}
+	covered, err := encodeJPEG(coverImage(img, rects), 85)
+	if err != nil {
+		return err
+	}
+	cthumb, err := makeThumbnail(covered)
+	if err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writeBlobs(si.ws, id, sec.key, map[string][]byte{blobCovered: covered, blobCoveredThumb: cthumb}); err != nil {
+		return fmt.Errorf("cover shot %s: %w", id, err)
+	}
+	body := CoverBody{Shot: id, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
+	for _, r := range rects {
+		body.Rects = append(body.Rects, Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
+	}
+	_, err = s.commitAppend(ctx, si.ws, func(tx *sql.Tx) ([]pending, error) {
+		if _, err := tx.ExecContext(ctx, `UPDATE shots SET state='covered' WHERE id=?`, id); err != nil {
+			return nil, err
+		}
+		return []pending{{typ: TypeCover, ref: id, at: s.now(), body: body}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cover shot %s: %w", id, err)
+	}
+	s.log.Info("shot covered", "workspace", si.ws, "shot", id, "rects", len(rects))
+	return nil
+}
+
+// Delete crypto-shreds a shot: its sealed key is erased (secure_delete and
+// a WAL checkpoint), its blob files removed, and a tombstone logged. Its
+// slot is no longer billable.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	si, err := s.shot(ctx, id)
+	if err != nil {
+		return err
+	}
+	if si.secret == nil {
+		return fmt.Errorf("%w: shot %s was already %s", ErrConflict, id, si.state)
+	}
+	if _, err := s.Keys(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err = s.commitAppend(ctx, si.ws, func(tx *sql.Tx) ([]pending, error) {
+		if _, err := tx.ExecContext(ctx, `UPDATE shots SET secret=NULL, state='deleted' WHERE id=?`, id); err != nil {
+			return nil, err
+		}
+		return []pending{{typ: TypeDelete, ref: id, at: s.now(), body: DeleteBody{Shot: id}}}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete shot %s: %w", id, err)
+	}
+	s.removeBlobs(si.ws, id, allBlobKinds...)
+	s.shredWAL(ctx)
+	s.log.Info("shot deleted", "workspace", si.ws, "shot", id)
+	return nil
+}
+
+// shredWAL checkpoints the WAL so erased keys do not linger in it.
+func (s *Store) shredWAL(ctx context.Context) {
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		s.log.Warn("WAL checkpoint after shredding failed", "error", err)
+	}
+}
+
+// Prune crypto-shreds every shot of ws taken before `before` (retention);
+// one logged entry lists them.
+func (s *Store) Prune(ctx context.Context, ws string, before time.Time) (int, error) {
+	if _, err := s.Workspace(ctx, ws); err != nil {
+		return 0, err
+	}
+	if _, err := s.Keys(); err != nil {
+		return 0, err
+	}
+	if before.After(s.now()) {
+		return 0, fmt.Errorf("%w: prune date %s is in the future", ErrInvalid, before.Format("2006-01-02"))
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var ids []string
+	_, err := s.commitAppend(ctx, ws, func(tx *sql.Tx) ([]pending, error) {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM shots WHERE ws=? AND taken < ? AND secret IS NOT NULL ORDER BY taken`, ws, before.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE shots SET secret=NULL, state='pruned' WHERE ws=? AND taken < ? AND secret IS NOT NULL`, ws, before.UnixMilli()); err != nil {
+			return nil, err
+		}
+		return []pending{{typ: TypePrune, at: s.now(), body: PruneBody{Before: before.Unix(), Shots: ids}}}, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune diary of %q: %w", ws, err)
+	}
+	for _, id := range ids {
+		s.removeBlobs(ws, id, allBlobKinds...)
+	}
+	if len(ids) > 0 {
+		s.shredWAL(ctx)
+		s.log.Info("diary pruned", "workspace", ws, "before", before, "shots", len(ids))
+	}
+	return len(ids), nil
+}
+
+// AddManual adds manual time, which is counted and always flagged.
+func (s *Store) AddManual(ctx context.Context, ws string, from, to time.Time, memo string) (string, error) {
+	if _, err := s.Workspace(ctx, ws); err != nil {
+		return "", err
+	}
+	switch {
+	case !to.After(from):
+		return "", fmt.Errorf("%w: manual time must end after it starts", ErrInvalid)
+	case to.Sub(from) > 24*time.Hour:
+		return "", fmt.Errorf("%w: manual time of %s is longer than a day: add one entry per day", ErrInvalid, to.Sub(from))
+	case to.After(s.now().Add(time.Minute)):
+		return "", fmt.Errorf("%w: manual time cannot end in the future", ErrInvalid)
+	case memo == "":
+		return "", fmt.Errorf("%w: manual time needs a memo saying what was done", ErrInvalid)
+	case len(memo) > maxMemo:
+		return "", fmt.Errorf("%w: memo is longer than %d bytes", ErrInvalid, maxMemo)
+	}
+	if _, err := s.Keys(); err != nil {
+		return "", err
+	}
+	id := NewID(s.now())
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
+		return []pending{{typ: TypeManual, ref: id, at: from, record: id, body: SpanBody{ID: id, Start: from.Unix(), End: to.Unix(), Memo: memo}}}, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("add manual time to %q: %w", ws, err)
+	}
+	return id, nil
+}
+
+// checkShots checks every sealed image of ws against the log.
+func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, idx, taken, secret, state FROM shots WHERE ws=? ORDER BY idx`, ws)
+	if err != nil {
+		return 0, err
+	}
+	var shots []shotInfo
+	for rows.Next() {
+		si := shotInfo{ws: ws}
+		if err := rows.Scan(&si.id, &si.idx, &si.taken, &si.secret, &si.state); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		shots = append(shots, si)
+	}
+	rows.Close()
+	lastCover := map[string]CoverBody{}
+	for _, e := range entries {
+		if e.Header.Type == TypeCover {
+			var c CoverBody
+			if decodeBody(e.Body, &c) == nil {
+				lastCover[c.Shot] = c
+			}
+		}
+	}
+	for _, si := range shots {
+		if si.idx < 0 || si.idx >= int64(len(entries)) || entries[si.idx].Header.Ref != si.id {
+			return 0, fmt.Errorf("shot %s points at entry %d, which is not its capture", si.id, si.idx)
+		}
+		if si.secret == nil {
+			continue
+		}
+		e := entries[si.idx]
+		bad := func(err error) error { return &EntryError{Index: e.Index, What: describe(e.Header), Err: err} }
+		var c CaptureBody
+		if err := decodeBody(e.Body, &c); err != nil {
+			return 0, bad(err)
+		}
+		sec, err := s.shotSecret(ctx, si)
+		if err != nil {
+			return 0, bad(err)
+		}
+		orig, err := s.readBlob(ws, si.id, blobOriginal, sec.key)
+		if err != nil {
+			return 0, bad(err)
+		}
+		if commitment("original", sec.salt, orig) != c.Commit {
+			return 0, bad(errors.New("the screenshot does not match its commitment"))
+		}
+		thumb, err := s.readBlob(ws, si.id, blobThumb, sec.key)
+		if err != nil {
+			return 0, bad(err)
+		}
+		if commitment("thumbnail", sec.salt, thumb) != c.ThumbCommit {
+			return 0, bad(errors.New("the thumbnail does not match its commitment"))
+		}
+		if si.state == api.ShotCovered {
+			cov, err := s.readBlob(ws, si.id, blobCovered, sec.key)
+			if err != nil {
+				return 0, bad(err)
+			}
+			if sum256hex(cov) != lastCover[si.id].Covered {
+				return 0, bad(errors.New("the covered image does not match its cover entry"))
+			}
+		}
+	}
+	return len(shots), nil
+}
