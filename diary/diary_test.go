@@ -159,11 +159,11 @@ func TestBillingRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	billed := f.workSlot(ws, day0, 1)                            // 09:00 shot + activity
-	f.capture(ws, day0.Add(10*time.Minute+time.Minute), 2)       // 09:10 shot, no activity
-	f.activity(ws, day0.Add(20*time.Minute), 30)                 // 09:20 activity, no shot
-	deleted := f.workSlot(ws, day0.Add(30*time.Minute), 3)       // 09:30 shot deleted
-	covered := f.workSlot(ws, day0.Add(40*time.Minute), 4)       // 09:40 covered: still billed
+	billed := f.workSlot(ws, day0, 1)                      // 09:00 shot + activity
+	f.capture(ws, day0.Add(10*time.Minute+time.Minute), 2) // 09:10 shot, no activity
+	f.activity(ws, day0.Add(20*time.Minute), 30)           // 09:20 activity, no shot
+	deleted := f.workSlot(ws, day0.Add(30*time.Minute), 3) // 09:30 shot deleted
+	covered := f.workSlot(ws, day0.Add(40*time.Minute), 4) // 09:40 covered: still billed
 	if err := f.s.Delete(ctx, deleted); err != nil {
 		t.Fatal(err)
 	}

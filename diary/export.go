@@ -413,16 +413,16 @@ type VerifyOptions struct {
 
 // Verified is a verified export.
 type Verified struct {
-	Workspace  string           `json:"workspace"`
-	Client     string           `json:"client,omitempty"`
-	From       time.Time        `json:"from"`
-	To         time.Time        `json:"to"`
-	Created    time.Time        `json:"created"`
-	Signer     string           `json:"signer"`
-	Checkpoint int64            `json:"checkpoint_size"`
-	Entries    int              `json:"entries_checked"`
-	Bodies     int              `json:"entries_with_content"`
-	View       api.DiaryView    `json:"diary"`
+	Workspace  string            `json:"workspace"`
+	Client     string            `json:"client,omitempty"`
+	From       time.Time         `json:"from"`
+	To         time.Time         `json:"to"`
+	Created    time.Time         `json:"created"`
+	Signer     string            `json:"signer"`
+	Checkpoint int64             `json:"checkpoint_size"`
+	Entries    int               `json:"entries_checked"`
+	Bodies     int               `json:"entries_with_content"`
+	View       api.DiaryView     `json:"diary"`
 	Thumbs     map[string][]byte `json:"-"`
 	Images     map[string][]byte `json:"-"`
 }

@@ -17,10 +17,10 @@ import (
 
 // Files of the key directory (STATE/keys).
 const (
-	identityFile  = "identity.age"   // age X25519 identity; scrypt-encrypted when protected
-	recipientFile = "recipient.txt"  // its public recipient
+	identityFile  = "identity.age"    // age X25519 identity; scrypt-encrypted when protected
+	recipientFile = "recipient.txt"   // its public recipient
 	signingFile   = "signing.key.age" // note signer key, encrypted to the identity
-	verifierFile  = "signing.pub"    // note verifier key (public)
+	verifierFile  = "signing.pub"     // note verifier key (public)
 	// SignerName is the note key name of every diary signing key.
 	SignerName = "workspace-diary"
 )

@@ -433,4 +433,3 @@ func parseProof(p []string) (tlog.RecordProof, error) {
 	}
 	return out, nil
 }
-
