@@ -314,7 +314,7 @@ func TestCoverHidesTextAndRevealProvesIt(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, f *fixture, exp []byte) *exportData {
+func mustParse(t testing.TB, f *fixture, exp []byte) *exportData {
 	t.Helper()
 	d, err := parseExport(bytes.NewReader(f.plainExport(exp)))
 	if err != nil {

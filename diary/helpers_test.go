@@ -3,6 +3,7 @@ package diary
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"image"
 	"image/color"
@@ -39,16 +40,17 @@ func (c *clock) Set(t time.Time) {
 var day0 = time.Date(2026, 11, 16, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	s      *Store
 	dir    string
 	keyDir string
 	keys   *Keys
 	client *age.X25519Identity
 	clk    *clock
+	small  bool // tiny screenshots (fuzz seeds stay small)
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	keyDir := dir + "/keys"
@@ -113,7 +115,11 @@ func screenJPEG(t testing.TB, w, h int, seed int64) []byte {
 func (f *fixture) capture(ws string, at time.Time, seed int64) string {
 	f.t.Helper()
 	id := NewID(at)
-	_, err := f.s.AddCapture(context.Background(), ws, api.CaptureMeta{ID: id, Session: "s1", Taken: at}, screenJPEG(f.t, 320, 200, seed), nil)
+	w, h := 320, 200
+	if f.small {
+		w, h = 24, 16
+	}
+	_, err := f.s.AddCapture(context.Background(), ws, api.CaptureMeta{ID: id, Session: "s1", Taken: at}, screenJPEG(f.t, w, h, seed), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -202,3 +208,5 @@ func (f *fixture) plainExport(b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
