@@ -202,3 +202,13 @@ type DiaryTotals struct {
 	Deleted         int `json:"deleted"`
 	IdleSeconds     int `json:"idle_seconds"`
 }
+
+// PassphraseHeader carries a backup passphrase to the daemon (never in a
+// URL, which could end up in a log).
+const PassphraseHeader = "Workspace-Passphrase"
+
+// RestoreResult says what a restore put in place and what it moved aside.
+type RestoreResult struct {
+	Workspaces []string `json:"workspaces"`
+	Replaced   []string `json:"replaced,omitempty"`
+}

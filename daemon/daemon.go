@@ -49,8 +49,14 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	}
 	images := &imageStore{dir: imgDir, hv: hv, log: log.Named("images")}
 	d := &Daemon{cfg: cfg, hv: hv, log: log}
+	m := newManager(hv, images, log.Named("workspaces"))
+	ds, err := newDiaryService(context.Background(), cfg.StateDir, m, log.Named("diary"))
+	if err != nil {
+		return nil, fmt.Errorf("open diary: %w", err)
+	}
 	d.server = &server{
-		m:      newManager(hv, images, log.Named("workspaces")),
+		m:      m,
+		diary:  ds,
 		images: images,
 		events: newBroker(log.Named("events")),
 		log:    log.Named("api"),
@@ -60,6 +66,9 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	}
 	return d, nil
 }
+
+// Close releases what New opened (the diary database).
+func (d *Daemon) Close() error { return d.server.diary.close() }
 
 // Handler returns the API handler (tests serve it without a socket).
 func (d *Daemon) Handler() http.Handler { return d.server.routes() }
@@ -88,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	return d.Serve(ctx)
 }
 
@@ -137,6 +147,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, w := range ws {
 		d.log.Info("found workspace", "workspace", w.Name, "state", w.State, "image", w.Image)
 	}
+	d.server.diary.ensureAll(ctx)
 	return nil
 }
 

@@ -34,6 +34,7 @@ func startDaemon(t *testing.T, hv Hypervisor) (*api.Client, *Daemon) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { d.Close() })
 	d.server.m.poll = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -22,6 +22,7 @@ type server struct {
 	m      *manager
 	images *imageStore
 	events *broker
+	diary  *diaryService
 	log    hclog.Logger
 	info   func() api.Info
 }
@@ -41,6 +42,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST "+p+"/images", s.handleImport)
 	mux.HandleFunc("DELETE "+p+"/images/{name}", s.handleImageRemove)
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)
+	s.diaryRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -125,6 +127,13 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The diary is made now when the keys are unlocked, else at unlock or
+	// at the first capture.
+	st, done := s.diary.use()
+	if err := s.diary.ensure(r.Context(), st, req.Name, req.Profile); err != nil {
+		s.log.Warn("diary not prepared yet", "workspace", req.Name, "error", err)
+	}
+	done()
 	s.writeJSON(w, http.StatusCreated, out)
 }
 

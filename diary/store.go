@@ -64,6 +64,7 @@ type Store struct {
 	wmu  sync.Mutex // one writer at a time
 	kmu  sync.RWMutex
 	keys *Keys
+	why  error             // why keys is nil: ErrLocked or ErrNotInitialized
 	dks  map[string][]byte // unwrapped workspace data keys
 }
 
@@ -99,7 +100,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open diary database: %w", err)
 	}
-	s := &Store{dir: dir, db: db, log: opts.Logger, now: opts.Now, dks: map[string][]byte{}}
+	s := &Store{dir: dir, db: db, log: opts.Logger, now: opts.Now, why: ErrLocked, dks: map[string][]byte{}}
 	if err := s.sweepOrphans(ctx); err != nil {
 		s.log.Warn("could not sweep orphan blobs", "error", err)
 	}
@@ -120,12 +121,20 @@ func (s *Store) Unlock(k *Keys) {
 	s.dks = map[string][]byte{}
 }
 
-// Keys returns the unlocked keys or ErrLocked.
+// SetLockReason says why the store has no keys yet (ErrLocked or
+// ErrNotInitialized); writes fail with it until Unlock.
+func (s *Store) SetLockReason(err error) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.why = err
+}
+
+// Keys returns the unlocked keys, or why there are none.
 func (s *Store) Keys() (*Keys, error) {
 	s.kmu.RLock()
 	defer s.kmu.RUnlock()
 	if s.keys == nil {
-		return nil, ErrLocked
+		return nil, s.why
 	}
 	return s.keys, nil
 }
@@ -215,17 +224,18 @@ func (s *Store) Workspaces(ctx context.Context) ([]string, error) {
 
 // dataKey unwraps (once) the data key of ws.
 func (s *Store) dataKey(ctx context.Context, ws string) ([]byte, error) {
-	s.kmu.RLock()
-	keys, dk := s.keys, s.dks[ws]
-	s.kmu.RUnlock()
-	if keys == nil {
-		return nil, ErrLocked
+	keys, err := s.Keys()
+	if err != nil {
+		return nil, err
 	}
+	s.kmu.RLock()
+	dk := s.dks[ws]
+	s.kmu.RUnlock()
 	if dk != nil {
 		return dk, nil
 	}
 	var wrapped []byte
-	err := s.db.QueryRowContext(ctx, `SELECT wrapped_key FROM workspaces WHERE name=?`, ws).Scan(&wrapped)
+	err = s.db.QueryRowContext(ctx, `SELECT wrapped_key FROM workspaces WHERE name=?`, ws).Scan(&wrapped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: no diary for workspace %q", ErrNotFound, ws)
 	}

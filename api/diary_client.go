@@ -1,0 +1,200 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// DiaryStatus reports whether the freelancer's keys exist and are unlocked.
+func (c *Client) DiaryStatus(ctx context.Context) (DiaryStatus, error) {
+	var out DiaryStatus
+	err := c.do(ctx, http.MethodGet, "/diary", nil, &out)
+	return out, err
+}
+
+// Init creates the freelancer's identity and signing key in the daemon.
+func (c *Client) Init(ctx context.Context, req InitRequest) (DiaryStatus, error) {
+	var out DiaryStatus
+	err := c.do(ctx, http.MethodPost, "/diary/init", req, &out)
+	return out, err
+}
+
+// Unlock unlocks a passphrase-protected identity.
+func (c *Client) Unlock(ctx context.Context, passphrase string) (DiaryStatus, error) {
+	var out DiaryStatus
+	err := c.do(ctx, http.MethodPost, "/diary/unlock", UnlockRequest{Passphrase: passphrase}, &out)
+	return out, err
+}
+
+// AddCapture sends one screenshot to the ingestion API; it returns once the
+// daemon has stored it durably (or found it stored already).
+func (c *Client) AddCapture(ctx context.Context, workspace string, meta CaptureMeta, original, thumbnail []byte) (Ack, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return Ack{}, err
+	}
+	for _, p := range []struct {
+		name string
+		data []byte
+	}{{"meta", mb}, {"original", original}, {"thumbnail", thumbnail}} {
+		if p.data == nil {
+			continue
+		}
+		w, err := mw.CreateFormFile(p.name, p.name)
+		if err != nil {
+			return Ack{}, err
+		}
+		if _, err := w.Write(p.data); err != nil {
+			return Ack{}, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return Ack{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/workspaces/"+url.PathEscape(workspace)+"/captures", nil), &body)
+	if err != nil {
+		return Ack{}, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	var out Ack
+	err = c.send(req, &out)
+	return out, err
+}
+
+// AddRecords sends activity, idle, session and gap records.
+func (c *Client) AddRecords(ctx context.Context, workspace string, recs []Record) (Ack, error) {
+	var out Ack
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/records", recs, &out)
+	return out, err
+}
+
+// Diary returns a workspace's diary for [from, to), days in time zone tz
+// (an IANA name; empty for the daemon's local zone).
+func (c *Client) Diary(ctx context.Context, workspace string, from, to time.Time, tz string) (DiaryView, error) {
+	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+	if tz != "" {
+		q.Set("tz", tz)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/workspaces/"+url.PathEscape(workspace)+"/diary", q), nil)
+	if err != nil {
+		return DiaryView{}, err
+	}
+	var out DiaryView
+	err = c.send(req, &out)
+	return out, err
+}
+
+// AddManual adds manual time.
+func (c *Client) AddManual(ctx context.Context, workspace string, req ManualRequest) (ManualEntry, error) {
+	var out ManualEntry
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/manual", req, &out)
+	return out, err
+}
+
+// Prune crypto-shreds shots taken before req.Before.
+func (c *Client) Prune(ctx context.Context, workspace string, req PruneRequest) (PruneResult, error) {
+	var out PruneResult
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/prune", req, &out)
+	return out, err
+}
+
+// CheckDiary checks a workspace's stored diary end to end.
+func (c *Client) CheckDiary(ctx context.Context, workspace string) (CheckResult, error) {
+	var out CheckResult
+	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/diary/check", nil, &out)
+	return out, err
+}
+
+// ShotImage returns a shot's image: kind is "current" (covered if covered),
+// "original" or "thumbnail".
+func (c *Client) ShotImage(ctx context.Context, id, kind string) ([]byte, error) {
+	var buf bytes.Buffer
+	err := c.stream(ctx, http.MethodGet, "/shots/"+url.PathEscape(id), url.Values{"kind": {kind}}, nil, nil, &buf)
+	return buf.Bytes(), err
+}
+
+// Cover covers regions of a shot (all of it when req.Rects is empty).
+func (c *Client) Cover(ctx context.Context, id string, req CoverRequest) error {
+	return c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/cover", req, nil)
+}
+
+// DeleteShot crypto-shreds a shot.
+func (c *Client) DeleteShot(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/delete", nil, nil)
+}
+
+// Reveal writes a shot's reveal file to w.
+func (c *Client) Reveal(ctx context.Context, id string, recipients []string, w io.Writer) error {
+	return c.stream(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/reveal", nil, ExportRequest{Recipients: recipients}, nil, w)
+}
+
+// Export writes a workspace's signed, encrypted export to w.
+func (c *Client) Export(ctx context.Context, workspace string, req ExportRequest, w io.Writer) error {
+	return c.stream(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/export", nil, req, nil, w)
+}
+
+// Backup writes an encrypted backup of the diary and keys to w.
+func (c *Client) Backup(ctx context.Context, passphrase string, w io.Writer) error {
+	return c.stream(ctx, http.MethodPost, "/backup", nil, nil, map[string]string{PassphraseHeader: passphrase}, w)
+}
+
+// Restore replaces the daemon's diary and keys with a backup's.
+func (c *Client) Restore(ctx context.Context, passphrase string, backup io.Reader, force bool) (RestoreResult, error) {
+	q := url.Values{}
+	if force {
+		q.Set("force", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/restore", q), backup)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	req.Header.Set(PassphraseHeader, passphrase)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	var out RestoreResult
+	err = c.send(req, &out)
+	return out, err
+}
+
+// stream sends a request (JSON body in, when set) and copies a successful
+// answer's body to w.
+func (c *Client) stream(ctx context.Context, method, path string, q url.Values, in any, headers map[string]string, w io.Writer) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.dialError(err)
+	}
+	defer resp.Body.Close()
+	if err := checkResponse(resp); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("read daemon response: %w", err)
+	}
+	return nil
+}
