@@ -7,14 +7,14 @@ import (
 )
 
 // TestPackageDependencies pins the dependency direction of DESIGN.md:
-// vm and profiles import neither each other nor daemon; api does not
-// import daemon or vm.
+// vm, profiles and diary import neither each other nor daemon; api does
+// not import daemon, vm or diary.
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/workspace-sandbox/workspace/"
 	forbidden := map[string][]string{
 		"vm":       {"profiles", "daemon", "api", "cmd"},
 		"profiles": {"vm", "daemon", "api", "cmd"},
-		"api":      {"vm", "daemon", "cmd"},
+		"api":      {"vm", "daemon", "diary", "cmd"},
 		"daemon":   {"cmd"},
 	}
 	for pkg, bad := range forbidden {
@@ -28,6 +28,22 @@ func TestPackageDependencies(t *testing.T) {
 					t.Errorf("%s depends on %s", pkg, dep)
 				}
 			}
+		}
+	}
+}
+
+// TestDiaryImports pins diary's direct imports: it uses api's wire types
+// (which reach profiles for CreateRequest) but never vm, profiles, daemon
+// or channel itself.
+func TestDiaryImports(t *testing.T) {
+	const mod = "github.com/workspace-sandbox/workspace/"
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../../diary").Output()
+	if err != nil {
+		t.Fatalf("go list diary: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, mod) && dep != mod+"api" {
+			t.Errorf("diary imports %s", dep)
 		}
 	}
 }

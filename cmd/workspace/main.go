@@ -55,6 +55,11 @@ create, start, view, stop and destroy workspaces.`,
 		newEventsCmd(a),
 		newImageCmd(a),
 		newProfileCmd(a),
+		newInitCmd(a),
+		newUnlockCmd(a),
+		newDiaryCmd(a),
+		newBackupCmd(a),
+		newRestoreCmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -1,0 +1,613 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/diary"
+)
+
+func newDiaryCmd(a *app) *cobra.Command {
+	var rf rangeFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "diary NAME [--day DATE | --week DATE | --from DATE --to DATE]",
+		Short: "Review a workspace's work diary; cover, delete, export and verify shots",
+		Long: `diary NAME shows a workspace's slots (clock-aligned, 10 minutes unless the
+profile's tracking.slot says otherwise) with time, activity, memo, shot ids
+and billable marks, and totals. Without a range it shows today.
+
+A slot is billable when it has a screenshot and activity; deleting a slot's
+screenshot makes the slot unbilled; manual time counts and is always flagged.
+See docs/diary.md.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, to, err := rf.resolve(time.Now())
+			if err != nil {
+				return err
+			}
+			v, err := a.client().Diary(cmd.Context(), args[0], from, to, localZone())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, v)
+			}
+			printDiary(a.stdout, v)
+			return nil
+		},
+	}
+	rf.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(
+		newDiaryShowCmd(a), newDiaryCoverCmd(a), newDiaryRevealCmd(a), newDiaryDeleteCmd(a),
+		newDiaryAddCmd(a), newDiaryExportCmd(a), newDiaryVerifyCmd(a), newDiaryVerifyRevealCmd(a),
+		newDiaryPruneCmd(a), newDiaryCheckCmd(a),
+	)
+	return cmd
+}
+
+// localZone is the IANA name of the local zone, for grouping days.
+func localZone() string {
+	if tz := os.Getenv("TZ"); tz != "" {
+		return strings.TrimPrefix(tz, ":")
+	}
+	if l := time.Local.String(); l != "Local" {
+		return l
+	}
+	return ""
+}
+
+type rangeFlags struct {
+	day, week, from, to string
+}
+
+func (r *rangeFlags) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.day, "day", "", "one day: YYYY-MM-DD, today or yesterday")
+	cmd.Flags().StringVar(&r.week, "week", "", "the week (Monday to Sunday) holding this day")
+	cmd.Flags().StringVar(&r.from, "from", "", "first day (or time) of the range")
+	cmd.Flags().StringVar(&r.to, "to", "", "last day of the range (inclusive), or an end time")
+}
+
+// resolve turns the flags into [from, to) in local time; today by default.
+func (r *rangeFlags) resolve(now time.Time) (time.Time, time.Time, error) {
+	set := 0
+	for _, s := range []string{r.day, r.week, r.from + r.to} {
+		if s != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return time.Time{}, time.Time{}, errors.New("give one of --day, --week or --from/--to")
+	}
+	switch {
+	case r.week != "":
+		d, err := parseDay(r.week, now)
+		if err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--week: %w", err)
+		}
+		off := (int(d.Weekday()) + 6) % 7
+		start := d.AddDate(0, 0, -off)
+		return start, start.AddDate(0, 0, 7), nil
+	case r.from != "" || r.to != "":
+		if r.from == "" {
+			return time.Time{}, time.Time{}, errors.New("--to needs --from")
+		}
+		from, fromDay, err := parseMoment(r.from, now)
+		if err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--from: %w", err)
+		}
+		to := from.AddDate(0, 0, 1)
+		if r.to != "" {
+			t, isDay, err := parseMoment(r.to, now)
+			if err != nil {
+				return time.Time{}, time.Time{}, fmt.Errorf("--to: %w", err)
+			}
+			to = t
+			if isDay {
+				to = t.AddDate(0, 0, 1) // a --to day is inclusive
+			}
+		} else if !fromDay {
+			return time.Time{}, time.Time{}, errors.New("--from with a time needs --to")
+		}
+		if !to.After(from) {
+			return time.Time{}, time.Time{}, fmt.Errorf("--to (%s) is before --from (%s)", r.to, r.from)
+		}
+		return from, to, nil
+	default:
+		s := r.day
+		if s == "" {
+			s = "today"
+		}
+		d, err := parseDay(s, now)
+		if err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("--day: %w", err)
+		}
+		return d, d.AddDate(0, 0, 1), nil
+	}
+}
+
+// parseDay parses YYYY-MM-DD, today or yesterday as local midnight.
+func parseDay(s string, now time.Time) (time.Time, error) {
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+	switch s {
+	case "today":
+		return today, nil
+	case "yesterday":
+		return today.AddDate(0, 0, -1), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, time.Local)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD, today or yesterday", s)
+	}
+	return t, nil
+}
+
+// parseMoment parses a day or a time: RFC 3339, "YYYY-MM-DD HH:MM" or
+// "HH:MM" (today). isDay says whether a whole day was given.
+func parseMoment(s string, now time.Time) (t time.Time, isDay bool, err error) {
+	if d, err := parseDay(s, now); err == nil {
+		return d, true, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, false, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, false, nil
+		}
+	}
+	if t, err := time.ParseInLocation("15:04", s, time.Local); err == nil {
+		y, m, d := now.Date()
+		return time.Date(y, m, d, t.Hour(), t.Minute(), 0, 0, time.Local), false, nil
+	}
+	return time.Time{}, false, fmt.Errorf("%q is not a date or time: use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", HH:MM or RFC 3339", s)
+}
+
+func printDiary(w io.Writer, v api.DiaryView) {
+	title := v.Workspace
+	if v.Client != "" {
+		title += " for " + v.Client
+	}
+	fmt.Fprintf(w, "%s, %s to %s\n", title, v.From.Local().Format("2006-01-02 15:04"), v.To.Local().Format("2006-01-02 15:04"))
+	if len(v.Days) == 0 {
+		fmt.Fprintln(w, "Nothing recorded in this range.")
+		return
+	}
+	for _, d := range v.Days {
+		fmt.Fprintf(w, "\n%s\n", d.Date)
+		tw := newTable(w)
+		for _, s := range d.Slots {
+			mark := "billable"
+			if !s.Billable {
+				mark = "not billed: " + s.Reason
+			}
+			var shots []string
+			for _, sh := range s.Shots {
+				shots = append(shots, sh.ID+" ("+sh.State+")")
+			}
+			if len(shots) == 0 {
+				shots = []string{"-"}
+			}
+			extra := ""
+			if s.IdleSeconds > 0 {
+				extra += fmt.Sprintf(" idle %ds", s.IdleSeconds)
+			}
+			if len(s.Gaps) > 0 {
+				extra += " gap: " + strings.Join(s.Gaps, "; ")
+			}
+			fmt.Fprintf(tw, "  %s-%s\t%3d%%\t%s\t%s\t%s%s\n", s.Start.Format("15:04"), s.End.Format("15:04"), s.ActivityPercent, mark, strings.Join(shots, ", "), s.Memo, extra)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "  day: billable %s of %s tracked, activity %d%%\n", diary.Hours(d.Totals.BillableSeconds), diary.Hours(d.Totals.TrackedSeconds), d.Totals.ActivityPercent)
+	}
+	if len(v.Manual) > 0 {
+		fmt.Fprintln(w, "\nManual time (flagged as manual):")
+		for _, m := range v.Manual {
+			fmt.Fprintf(w, "  %s-%s  %s  %s\n", m.Start.Local().Format("2006-01-02 15:04"), m.End.Local().Format("15:04"), diary.Hours(int(m.End.Sub(m.Start).Seconds())), m.Memo)
+		}
+	}
+	t := v.Totals
+	fmt.Fprintf(w, "\nTotal: billable %s (of which manual %s) of %s tracked; activity %d%%; %d slots, %d billable; %d shots, %d covered, %d deleted\n",
+		diary.Hours(t.BillableSeconds), diary.Hours(t.ManualSeconds), diary.Hours(t.TrackedSeconds), t.ActivityPercent, t.Slots, t.BillableSlots, t.Shots, t.Covered, t.Deleted)
+}
+
+func newDiaryShowCmd(a *app) *cobra.Command {
+	var out string
+	var original, thumb bool
+	cmd := &cobra.Command{
+		Use:   "show SHOT --out FILE",
+		Short: "Decrypt a shot into a file you name (the covered version if covered)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out FILE is required: a screenshot is only ever written where you say")
+			}
+			kind := diary.ImageCurrent
+			if original {
+				kind = diary.ImageOriginal
+			} else if thumb {
+				kind = diary.ImageThumbnail
+			}
+			b, err := a.client().ShotImage(cmd.Context(), args[0], kind)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, b, 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Wrote %s of shot %s to %s (%s).\n", kind, args[0], out, humanBytes(uint64(len(b))))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the image to")
+	cmd.Flags().BoolVar(&original, "original", false, "the original even when covered")
+	cmd.Flags().BoolVar(&thumb, "thumbnail", false, "the thumbnail")
+	return cmd
+}
+
+// parseRect parses "x,y,w,h".
+func parseRect(s string) (api.Rect, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return api.Rect{}, fmt.Errorf("--rect %q: want x,y,w,h", s)
+	}
+	var n [4]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return api.Rect{}, fmt.Errorf("--rect %q: %q is not a number", s, p)
+		}
+		n[i] = v
+	}
+	return api.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]}, nil
+}
+
+func newDiaryCoverCmd(a *app) *cobra.Command {
+	var rects []string
+	cmd := &cobra.Command{
+		Use:   "cover SHOT [--rect x,y,w,h]...",
+		Short: "Cover regions of a shot (or all of it) so text is unreadable; the original stays sealed for a reveal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req api.CoverRequest
+			for _, s := range rects {
+				r, err := parseRect(s)
+				if err != nil {
+					return err
+				}
+				req.Rects = append(req.Rects, r)
+			}
+			if err := a.client().Cover(cmd.Context(), args[0], req); err != nil {
+				return err
+			}
+			what := "the whole shot"
+			if len(req.Rects) > 0 {
+				what = fmt.Sprintf("%d region(s)", len(req.Rects))
+			}
+			fmt.Fprintf(a.stdout, "Covered %s of shot %s. The cover is logged; exports show the covered version.\n", what, args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&rects, "rect", nil, "region to cover, x,y,w,h in pixels (repeatable; none covers everything)")
+	return cmd
+}
+
+func newDiaryRevealCmd(a *app) *cobra.Command {
+	var out string
+	var recipients []string
+	cmd := &cobra.Command{
+		Use:   "reveal SHOT --out FILE",
+		Short: "Write a reveal file proving what was under a cover (encrypted to the client)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out FILE is required")
+			}
+			return writeAtomically(out, 0o600, func(w io.Writer) error {
+				return a.client().Reveal(cmd.Context(), args[0], recipients, w)
+			}, func(int64) {
+				fmt.Fprintf(a.stdout, "Wrote the reveal of shot %s to %s; the client checks it with `workspace diary verify-reveal EXPORT %s`.\n", args[0], out, out)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "reveal file to write")
+	cmd.Flags().StringArrayVar(&recipients, "recipient", nil, "extra age recipient (repeatable)")
+	return cmd
+}
+
+func newDiaryDeleteCmd(a *app) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete SHOT --yes",
+		Short: "Crypto-shred a shot's original and thumbnail; its slot becomes unbilled",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return errors.New("delete shreds the screenshot for good and its slot is no longer billed: add --yes to do it")
+			}
+			if err := a.client().DeleteShot(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Shot %s deleted; a tombstone stays in the log and its slot is unbilled.\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	return cmd
+}
+
+func newDiaryAddCmd(a *app) *cobra.Command {
+	var from, to, memo string
+	cmd := &cobra.Command{
+		Use:   "add NAME --from TIME --to TIME --memo TEXT",
+		Short: "Add manual time (counted, and flagged as manual)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			f, fday, err := parseMoment(from, now)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			t, tday, err := parseMoment(to, now)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			if fday || tday {
+				return errors.New("--from and --to need times, like \"14:00\" or \"2026-11-20 14:00\"")
+			}
+			e, err := a.client().AddManual(cmd.Context(), args[0], api.ManualRequest{From: f, To: t, Memo: memo})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Added %s of manual time to %s (%s).\n", diary.Hours(int(t.Sub(f).Seconds())), args[0], e.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "start time")
+	cmd.Flags().StringVar(&to, "to", "", "end time")
+	cmd.Flags().StringVar(&memo, "memo", "", "what was done")
+	return cmd
+}
+
+func newDiaryExportCmd(a *app) *cobra.Command {
+	var rf rangeFlags
+	var out string
+	var recipients []string
+	cmd := &cobra.Command{
+		Use:   "export NAME --from DATE --to DATE --out FILE",
+		Short: "Write a signed export for the client, encrypted to their age recipient",
+		Long: `export writes one file holding the range's entries, the screenshots (covered
+versions for covered shots, never their originals; nothing for deleted ones),
+thumbnails, inclusion proofs and the signed checkpoint. It is encrypted to the
+client's recipient from the profile (client { recipient = "age1..." }), to any
+--recipient, and to your own identity. The client runs
+"workspace diary verify FILE --identity KEYFILE".`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out FILE is required")
+			}
+			from, to, err := rf.resolve(time.Now())
+			if err != nil {
+				return err
+			}
+			return writeAtomically(out, 0o644, func(w io.Writer) error {
+				return a.client().Export(cmd.Context(), args[0], api.ExportRequest{From: from, To: to, Recipients: recipients}, w)
+			}, func(n int64) {
+				fmt.Fprintf(a.stdout, "Exported %s from %s to %s into %s (%s).\n", args[0], from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"), out, humanBytes(uint64(n)))
+			})
+		},
+	}
+	rf.flags(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "export file to write")
+	cmd.Flags().StringArrayVar(&recipients, "recipient", nil, "extra age recipient (repeatable)")
+	return cmd
+}
+
+// loadIdentities reads an age identity file (age-keygen's format).
+func loadIdentities(path string) ([]age.Identity, error) {
+	if path == "" {
+		return nil, errors.New("--identity KEYFILE is required: the age identity the export was encrypted to")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if bytes.HasPrefix(b, []byte("age-encryption.org/v1")) {
+		return nil, fmt.Errorf("identity %s is itself encrypted: decrypt it first (age -d)", path)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", path, err)
+	}
+	return ids, nil
+}
+
+func newDiaryVerifyCmd(a *app) *cobra.Command {
+	var identity, signer, htmlOut, csvOut string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify FILE --identity KEYFILE",
+		Short: "Verify an export offline (what the client runs) and write reports",
+		Long: `verify decrypts an export with your age identity and checks the signed
+checkpoint, every entry's inclusion proof, that no entry is missing up to the
+checkpoint, every entry's content against its logged hash, and every
+screenshot against its commitment or cover entry. It names the first bad
+entry when anything fails. It needs no daemon and no network.
+
+--signer pins the freelancer's signing key (they print it with "workspace init").`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := loadIdentities(identity)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer})
+			if err != nil {
+				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[0], err)}
+			}
+			if htmlOut != "" {
+				if err := writeAtomically(htmlOut, 0o644, func(w io.Writer) error { return diary.WriteHTML(w, v) }, nil); err != nil {
+					return err
+				}
+			}
+			if csvOut != "" {
+				if err := writeAtomically(csvOut, 0o644, func(w io.Writer) error { return diary.WriteCSV(w, v.View) }, nil); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				return printJSON(a.stdout, v)
+			}
+			t := v.View.Totals
+			fmt.Fprintf(a.stdout, "OK: %s verified (%d entries, signed log of %d).\n", args[0], v.Entries, v.Checkpoint)
+			tw := newTable(a.stdout)
+			fmt.Fprintf(tw, "workspace:\t%s\n", v.Workspace)
+			if v.Client != "" {
+				fmt.Fprintf(tw, "client:\t%s\n", v.Client)
+			}
+			fmt.Fprintf(tw, "range:\t%s to %s\n", v.From.Local().Format("2006-01-02 15:04"), v.To.Local().Format("2006-01-02 15:04"))
+			fmt.Fprintf(tw, "signer:\t%s\n", v.Signer)
+			fmt.Fprintf(tw, "billable:\t%s (manual %s, flagged)\n", diary.Hours(t.BillableSeconds), diary.Hours(t.ManualSeconds))
+			fmt.Fprintf(tw, "tracked:\t%s in %d slots, %d billable\n", diary.Hours(t.TrackedSeconds), t.Slots, t.BillableSlots)
+			fmt.Fprintf(tw, "activity:\t%d%%\n", t.ActivityPercent)
+			fmt.Fprintf(tw, "screenshots:\t%d (%d covered, %d deleted)\n", t.Shots, t.Covered, t.Deleted)
+			if htmlOut != "" {
+				fmt.Fprintf(tw, "HTML report:\t%s\n", htmlOut)
+			}
+			if csvOut != "" {
+				fmt.Fprintf(tw, "CSV timesheet:\t%s\n", csvOut)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&identity, "identity", "", "age identity file to decrypt with")
+	cmd.Flags().StringVar(&signer, "signer", "", "expected signer key of the freelancer")
+	cmd.Flags().StringVar(&htmlOut, "html", "", "write a self-contained HTML report here")
+	cmd.Flags().StringVar(&csvOut, "csv", "", "write a CSV timesheet here")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
+	var identity, signer, out string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify-reveal EXPORT REVEAL --identity KEYFILE",
+		Short: "Check that a reveal shows what was captured under a cover",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := loadIdentities(identity)
+			if err != nil {
+				return err
+			}
+			ef, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer ef.Close()
+			rf, err := os.Open(args[1])
+			if err != nil {
+				return err
+			}
+			defer rf.Close()
+			r, err := diary.VerifyReveal(ef, rf, ids, diary.VerifyOptions{Signer: signer})
+			if err != nil {
+				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[1], err)}
+			}
+			if out != "" {
+				if err := os.WriteFile(out, r.Original, 0o600); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				return printJSON(a.stdout, r)
+			}
+			state := "uncovered"
+			if r.Covered {
+				state = "covered in the export"
+			}
+			fmt.Fprintf(a.stdout, "OK: the revealed image of shot %s (%s) is the one captured and logged at entry %d.\n", r.Shot, state, r.Entry)
+			if out != "" {
+				fmt.Fprintf(a.stdout, "Original written to %s.\n", out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&identity, "identity", "", "age identity file to decrypt with")
+	cmd.Flags().StringVar(&signer, "signer", "", "expected signer key of the freelancer")
+	cmd.Flags().StringVar(&out, "out", "", "write the revealed original here")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newDiaryPruneCmd(a *app) *cobra.Command {
+	var before string
+	cmd := &cobra.Command{
+		Use:   "prune NAME --before DATE",
+		Short: "Crypto-shred every shot taken before DATE (retention; logged)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if before == "" {
+				return errors.New("--before DATE is required")
+			}
+			d, _, err := parseMoment(before, time.Now())
+			if err != nil {
+				return fmt.Errorf("--before: %w", err)
+			}
+			res, err := a.client().Prune(cmd.Context(), args[0], api.PruneRequest{Before: d})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Shredded %d shots of %s taken before %s; hours and activity stay in the diary.\n", res.Shredded, args[0], d.Format("2006-01-02 15:04"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&before, "before", "", "shred shots taken before this day or time")
+	return cmd
+}
+
+func newDiaryCheckCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check NAME",
+		Short: "Check a workspace's stored diary: log, checkpoint and every sealed shot",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := a.client().CheckDiary(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(a.stdout, res); err != nil {
+					return err
+				}
+			} else if res.OK {
+				fmt.Fprintf(a.stdout, "OK: the diary of %s is intact (%d entries, %d shots).\n", res.Workspace, res.Entries, res.Shots)
+			}
+			if !res.OK {
+				return &exitError{code: 1, msg: fmt.Sprintf("DAMAGED: the diary of %s: %s", res.Workspace, res.Problem)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
