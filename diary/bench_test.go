@@ -1,0 +1,131 @@
+package diary
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// benchShot is a JPEG of about 200 KB (a busy 1280x800 screen) and its
+// thumbnail, as the agent sends them.
+func benchShot(b *testing.B) (orig, thumb []byte) {
+	b.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	r := rand.New(rand.NewSource(1))
+	for y := 0; y < 800; y++ {
+		for x := 0; x < 1280; x++ {
+			v := uint8(r.Intn(256))
+			if (x/8+y/16)%3 == 0 {
+				v = 240
+			}
+			img.SetRGBA(x, y, color.RGBA{v, v / 2, 255 - v, 255})
+		}
+	}
+	var buf bytes.Buffer
+	q := 60
+	for {
+		buf.Reset()
+		jpeg.Encode(&buf, img, &jpeg.Options{Quality: q})
+		if buf.Len() <= 220_000 || q <= 5 {
+			break
+		}
+		q -= 5
+	}
+	orig = append([]byte{}, buf.Bytes()...)
+	thumb, err := thumbnailOf(img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return orig, thumb
+}
+
+// BenchmarkIngest compares durable ingestion of a capture (sealed blobs
+// written and fsynced, then a WAL commit with synchronous=FULL and a log
+// entry with a signed checkpoint) with the physical limit of this disk:
+// os.WriteFile of the same bytes plus fsync, in the same run.
+func BenchmarkIngest(b *testing.B) {
+	orig, thumb := benchShot(b)
+	b.Run("store", func(b *testing.B) {
+		f := newFixture(b)
+		b.SetBytes(int64(len(orig) + len(thumb)))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m := api.CaptureMeta{ID: fmt.Sprintf("b%d", i), Taken: day0.Add(time.Duration(i) * time.Second)}
+			if _, err := f.s.AddCapture(ctx, "acme", m, orig, thumb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "captures/s")
+		b.ReportMetric(float64(len(orig)), "jpeg-bytes")
+	})
+	b.Run("writefile-fsync", func(b *testing.B) {
+		dir := b.TempDir()
+		b.SetBytes(int64(len(orig) + len(thumb)))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for j, data := range [][]byte{orig, thumb} {
+				p := filepath.Join(dir, fmt.Sprintf("%d.%d", i, j))
+				if err := os.WriteFile(p, data, 0o600); err != nil {
+					b.Fatal(err)
+				}
+				fh, err := os.Open(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := fh.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				fh.Close()
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "captures/s")
+	})
+}
+
+// BenchmarkVerify measures the client's verify of an export of a working
+// week: 5 days × 8 h of 10-minute slots, one capture and ten activity
+// minutes per slot (small images: the cost measured is the log's).
+func BenchmarkVerify(b *testing.B) {
+	f := newFixture(b)
+	f.small = true
+	for d := 0; d < 5; d++ {
+		for s := 0; s < 48; s++ {
+			start := day0.AddDate(0, 0, d).Add(time.Duration(s) * 10 * time.Minute)
+			recs := make([]api.Record, 10)
+			for m := range recs {
+				recs[m] = api.Record{ID: fmt.Sprintf("a%d-%d-%d", d, s, m), Type: api.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &api.Activity{Keys: 9, Active: 40}}
+			}
+			if _, err := f.s.AddRecords(ctx, "acme", recs); err != nil {
+				b.Fatal(err)
+			}
+			f.capture("acme", start.Add(time.Minute), int64(s))
+		}
+	}
+	f.clk.Set(day0.AddDate(0, 0, 6))
+	exp := f.export("acme", day0, day0.AddDate(0, 0, 5))
+	var entries int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v, err := Verify(bytes.NewReader(exp), []age.Identity{f.client}, VerifyOptions{Loc: time.UTC})
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries = v.Entries
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(entries*b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(len(exp)), "export-bytes")
+}
