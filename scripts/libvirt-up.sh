@@ -17,6 +17,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Without udev (containers), /dev/kvm can be root-only: QEMU, running as
+# libvirt-qemu, then cannot use it, and libvirt re-probes QEMU's capabilities
+# on every domain definition (about a minute each). Give it to the kvm group
+# as udev's rule does.
+if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+	if [ "$(stat -c %G:%a /dev/kvm)" != "kvm:660" ]; then
+		echo "libvirt-up: giving /dev/kvm to group kvm, mode 0660 (as udev would)"
+		chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+	fi
+	id -nG libvirt-qemu 2>/dev/null | grep -qw kvm || usermod -a -G kvm libvirt-qemu 2>/dev/null || true
+fi
+
 answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
 if answers; then
 	echo "libvirt-up: libvirtd is running"

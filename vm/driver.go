@@ -4,6 +4,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -113,13 +114,15 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	d.l = l
 	close(d.up)
 	d.domType = "qemu"
-	if u.Host == "" && !strings.HasPrefix(u.Scheme, "test") {
-		if _, err := os.Stat("/dev/kvm"); err == nil {
+	if !strings.HasPrefix(u.Scheme, "test") {
+		// Ask libvirt: it offers kvm only when QEMU, as the user it runs
+		// as, can use /dev/kvm (a root-only /dev/kvm is not enough).
+		if caps, err := l.Capabilities(); err == nil && bytes.Contains(caps, []byte("<domain type='kvm'")) {
 			d.domType = "kvm"
 		}
 	}
 	if strings.HasPrefix(u.Scheme, "qemu") && d.domType == "qemu" {
-		d.log.Warn("no /dev/kvm: guests run under TCG software emulation and are slow")
+		d.log.Warn("libvirt offers no KVM here: guests run under TCG software emulation and are slow")
 	}
 	if err := d.ensurePool(ctx); err != nil {
 		l.Disconnect()
