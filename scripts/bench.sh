@@ -10,4 +10,7 @@ OUT=docs/bench-results.txt
 	echo "# go test -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 ./vm/"
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/.*Running against daemon: //p')"
 	go test -run NONE -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 -timeout 30m ./vm/
+	echo
+	echo "# go test -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 ./diary/   (state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
+	go test -run NONE -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 -timeout 30m ./diary/
 } | tee "$OUT"

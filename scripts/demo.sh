@@ -44,6 +44,14 @@ if ! daemon_up; then
 fi
 "$WS" version
 
+# The freelancer's diary identity (once; without a passphrase for the demo).
+if ! out=$("$WS" init 2>&1); then
+	echo "$out" | grep -q "already exists" || { echo "$out" >&2; exit 1; }
+	echo "demo: the diary identity exists already"
+else
+	echo "$out"
+fi
+
 if ! "$WS" image list --json | grep -q '"name": "test"'; then
 	B=images/test/build
 	"$WS" image import test "$B/disk.qcow2" --kernel "$B/vmlinuz" --initrd "$B/initrd.img" \
@@ -69,11 +77,16 @@ done
 echo "---- guest console ($CONSOLE) ----"
 tail -n 15 "$CONSOLE" || true
 echo "----"
+echo
+echo "demo: the work diary of $NAME (filled by the guest agent once it tracks; see issue 4)"
+"$WS" diary "$NAME"
+"$WS" diary check "$NAME"
 cat <<MSG
 
 The demo workspace "$NAME" is running. Try:
   $WS status $NAME --json
   $WS events --json          (in another terminal, then stop/start the workspace)
   $WS stop $NAME
+  $WS diary $NAME --week today   (the work diary; see docs/diary.md)
 Clean up with:  sudo make demo-clean   (destroys the workspace and image, stops the daemon)
 MSG

@@ -121,6 +121,10 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 			d.domType = "kvm"
 		}
 	}
+	if d.domType == "kvm" && u.Host == "" && pvmOnly() {
+		d.domType = "qemu"
+		d.log.Warn("KVM here is PVM (kvm_pvm), which boots only PVM-enabled guest kernels: using TCG")
+	}
 	if strings.HasPrefix(u.Scheme, "qemu") && d.domType == "qemu" {
 		d.log.Warn("libvirt offers no KVM here: guests run under TCG software emulation and are slow")
 	}
@@ -214,7 +218,15 @@ func (d *Driver) Connected() bool {
 	return d.l != nil
 }
 
-// DomainType is "kvm" with /dev/kvm, else "qemu" (TCG).
+// pvmOnly says whether this host's KVM is only the PVM backend (nested
+// clouds): ordinary guest kernels hang under it, so TCG is the working choice.
+func pvmOnly() bool {
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	return exists("/sys/module/kvm_pvm") && !exists("/sys/module/kvm_intel") && !exists("/sys/module/kvm_amd")
+}
+
+// DomainType is "kvm" when libvirt offers KVM (and it is not PVM-only), else
+// "qemu" (TCG).
 func (d *Driver) DomainType() string { return d.domType }
 
 // lverr maps libvirt errors to our classes and connection loss to ErrUnreachable.
