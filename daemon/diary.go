@@ -441,15 +441,12 @@ func (s *server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	res, err := st.Check(r.Context(), name)
 	out := api.CheckResult{Workspace: name, Entries: res.Entries, Shots: res.Shots, OK: err == nil}
-	var ee *diary.EntryError
 	switch {
-	case err == nil:
-	case errors.Is(err, diary.ErrNotFound), errors.Is(err, diary.ErrLocked):
+	case errors.Is(err, diary.ErrNotFound), errors.Is(err, diary.ErrLocked), errors.Is(err, diary.ErrNotInitialized):
 		s.writeError(w, r, diaryErr(err))
 		return
-	case errors.As(err, &ee):
-		out.Problem = err.Error()
-	default:
+	case err != nil:
+		// A damaged diary is the answer, not a failure of the request.
 		out.Problem = err.Error()
 	}
 	s.writeJSON(w, http.StatusOK, out)
@@ -506,12 +503,8 @@ func (s *server) handleReveal(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// PassphraseHeader carries a backup passphrase (never a URL parameter,
-// which could end up in a log).
-const PassphraseHeader = api.PassphraseHeader
-
 func (s *server) handleBackup(w http.ResponseWriter, r *http.Request) {
-	pass := r.Header.Get(PassphraseHeader)
+	pass := r.Header.Get(api.PassphraseHeader)
 	st, done := s.diary.use()
 	defer done()
 	s.streamOrError(w, r, "application/octet-stream", func(out io.Writer) error {
@@ -540,7 +533,7 @@ func (s *server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: this daemon already has diaries (%d workspaces): restoring replaces them; use --force (the current ones are kept aside)", api.ErrConflict, len(names)))
 		return
 	}
-	stage, err := diary.StageRestore(r.Body, r.Header.Get(PassphraseHeader), d.stateDir)
+	stage, err := diary.StageRestore(r.Body, r.Header.Get(api.PassphraseHeader), d.stateDir)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("restore: %w", diaryErr(err)))
 		return
