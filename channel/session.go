@@ -1,0 +1,125 @@
+package channel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Heartbeat is how often each side pings; a session that misses them for
+// longer than the write timeout is closed and the host resyncs.
+const Heartbeat = 5 * time.Second
+
+func yamuxConfig(logw io.Writer) *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.EnableKeepAlive = true
+	c.KeepAliveInterval = Heartbeat
+	c.ConnectionWriteTimeout = 15 * time.Second
+	c.StreamOpenTimeout = 30 * time.Second
+	c.AcceptBacklog = 32
+	c.MaxStreamWindowSize = 1 << 20
+	if logw == nil {
+		logw = io.Discard
+	}
+	c.LogOutput = logw
+	return c
+}
+
+// conn joins the handshake's buffered reader with the connection.
+type conn struct {
+	r io.Reader
+	io.Writer
+	io.Closer
+}
+
+func (c conn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// HostSession starts the host's side of the session after HostHandshake.
+func HostSession(rwc io.ReadWriteCloser, br *bufio.Reader, logw io.Writer) (*yamux.Session, error) {
+	return yamux.Client(conn{br, rwc, rwc}, yamuxConfig(logw))
+}
+
+// GuestSession starts the guest's side of the session after GuestHandshake.
+func GuestSession(rwc io.ReadWriteCloser, br *bufio.Reader, logw io.Writer) (*yamux.Session, error) {
+	return yamux.Server(conn{br, rwc, rwc}, yamuxConfig(logw))
+}
+
+// Handler answers one request; an error becomes an error answer.
+type Handler func(ctx context.Context, req *Message) (*Message, error)
+
+// ErrRemote is an error answer from the other side.
+type ErrRemote struct{ Msg string }
+
+func (e *ErrRemote) Error() string { return e.Msg }
+
+// Serve answers requests on sess until it closes. A malformed or oversized
+// request closes the whole session: the host logs it and resyncs, and no
+// other session is touched.
+func Serve(ctx context.Context, sess *yamux.Session, h Handler) error {
+	for {
+		st, err := sess.AcceptStreamWithContext(ctx)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer st.Close()
+			_ = st.SetReadDeadline(time.Now().Add(2 * time.Minute))
+			req, err := ReadMessage(st)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					sess.Close()
+				}
+				return
+			}
+			_ = st.SetReadDeadline(time.Time{})
+			ans, herr := h(ctx, req)
+			if herr != nil {
+				ans = &Message{V: Version, Type: "error", Error: herr.Error()}
+			} else if ans == nil {
+				ans = &Message{V: Version, Type: "ok"}
+			}
+			_ = st.SetWriteDeadline(time.Now().Add(2 * time.Minute))
+			_ = WriteMessage(st, ans)
+		}()
+	}
+}
+
+// Call sends req on a new stream and waits for the answer.
+func Call(ctx context.Context, sess *yamux.Session, req *Message) (*Message, error) {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("%s: open stream: %w", req.Type, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			st.Close()
+		case <-done:
+		}
+	}()
+	if err := WriteMessage(st, req); err != nil {
+		return nil, fmt.Errorf("%s: send: %w", req.Type, err)
+	}
+	ans, err := ReadMessage(st)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: answer: %w", req.Type, err)
+	}
+	if ans.Error != "" {
+		return ans, &ErrRemote{Msg: ans.Error}
+	}
+	return ans, nil
+}
