@@ -208,4 +208,3 @@ func GuestHandshake(r io.Reader, w io.Writer, hello Hello) (*bufio.Reader, error
 		}
 	}
 }
-
