@@ -1,0 +1,651 @@
+// Package guestagent is the tracker inside a workspace VM: it counts input
+// (never which key), takes the screenshots the policy asks for, keeps them
+// in a bounded on-disk spool, and delivers them to the host over the
+// channel, deleting each only after the host has stored it durably.
+package guestagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/yamux"
+
+	"github.com/workspace-sandbox/workspace/channel"
+)
+
+// Shot is one display's picture.
+type Shot struct {
+	Display int
+	Bounds  image.Rectangle
+	Image   image.Image
+}
+
+type capturer interface {
+	Name() string
+	Capture() ([]Shot, error)
+}
+
+// InputKind is what an input event was, and all the agent keeps of it.
+type InputKind int
+
+// Input kinds.
+const (
+	InputKey InputKind = iota
+	InputClick
+	InputMove
+	InputScroll
+)
+
+type inputSource interface {
+	Run(stop <-chan struct{}, ev func(InputKind)) error
+}
+
+// Config configures an agent.
+type Config struct {
+	StateDir string // spool, state.json, status.json
+	Port     string // the virtio port; empty: FindPort
+	Version  string
+	Logger   hclog.Logger
+	Now      func() time.Time
+	// Open opens the channel (tests); by default the port device.
+	Open func() (io.ReadWriteCloser, error)
+
+	capturer capturer
+	input    inputSource
+}
+
+// state is what the agent keeps across restarts.
+type state struct {
+	Policy *channel.Policy `json:"policy,omitempty"`
+	Track  channel.Track   `json:"track"`
+}
+
+// Agent is the running tracker.
+type Agent struct {
+	cfg   Config
+	log   hclog.Logger
+	spool *Spool
+	wake  chan struct{}
+
+	mu         sync.Mutex
+	st         state
+	connected  bool
+	portErr    string
+	displayErr string
+	policyErr  string
+	inputErr   string
+	lastShot   time.Time
+	gaps       int
+	// activity of the current minute and slot
+	cur, slotAct   channel.Activity
+	lastActiveSec  int64
+	lastInput      time.Time
+	idle           bool
+	idleStart      time.Time
+	pendingDropped int
+}
+
+// New prepares an agent: its state dir, persisted state and spool.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.capturer == nil {
+		cfg.capturer = newCapturer()
+	}
+	if cfg.input == nil {
+		cfg.input = newInputSource()
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent state dir: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), lastInput: cfg.Now()}
+	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, "state.json")); err == nil {
+		if err := json.Unmarshal(b, &a.st); err != nil {
+			a.log.Warn("state.json is damaged; starting without policy", "error", err)
+			a.st = state{}
+		}
+	}
+	limit := int64(512 << 20)
+	if a.st.Policy != nil {
+		limit = a.st.Policy.SpoolLimit
+	}
+	sp, err := OpenSpool(filepath.Join(cfg.StateDir, "spool"), limit)
+	if err != nil {
+		return nil, err
+	}
+	a.spool = sp
+	return a, nil
+}
+
+func (a *Agent) saveState() {
+	a.mu.Lock()
+	b, _ := json.Marshal(a.st)
+	a.mu.Unlock()
+	if err := writeFileAtomic(filepath.Join(a.cfg.StateDir, "state.json"), b); err != nil {
+		a.log.Warn("save state", "error", err)
+	}
+}
+
+func writeFileAtomic(p string, b []byte) error {
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	return os.Rename(tmp, p)
+}
+
+// Run runs the agent until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.Info("agent starting", "version", a.cfg.Version, "capture", a.cfg.capturer.Name(), "state_dir", a.cfg.StateDir)
+	go a.inputLoop(ctx)
+	go a.trackLoop(ctx)
+	go a.statusLoop(ctx)
+	a.connLoop(ctx)
+	return ctx.Err()
+}
+
+// ---- input ----
+
+func (a *Agent) inputLoop(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		stop := make(chan struct{})
+		go func() { <-ctx.Done(); close(stop) }()
+		err := a.cfg.input.Run(stop, a.onInput)
+		if ctx.Err() != nil {
+			return
+		}
+		a.mu.Lock()
+		a.inputErr = err.Error()
+		a.mu.Unlock()
+		a.log.Warn("input counting stopped; retrying", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (a *Agent) onInput(k InputKind) {
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inputErr = ""
+	for _, act := range []*channel.Activity{&a.cur, &a.slotAct} {
+		switch k {
+		case InputKey:
+			act.Keys++
+		case InputClick:
+			act.Clicks++
+		case InputMove:
+			act.Moves++
+		case InputScroll:
+			act.Scrolls++
+		}
+	}
+	if s := now.Unix(); s != a.lastActiveSec {
+		a.lastActiveSec = s
+		a.cur.Active = min(60, a.cur.Active+1)
+		a.slotAct.Active++
+	}
+	a.lastInput = now
+}
+
+// ---- tracking ----
+
+func floorTo(t time.Time, d time.Duration) time.Time {
+	u := t.Unix()
+	s := int64(d / time.Second)
+	return time.Unix(u-((u%s)+s)%s, 0)
+}
+
+// trackLoop runs once a second: it schedules and takes the slot's
+// screenshots, closes activity minutes and idle periods.
+func (a *Agent) trackLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var curSlot, curMinute time.Time
+	var moments []time.Time
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := a.cfg.Now()
+		a.mu.Lock()
+		pol, tr := a.st.Policy, a.st.Track
+		a.mu.Unlock()
+		if pol == nil || !tr.On {
+			curSlot, moments = time.Time{}, nil
+			a.closeMinute(curMinute, false)
+			curMinute = time.Time{}
+			a.closeIdle(now)
+			continue
+		}
+		slotLen := time.Duration(pol.SlotSeconds) * time.Second
+		if s := floorTo(now, slotLen); !s.Equal(curSlot) {
+			curSlot = s
+			moments = moments[:0]
+			for i := 0; i < pol.ScreenshotsPerSlot; i++ {
+				m := s.Add(time.Duration(rng.Int63n(int64(slotLen))))
+				if m.After(now) {
+					moments = append(moments, m)
+				}
+			}
+			sort.Slice(moments, func(i, j int) bool { return moments[i].Before(moments[j]) })
+			a.mu.Lock()
+			a.slotAct = channel.Activity{}
+			a.mu.Unlock()
+		}
+		for len(moments) > 0 && !moments[0].After(now) {
+			moments = moments[1:]
+			a.takeShots(now, tr.Session, *pol)
+		}
+		if m := now.Truncate(time.Minute); !m.Equal(curMinute) {
+			a.closeMinute(curMinute, true)
+			curMinute = m
+		}
+		a.checkIdle(now, time.Duration(pol.IdleSeconds)*time.Second)
+	}
+}
+
+// closeMinute spools the activity record of a finished minute.
+func (a *Agent) closeMinute(minute time.Time, keep bool) {
+	a.mu.Lock()
+	act := a.cur
+	a.cur = channel.Activity{}
+	inputErr := a.inputErr
+	a.mu.Unlock()
+	if minute.IsZero() || !keep {
+		return
+	}
+	recs := []channel.Record{{ID: NewID(minute), Type: "activity", Minute: minute, Activity: &act}}
+	if inputErr != "" && act == (channel.Activity{}) {
+		recs = append(recs, channel.Record{ID: NewID(minute), Type: "gap", Start: minute, End: minute.Add(time.Minute), Reason: "no input counts: " + inputErr})
+	}
+	a.spoolRecords(recs, false)
+}
+
+func (a *Agent) checkIdle(now time.Time, timeout time.Duration) {
+	a.mu.Lock()
+	last, idle := a.lastInput, a.idle
+	if !idle && now.Sub(last) >= timeout {
+		a.idle, a.idleStart = true, last
+	}
+	var rec *channel.Record
+	if idle && last.After(a.idleStart) {
+		rec = &channel.Record{ID: NewID(a.idleStart), Type: "idle", Start: a.idleStart, End: last}
+		a.idle = false
+	}
+	a.mu.Unlock()
+	if rec != nil {
+		a.spoolRecords([]channel.Record{*rec}, false)
+	}
+}
+
+func (a *Agent) closeIdle(now time.Time) {
+	a.mu.Lock()
+	var rec *channel.Record
+	if a.idle && now.After(a.idleStart) {
+		rec = &channel.Record{ID: NewID(a.idleStart), Type: "idle", Start: a.idleStart, End: now}
+	}
+	a.idle = false
+	a.lastInput = now
+	a.mu.Unlock()
+	if rec != nil {
+		a.spoolRecords([]channel.Record{*rec}, false)
+	}
+}
+
+func (a *Agent) spoolRecords(recs []channel.Record, gap bool) {
+	m, err := channel.NewMessage(channel.TypeRecords, channel.Records{Records: recs})
+	if err != nil {
+		a.log.Error("encode records", "error", err)
+		return
+	}
+	if err := a.spool.Put(NewID(a.cfg.Now()), m, gap); err != nil {
+		a.log.Warn("records not spooled", "error", err)
+		if !gap {
+			a.gap(a.cfg.Now(), "spool full: activity records dropped")
+		}
+		return
+	}
+	a.kick()
+}
+
+// gap records that something was not captured, and why.
+func (a *Agent) gap(at time.Time, reason string) {
+	a.mu.Lock()
+	a.gaps++
+	a.mu.Unlock()
+	a.log.Warn("gap", "reason", reason)
+	a.spoolRecords([]channel.Record{{ID: NewID(at), Type: "gap", Start: at, End: at.Add(time.Second), Reason: reason}}, true)
+}
+
+func (a *Agent) kick() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeShots captures every display and spools each shot.
+func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy) {
+	shots, err := a.cfg.capturer.Capture()
+	if err != nil {
+		a.mu.Lock()
+		a.displayErr = err.Error()
+		a.mu.Unlock()
+		a.gap(now, "no screenshot: "+err.Error())
+		return
+	}
+	a.mu.Lock()
+	a.displayErr = ""
+	act := a.slotAct
+	a.mu.Unlock()
+	for _, s := range shots {
+		img := s.Image
+		if pol.Blur {
+			img = blurImage(img)
+		}
+		jpg, err := encodeJPEG(img, pol.JPEGQuality)
+		if err != nil {
+			a.gap(now, "encode screenshot: "+err.Error())
+			continue
+		}
+		thumb, err := encodeJPEG(thumbnail(img, 320), 70)
+		if err != nil {
+			a.gap(now, "encode thumbnail: "+err.Error())
+			continue
+		}
+		id := NewID(now)
+		actCopy := act
+		m, err := channel.NewMessage(channel.TypeCapture, channel.Capture{
+			ID: id, Session: session, Taken: now, Display: s.Display,
+			X: s.Bounds.Min.X, Y: s.Bounds.Min.Y, Width: s.Bounds.Dx(), Height: s.Bounds.Dy(),
+			Activity: &actCopy, Blurred: pol.Blur,
+		}, jpg, thumb)
+		if err != nil {
+			a.gap(now, "encode capture: "+err.Error())
+			continue
+		}
+		if err := a.spool.Put(id, m, false); err != nil {
+			a.gap(now, fmt.Sprintf("spool full: screenshot of display %d dropped", s.Display))
+			continue
+		}
+		a.mu.Lock()
+		a.lastShot = now
+		a.mu.Unlock()
+		a.log.Info("screenshot spooled", "id", id, "display", s.Display, "bytes", len(jpg))
+	}
+	a.kick()
+}
+
+// ---- channel ----
+
+func (a *Agent) open() (io.ReadWriteCloser, error) {
+	if a.cfg.Open != nil {
+		return a.cfg.Open()
+	}
+	p := a.cfg.Port
+	if p == "" {
+		var err error
+		if p, err = FindPort(); err != nil {
+			return nil, err
+		}
+	}
+	return os.OpenFile(p, os.O_RDWR, 0)
+}
+
+func (a *Agent) hello() channel.Hello {
+	return channel.Hello{Version: channel.Version, Agent: a.cfg.Version, OS: runtime.GOOS, Capabilities: []string{channel.CapScreenshots, channel.CapActivity}}
+}
+
+// connLoop keeps a session with the host: open the port, wait for the
+// host's sync, serve the host's requests and send the spool; after any
+// failure, back off and start over.
+func (a *Agent) connLoop(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		port, err := a.open()
+		if err != nil {
+			a.setPortErr(err.Error())
+			a.log.Warn("no channel to the host", "error", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		a.setPortErr("")
+		backoff = time.Second
+		err = a.session(ctx, port)
+		port.Close()
+		a.mu.Lock()
+		a.connected = false
+		a.mu.Unlock()
+		if ctx.Err() == nil {
+			a.log.Info("session with the host ended; waiting for a new sync", "error", err)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+func (a *Agent) setPortErr(s string) {
+	a.mu.Lock()
+	a.portErr = s
+	a.mu.Unlock()
+}
+
+func (a *Agent) session(ctx context.Context, port io.ReadWriteCloser) error {
+	stop := context.AfterFunc(ctx, func() { port.Close() })
+	defer stop()
+	br, err := channel.GuestHandshake(port, port, a.hello())
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	sess, err := channel.GuestSession(port, br, a.log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true}))
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	a.mu.Lock()
+	a.connected = true
+	a.mu.Unlock()
+	a.log.Info("connected to the host")
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_ = channel.Serve(sctx, sess, a.handle)
+		cancel()
+	}()
+	go func() {
+		select {
+		case <-sess.CloseChan():
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	a.sendLoop(sctx, sess)
+	return sctx.Err()
+}
+
+// sendLoop delivers the spool, oldest first; an item is deleted only when
+// the host acknowledged it.
+func (a *Agent) sendLoop(ctx context.Context, sess *yamux.Session) {
+	for ctx.Err() == nil {
+		if !a.deliver(ctx, sess) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(3 * time.Second):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// deliver sends every spooled item; false when a delivery failed.
+func (a *Agent) deliver(ctx context.Context, sess *yamux.Session) bool {
+	ids, err := a.spool.List()
+	if err != nil {
+		a.log.Error("read spool", "error", err)
+		return false
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return false
+		}
+		m, err := a.spool.Read(id)
+		if err != nil {
+			a.log.Error("spooled item is unreadable; dropping it", "id", id, "error", err)
+			a.spool.Remove(id)
+			a.gap(a.cfg.Now(), "spooled item unreadable")
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err = channel.Call(cctx, sess, m)
+		cancel()
+		var rerr *channel.ErrRemote
+		switch {
+		case err == nil:
+			a.spool.Remove(id)
+		case errors.As(err, &rerr) && strings.HasPrefix(rerr.Msg, "invalid"):
+			a.log.Error("the host refused a spooled item; dropping it", "id", id, "error", err)
+			a.spool.Remove(id)
+		default:
+			a.log.Warn("delivery failed; will retry", "id", id, "error", err)
+			return false
+		}
+	}
+	return true
+}
+
+// handle answers the host's requests.
+func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Message, error) {
+	switch req.Type {
+	case channel.TypePolicy:
+		var p channel.Policy
+		if err := req.Decode(&p); err != nil {
+			return nil, err
+		}
+		if err := p.Validate(); err != nil {
+			a.mu.Lock()
+			a.policyErr = err.Error()
+			a.mu.Unlock()
+			a.log.Error("rejected a policy with out-of-range values; keeping the previous one", "error", err)
+			return nil, fmt.Errorf("invalid policy: %w", err)
+		}
+		a.mu.Lock()
+		a.st.Policy, a.policyErr = &p, ""
+		a.mu.Unlock()
+		a.spool.SetLimit(p.SpoolLimit)
+		a.saveState()
+		a.log.Info("policy applied", "slot_s", p.SlotSeconds, "shots_per_slot", p.ScreenshotsPerSlot, "blur", p.Blur)
+		return nil, nil
+	case channel.TypeTrack:
+		var t channel.Track
+		if err := req.Decode(&t); err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		was := a.st.Track
+		a.st.Track = t
+		a.mu.Unlock()
+		a.saveState()
+		if was.On != t.On || was.Session != t.Session {
+			a.log.Info("tracking", "on", t.On, "session", t.Session)
+		}
+		return channel.NewMessage("status", a.Status())
+	case channel.TypeStatus:
+		return channel.NewMessage("status", a.Status())
+	}
+	return nil, fmt.Errorf("invalid request: unknown type %q", req.Type)
+}
+
+// Status reports the agent's state.
+func (a *Agent) Status() channel.Status {
+	items, size := a.spool.Usage()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := channel.Status{Version: a.cfg.Version, Tracking: a.st.Track.On, Session: a.st.Track.Session, LastShot: a.lastShot,
+		SpoolItems: items, SpoolBytes: size, Display: a.cfg.capturer.Name(), DisplayErr: a.displayErr, PolicyError: a.policyErr, Gaps: a.gaps}
+	return st
+}
+
+// LocalStatus is what `workspace-agent status` shows; the service writes it
+// to status.json every few seconds.
+type LocalStatus struct {
+	channel.Status
+	Connected bool      `json:"connected"`
+	PortError string    `json:"port_error,omitempty"`
+	InputErr  string    `json:"input_error,omitempty"`
+	Policy    bool      `json:"policy_received"`
+	Written   time.Time `json:"written"`
+}
+
+func (a *Agent) statusLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		ls := LocalStatus{Status: a.Status(), Written: a.cfg.Now()}
+		a.mu.Lock()
+		ls.Connected, ls.PortError, ls.InputErr, ls.Policy = a.connected, a.portErr, a.inputErr, a.st.Policy != nil
+		a.mu.Unlock()
+		b, _ := json.MarshalIndent(ls, "", "  ")
+		_ = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ReadLocalStatus reads the running agent's status file.
+func ReadLocalStatus(stateDir string) (LocalStatus, error) {
+	var ls LocalStatus
+	b, err := os.ReadFile(filepath.Join(stateDir, "status.json"))
+	if err != nil {
+		return ls, fmt.Errorf("no status from a running agent in %s: %w", stateDir, err)
+	}
+	return ls, json.Unmarshal(b, &ls)
+}
