@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
+	"log"
 	"os"
 
 	"github.com/jezek/xgb"
@@ -19,6 +21,11 @@ import (
 // screenshot while it is taken.
 type x11Capturer struct {
 	display string
+}
+
+func init() {
+	// xgb logs to stderr by itself; the agent logs what matters.
+	xgb.Logger = log.New(io.Discard, "", 0)
 }
 
 func newCapturer() capturer {
