@@ -212,3 +212,41 @@ type RestoreResult struct {
 	Workspaces []string `json:"workspaces"`
 	Replaced   []string `json:"replaced,omitempty"`
 }
+
+// AgentInfo is the state of a workspace's guest agent channel.
+type AgentInfo struct {
+	Connected bool      `json:"connected"`
+	Version   string    `json:"version,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+}
+
+// TrackRequest turns tracking on (with a memo) or off.
+type TrackRequest struct {
+	On   bool   `json:"on"`
+	Memo string `json:"memo,omitempty"`
+}
+
+// TrackStatus is a workspace's tracking state; Guest is the agent's own
+// report when it is connected.
+type TrackStatus struct {
+	Workspace string       `json:"workspace"`
+	Tracking  bool         `json:"tracking"`
+	Session   string       `json:"session,omitempty"`
+	Memo      string       `json:"memo,omitempty"`
+	Since     time.Time    `json:"since,omitzero"`
+	Agent     AgentInfo    `json:"agent"`
+	Guest     *GuestStatus `json:"guest,omitempty"`
+}
+
+// GuestStatus is what the agent says about itself.
+type GuestStatus struct {
+	Tracking     bool      `json:"tracking"`
+	Session      string    `json:"session,omitempty"`
+	LastShot     time.Time `json:"last_shot,omitzero"`
+	SpoolItems   int       `json:"spool_items"`
+	SpoolBytes   int64     `json:"spool_bytes"`
+	Display      string    `json:"display"`
+	DisplayError string    `json:"display_error,omitempty"`
+	PolicyError  string    `json:"policy_error,omitempty"`
+	Gaps         int       `json:"gaps"`
+}

@@ -198,3 +198,17 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	}
 	return nil
 }
+
+// Track turns tracking on or off.
+func (c *Client) Track(ctx context.Context, workspace string, req TrackRequest) (TrackStatus, error) {
+	var out TrackStatus
+	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/track", req, &out)
+	return out, err
+}
+
+// TrackStatus reports tracking and the agent's state.
+func (c *Client) TrackStatus(ctx context.Context, workspace string) (TrackStatus, error) {
+	var out TrackStatus
+	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/track", nil, &out)
+	return out, err
+}

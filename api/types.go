@@ -32,6 +32,7 @@ type Workspace struct {
 	AgentSocket   string            `json:"agent_socket,omitempty"`
 	ConsoleLog    string            `json:"console_log,omitempty"`
 	Settings      *profiles.Profile `json:"settings,omitempty"`
+	Agent         *AgentInfo        `json:"agent,omitempty"`
 }
 
 // CreateRequest asks the daemon to define a new workspace. The CLI loads and

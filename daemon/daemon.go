@@ -57,6 +57,7 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	d.server = &server{
 		m:      m,
 		diary:  ds,
+		agents: newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
 		images: images,
 		events: newBroker(log.Named("events")),
 		log:    log.Named("api"),
@@ -112,6 +113,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go d.server.events.run(ctx, d.forwardEvents(ctx))
+	go d.server.agents.run(ctx)
 	if err := d.reconcile(ctx); err != nil {
 		d.log.Warn("reconcile", "error", err)
 	}

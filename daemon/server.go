@@ -23,6 +23,7 @@ type server struct {
 	images *imageStore
 	events *broker
 	diary  *diaryService
+	agents *agentHub
 	log    hclog.Logger
 	info   func() api.Info
 }
@@ -43,6 +44,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("DELETE "+p+"/images/{name}", s.handleImageRemove)
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)
 	s.diaryRoutes(mux)
+	mux.HandleFunc("POST "+p+"/workspaces/{name}/track", s.handleTrack)
+	mux.HandleFunc("GET "+p+"/workspaces/{name}/track", s.handleTrackStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -104,11 +107,38 @@ func (s *server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	for i := range out {
+		out[i].Agent = s.agents.info(out[i].Name)
+	}
 	s.writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) handleGet(w http.ResponseWriter, r *http.Request) {
 	out, err := s.m.get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out.Agent = s.agents.info(out.Name)
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) handleTrack(w http.ResponseWriter, r *http.Request) {
+	var req api.TrackRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := s.agents.track(r.Context(), r.PathValue("name"), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) handleTrackStatus(w http.ResponseWriter, r *http.Request) {
+	out, err := s.agents.status(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,10 +13,12 @@ import (
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/workspace-sandbox/workspace/"
 	forbidden := map[string][]string{
-		"vm":       {"profiles", "daemon", "api", "cmd"},
-		"profiles": {"vm", "daemon", "api", "cmd"},
-		"api":      {"vm", "daemon", "diary", "cmd"},
-		"daemon":   {"cmd"},
+		"vm":         {"profiles", "daemon", "api", "cmd"},
+		"profiles":   {"vm", "daemon", "api", "cmd"},
+		"api":        {"vm", "daemon", "diary", "cmd"},
+		"daemon":     {"cmd"},
+		"channel":    {"vm", "profiles", "daemon", "diary", "api", "guestagent", "cmd"},
+		"guestagent": {"vm", "profiles", "daemon", "diary", "api", "cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+pkg).Output()
@@ -44,6 +47,38 @@ func TestDiaryImports(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		if strings.HasPrefix(dep, mod) && dep != mod+"api" {
 			t.Errorf("diary imports %s", dep)
+		}
+	}
+}
+
+// TestAgentImports keeps the guest agent small and host-free: no libvirt,
+// no SQLite, no daemon, nothing of the host's.
+func TestAgentImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../workspace-agent").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"github.com/digitalocean/go-libvirt", "modernc.org/sqlite", "github.com/workspace-sandbox/workspace/daemon",
+			"github.com/workspace-sandbox/workspace/diary", "github.com/workspace-sandbox/workspace/vm", "github.com/hashicorp/hcl"} {
+			if strings.HasPrefix(dep, bad) {
+				t.Errorf("workspace-agent depends on %s", dep)
+			}
+		}
+	}
+}
+
+// TestAgentCrossBuilds compiles the agent, static, for every guest platform.
+func TestAgentCrossBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross builds skipped in -short mode")
+	}
+	for _, target := range []string{"linux/amd64", "linux/arm64", "windows/amd64"} {
+		goos, goarch, _ := strings.Cut(target, "/")
+		cmd := exec.Command("go", "build", "-o", os.DevNull, "../workspace-agent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("build for %s: %v\n%s", target, err, out)
 		}
 	}
 }

@@ -34,6 +34,9 @@ func newStatusCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "clipboard:\t%s\n", s.Clipboard)
 			}
 			fmt.Fprintf(tw, "display:\t%s\n", w.Display)
+			if w.Agent != nil {
+				fmt.Fprintf(tw, "agent:\t%s\n", agentLine(*w.Agent))
+			}
 			if w.DisplaySocket != "" {
 				fmt.Fprintf(tw, "display socket:\t%s\n", w.DisplaySocket)
 			}
