@@ -163,6 +163,7 @@ type Slot struct {
 	Memo            string    `json:"memo,omitempty"`
 	Shots           []Shot    `json:"shots"`
 	Activity        Activity  `json:"activity"`
+	Minutes         int       `json:"activity_minutes"` // minutes with an activity record
 	ActivityPercent int       `json:"activity_percent"`
 	IdleSeconds     int       `json:"idle_seconds,omitempty"`
 	Billable        bool      `json:"billable"`

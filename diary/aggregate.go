@@ -161,6 +161,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		s.slot.Activity.Moves += a.Moves
 		s.slot.Activity.Scrolls += a.Scrolls
 		s.slot.Activity.Active += a.Active
+		s.slot.Minutes++
 		if a.Active > 0 || a.Keys+a.Clicks+a.Moves+a.Scrolls > 0 {
 			s.active = true
 		}

@@ -2,7 +2,8 @@
 # Builds the small test guest from Debian packages into images/test/build/:
 #   vmlinuz     the Debian cloud kernel
 #   initrd.img  a busybox initramfs that loads the virtio modules and switches to /dev/vda
-#   disk.qcow2  an ext4 root (made with mkfs.ext4 -d, no mount): busybox, Xvfb and its libraries
+#   disk.qcow2  an ext4 root (made with mkfs.ext4 -d, no mount): busybox, Xvfb and its libraries,
+#               xsetroot and a known picture for the screen, and workspace-agent (built here, static)
 #   cmdline     the kernel command line to import the image with
 # Idempotent: skips the build when the outputs match this script (FORCE=1 rebuilds). Run as root.
 set -euo pipefail
@@ -11,7 +12,11 @@ HERE=$PWD
 OUT=$HERE/build
 CACHE=$OUT/cache
 CMDLINE="console=ttyS0 root=/dev/vda rw quiet"
-STAMP=$(cat build.sh init.sh initramfs-init.sh | sha256sum | cut -d' ' -f1)
+REPO=$(cd ../.. && pwd)
+export PATH=/usr/local/go/bin:$PATH
+# The stamp covers this recipe and the agent's sources, so a changed agent
+# rebuilds the image.
+STAMP=$( (cat build.sh init.sh initramfs-init.sh picture.xbm; cd "$REPO" && cat go.sum $(find cmd/workspace-agent guestagent channel -name '*.go' ! -name '*_test.go' | sort)) | sha256sum | cut -d' ' -f1)
 
 if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] \
 	&& [ -f "$OUT/disk.qcow2" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
@@ -20,7 +25,7 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 fi
 
 need=()
-for p in busybox-static e2fsprogs cpio qemu-utils xvfb xauth x11-xkb-utils xkb-data kmod; do
+for p in busybox-static e2fsprogs cpio qemu-utils xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -102,6 +107,12 @@ copy_with_libs() {
 }
 copy_with_libs /usr/bin/Xvfb
 copy_with_libs /usr/bin/xkbcomp
+copy_with_libs /usr/bin/xsetroot
+mkdir -p "$ROOT/usr/share/workspace-test" "$ROOT/var/lib/workspace-agent"
+cp "$HERE/picture.xbm" "$ROOT/usr/share/workspace-test/picture.xbm"
+echo "test-image: building workspace-agent (static)"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+	-o "$ROOT/usr/local/bin/workspace-agent" ./cmd/workspace-agent)
 cp -a /usr/share/X11/xkb "$ROOT/usr/share/X11/"
 mkdir -p "$ROOT/usr/share/X11/xkb/compiled" "$ROOT/var/lib/xkb"
 [ -d /usr/lib/xorg ] && mkdir -p "$ROOT/usr/lib/xorg" && cp -a /usr/lib/xorg/protocol.txt "$ROOT/usr/lib/xorg/" 2>/dev/null || true

@@ -31,21 +31,27 @@ for e in /sys/class/input/event*; do
 	fi
 done
 
-Xvfb :0 -screen 0 1024x768x24 +xinerama -nolisten tcp -wr >/var/log/Xvfb.log 2>&1 &
+Xvfb :0 -screen 0 1024x768x24 +xinerama -nolisten tcp -noreset -wr >/var/log/Xvfb.log 2>&1 &
 for i in $(seq 1 100); do
 	[ -S /tmp/.X11-unix/X0 ] && break
 	sleep 0.1
 done
 if [ -S /tmp/.X11-unix/X0 ]; then
+	# The known picture the tests look for in every screenshot: orange and
+	# dark blue stripes (images/test/picture.xbm).
+	if ! out=$(DISPLAY=:0 xsetroot -bitmap /usr/share/workspace-test/picture.xbm -fg '#ff8800' -bg '#003366' 2>&1); then
+		echo "WORKSPACE-GUEST-PICTURE-FAILED: $out"
+	fi
 	echo "WORKSPACE-GUEST-XREADY"
 else
 	echo "WORKSPACE-GUEST-XFAILED"
 	cat /var/log/Xvfb.log
 fi
 
-# The guest agent (added by the agent issue) runs in a respawn loop.
+# The guest agent runs in a respawn loop; its log stays in the guest.
 if [ -x /usr/local/bin/workspace-agent ]; then
-	( while true; do DISPLAY=:0 /usr/local/bin/workspace-agent run; sleep 1; done ) &
+	echo "WORKSPACE-AGENT-STARTED"
+	( while true; do DISPLAY=:0 /usr/local/bin/workspace-agent run >>/var/log/workspace-agent.log 2>&1; sleep 1; done ) &
 fi
 
 # PID 1 stays alive and reaps orphans.

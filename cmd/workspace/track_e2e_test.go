@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/jpeg"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// hostPicture runs an X server on the host showing a picture of its own
+// (green and magenta): a screenshot taken anywhere but in the guest would
+// show it.
+func hostPicture(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("xsetroot"); err != nil {
+		t.Skip("xsetroot is not installed (make test-image installs it)")
+	}
+	for n := 40; n < 80; n++ {
+		sock := fmt.Sprintf("/tmp/.X11-unix/X%d", n)
+		if _, err := os.Stat(sock); err == nil {
+			continue
+		}
+		disp := fmt.Sprintf(":%d", n)
+		x := exec.Command("Xvfb", disp, "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-noreset")
+		if err := x.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Process.Kill(); x.Wait() })
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		xbm := filepath.Join(repoRoot(t), "images", "test", "picture.xbm")
+		if out, err := exec.Command("xsetroot", "-display", disp, "-bitmap", xbm, "-fg", "#00ff00", "-bg", "#ff00ff").CombinedOutput(); err != nil {
+			t.Fatalf("xsetroot on the host: %v\n%s", err, out)
+		}
+		return
+	}
+	t.Fatal("no free X display for the host picture")
+}
+
+// pictureShare returns the share of pixels close to the guest's colours and
+// the number close to the host's.
+func pictureShare(t *testing.T, b []byte) (guest float64, host int) {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(r, g, b uint32, want [3]int) bool {
+		d := func(a uint32, w int) int {
+			x := int(a>>8) - w
+			if x < 0 {
+				x = -x
+			}
+			return x
+		}
+		return d(r, want[0])+d(g, want[1])+d(b, want[2]) < 90
+	}
+	bounds := img.Bounds()
+	n, gs := 0, 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y += 3 {
+		for x := bounds.Min.X; x < bounds.Max.X; x += 3 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			n++
+			if near(r, g, b, [3]int{0xff, 0x88, 0x00}) || near(r, g, b, [3]int{0x00, 0x33, 0x66}) {
+				gs++
+			}
+			if near(r, g, b, [3]int{0x00, 0xff, 0x00}) || near(r, g, b, [3]int{0xff, 0x00, 0xff}) {
+				host++
+			}
+		}
+	}
+	return float64(gs) / float64(n), host
+}
+
+func (e *e2eEnv) waitAgent(name string, timeout time.Duration) api.Workspace {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		w := e.status(name)
+		if w.Agent != nil && w.Agent.Connected {
+			return w
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(w.ConsoleLog)
+			e.t.Fatalf("the agent of %s did not connect within %s: %+v\nconsole:\n%s", name, timeout, w.Agent, b)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (e *e2eEnv) diaryView(name string, from, to time.Time) api.DiaryView {
+	e.t.Helper()
+	var v api.DiaryView
+	r := mustCLI(e.t, e.socket, "diary", name, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+func shotsOf(v api.DiaryView) []api.Shot {
+	var out []api.Shot
+	for _, d := range v.Days {
+		for _, s := range d.Slots {
+			out = append(out, s.Shots...)
+		}
+	}
+	return out
+}
+
+// TestTrackingEndToEnd is the agent's promise, as a user sees it: a
+// workspace from a profile with 30-second slots on the test image tracks
+// for three slots; every screenshot in the diary is the guest's picture,
+// none the host's, and activity minutes are recorded.
+func TestTrackingEndToEnd(t *testing.T) {
+	e := newE2EEnv(t)
+	hostPicture(t)
+	mustCLI(t, e.socket, "init")
+	e.importTestImage("testimg")
+	name := "wstest-" + randHex(3)
+	prof := filepath.Join(e.dir, "track.hcl")
+	os.WriteFile(prof, []byte(`image = "testimg"
+cpus = 1
+memory = "512MiB"
+disk = "2GiB"
+tracking {
+  slot         = "30s"
+  idle_timeout = "1m"
+  jpeg_quality = 80
+}
+`), 0o644)
+	mustCLI(t, e.socket, "create", name, "--profile", prof)
+	if r := cli(t, e.socket, "track", "start", name); r.code == 0 || !strings.Contains(r.stderr, "start it first") {
+		t.Fatalf("track start while stopped: %s", r)
+	}
+	mustCLI(t, e.socket, "start", name, "--wait")
+	w := e.waitAgent(name, 2*time.Minute)
+	if w.Agent.Version == "" {
+		t.Fatalf("agent version missing: %+v", w.Agent)
+	}
+	begin := time.Now()
+	mustCLI(t, e.socket, "track", "start", name, "--memo", "e2e tracking")
+	if r := cli(t, e.socket, "track", "start", name); r.code == 0 || !strings.Contains(r.stderr, "already tracking") {
+		t.Fatalf("second track start: %s", r)
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	var v api.DiaryView
+	for {
+		v = e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute))
+		if len(shotsOf(v)) >= 3 && v.Totals.Slots >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			st := mustCLI(t, e.socket, "track", "status", name)
+			t.Fatalf("after %s the diary has %d shots in %d slots\n%s", time.Since(begin).Round(time.Second), len(shotsOf(v)), v.Totals.Slots, st.stdout)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	var ts api.TrackStatus
+	json.Unmarshal([]byte(mustCLI(t, e.socket, "track", "status", name, "--json").stdout), &ts)
+	if !ts.Tracking || ts.Guest == nil || !ts.Guest.Tracking || ts.Guest.LastShot.IsZero() {
+		t.Fatalf("track status: %+v %+v", ts, ts.Guest)
+	}
+	mustCLI(t, e.socket, "track", "stop", name)
+	t.Logf("%d shots in %d slots after %s", len(shotsOf(v)), v.Totals.Slots, time.Since(begin).Round(time.Second))
+
+	minutes := 0
+	for _, d := range v.Days {
+		for _, s := range d.Slots {
+			minutes += s.Minutes
+			if s.Memo != "e2e tracking" {
+				t.Errorf("slot %s memo %q", s.Start.Format("15:04:05"), s.Memo)
+			}
+		}
+	}
+	if minutes == 0 {
+		t.Error("no activity minutes recorded")
+	}
+	for _, sh := range shotsOf(v) {
+		f := filepath.Join(e.dir, sh.ID+".jpg")
+		mustCLI(t, e.socket, "diary", "show", sh.ID, "--out", f)
+		b, _ := os.ReadFile(f)
+		share, host := pictureShare(t, b)
+		if share < 0.75 || host > 0 { // JPEG softens the stripes' edges
+			t.Errorf("shot %s: %.0f%% guest picture, %d host-picture pixels", sh.ID, share*100, host)
+		}
+		if sh.Width != 1024 || sh.Height != 768 {
+			t.Errorf("shot %s is %dx%d", sh.ID, sh.Width, sh.Height)
+		}
+	}
+	if r := mustCLI(t, e.socket, "diary", "check", name); !strings.Contains(r.stdout, "OK") {
+		t.Fatalf("check: %s", r)
+	}
+}
