@@ -257,10 +257,16 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		if s := floorTo(now, slotLen); !s.Equal(curSlot) {
 			curSlot = s
 			moments = moments[:0]
-			for i := 0; i < pol.ScreenshotsPerSlot; i++ {
-				m := s.Add(time.Duration(rng.Int63n(int64(slotLen))))
-				if m.After(now) {
-					moments = append(moments, m)
+			// Random moments in what is left of the slot: all of it at a
+			// slot's start, the rest of it when tracking (or the guest)
+			// starts mid-slot.
+			from := s
+			if now.After(from) {
+				from = now
+			}
+			if left := s.Add(slotLen).Sub(from); left > 0 {
+				for i := 0; i < pol.ScreenshotsPerSlot; i++ {
+					moments = append(moments, from.Add(time.Duration(rng.Int63n(int64(left)))))
 				}
 			}
 			sort.Slice(moments, func(i, j int) bool { return moments[i].Before(moments[j]) })

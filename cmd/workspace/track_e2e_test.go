@@ -205,3 +205,120 @@ tracking {
 		t.Fatalf("check: %s", r)
 	}
 }
+
+// waitConsoleSince waits for a marker in the (freshly truncated) console
+// log and returns when it was first seen.
+func (e *e2eEnv) waitMarker(path, marker string, timeout time.Duration) time.Time {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(marker)) {
+			return time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(path)
+	e.t.Fatalf("console never showed %s:\n%s", marker, b)
+	return time.Time{}
+}
+
+// TestAgentResilience restarts the guest 10 times and the daemon 5 times
+// while tracking: each time the agent reconnects within 10 s of the guest's
+// userspace starting (or of the daemon coming back). Then the daemon stays
+// down for 2 minutes: every slot of that time has its screenshot in the
+// diary afterwards, and nothing is stored twice.
+func TestAgentResilience(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long end-to-end test")
+	}
+	e := newE2EEnv(t)
+	mustCLI(t, e.socket, "init")
+	e.importTestImage("testimg")
+	name := "wstest-" + randHex(3)
+	prof := filepath.Join(e.dir, "res.hcl")
+	os.WriteFile(prof, []byte("image = \"testimg\"\ncpus = 1\nmemory = \"512MiB\"\ndisk = \"2GiB\"\ntracking {\n  slot = \"30s\"\n}\n"), 0o644)
+	mustCLI(t, e.socket, "create", name, "--profile", prof)
+	mustCLI(t, e.socket, "start", name, "--wait")
+	w := e.waitAgent(name, 2*time.Minute)
+	begin := time.Now()
+	mustCLI(t, e.socket, "track", "start", name, "--memo", "resilience")
+
+	var worst time.Duration
+	for i := 1; i <= 10; i++ {
+		mustCLI(t, e.socket, "restart", name, "--timeout", "60s")
+		up := e.waitMarker(w.ConsoleLog, "WORKSPACE-GUEST-BOOTED", 2*time.Minute)
+		e.waitAgent(name, time.Minute)
+		d := time.Since(up)
+		worst = max(worst, d)
+		if d > 10*time.Second {
+			t.Errorf("guest restart %d: the agent reconnected %s after userspace started", i, d.Round(100*time.Millisecond))
+		}
+	}
+	t.Logf("10 guest restarts: slowest reconnect %s after userspace start", worst.Round(100*time.Millisecond))
+	worst = 0
+	for i := 1; i <= 5; i++ {
+		e.stopDaemon()
+		e.startDaemon()
+		up := time.Now()
+		e.waitAgent(name, time.Minute)
+		d := time.Since(up)
+		worst = max(worst, d)
+		if d > 10*time.Second {
+			t.Errorf("daemon restart %d: the agent reconnected after %s", i, d.Round(100*time.Millisecond))
+		}
+	}
+	t.Logf("5 daemon restarts: slowest reconnect %s", worst.Round(100*time.Millisecond))
+	var ts api.TrackStatus
+	json.Unmarshal([]byte(mustCLI(t, e.socket, "track", "status", name, "--json").stdout), &ts)
+	if !ts.Tracking || ts.Guest == nil || !ts.Guest.Tracking {
+		t.Fatalf("tracking did not survive the restarts: %+v", ts)
+	}
+
+	// Two minutes without a daemon: the guest spools.
+	e.stopDaemon()
+	downFrom := time.Now()
+	time.Sleep(2 * time.Minute)
+	downTo := time.Now()
+	e.startDaemon()
+	e.waitAgent(name, time.Minute)
+	// Every 30 s slot wholly inside the downtime must get its shot.
+	var want []time.Time
+	for s := downFrom.Truncate(30 * time.Second).Add(30 * time.Second); s.Add(30 * time.Second).Before(downTo); s = s.Add(30 * time.Second) {
+		want = append(want, s)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		v := e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute))
+		have := map[int64]bool{}
+		ids := map[string]bool{}
+		dup := ""
+		for _, sh := range shotsOf(v) {
+			have[sh.Taken.Truncate(30*time.Second).Unix()] = true
+			if ids[sh.ID] {
+				dup = sh.ID
+			}
+			ids[sh.ID] = true
+		}
+		if dup != "" {
+			t.Fatalf("shot %s stored twice", dup)
+		}
+		missing := 0
+		for _, s := range want {
+			if !have[s.Unix()] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			t.Logf("%d shots in the diary; all %d slots of the 2-minute downtime present", len(ids), len(want))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d slots of the downtime have no shot", missing, len(want))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	mustCLI(t, e.socket, "track", "stop", name)
+	if r := mustCLI(t, e.socket, "diary", "check", name); !strings.Contains(r.stdout, "OK") {
+		t.Fatalf("check: %s", r)
+	}
+}
