@@ -90,12 +90,11 @@ type Agent struct {
 	lastShot   time.Time
 	gaps       int
 	// activity of the current minute and slot
-	cur, slotAct   channel.Activity
-	lastActiveSec  int64
-	lastInput      time.Time
-	idle           bool
-	idleStart      time.Time
-	pendingDropped int
+	cur, slotAct  channel.Activity
+	lastActiveSec int64
+	lastInput     time.Time
+	idle          bool
+	idleStart     time.Time
 }
 
 // New prepares an agent: its state dir, persisted state and spool.

@@ -98,7 +98,7 @@ func (l *xiListener) Run(stop <-chan struct{}, ev func(kind InputKind)) error {
 		}
 		switch buf[0] & 0x7f {
 		case 0: // an error: our select failed
-			return fmt.Errorf("X error %d on request %d.%d", buf[1], buf[10], binary.LittleEndian.Uint16(buf[8:]))
+			return fmt.Errorf("x11 error %d on request %d.%d", buf[1], buf[10], binary.LittleEndian.Uint16(buf[8:]))
 		case 1: // a reply: skip its extra data
 			if err := skip(br, binary.LittleEndian.Uint32(buf[4:])*4); err != nil {
 				return err
@@ -151,7 +151,7 @@ func readReply(r io.Reader) ([]byte, error) {
 		}
 		switch buf[0] & 0x7f {
 		case 0:
-			return nil, fmt.Errorf("X error %d", buf[1])
+			return nil, fmt.Errorf("x11 error %d", buf[1])
 		case 1:
 			extra := binary.LittleEndian.Uint32(buf[4:]) * 4
 			if extra > 1<<20 {
@@ -203,12 +203,12 @@ func x11Connect(display string) (net.Conn, uint32, error) {
 	head := make([]byte, 8)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		conn.Close()
-		return nil, 0, fmt.Errorf("X setup: %w", err)
+		return nil, 0, fmt.Errorf("x11 setup: %w", err)
 	}
 	rest := make([]byte, int(binary.LittleEndian.Uint16(head[6:]))*4)
 	if _, err := io.ReadFull(conn, rest); err != nil {
 		conn.Close()
-		return nil, 0, fmt.Errorf("X setup: %w", err)
+		return nil, 0, fmt.Errorf("x11 setup: %w", err)
 	}
 	if head[0] != 1 {
 		conn.Close()
@@ -217,14 +217,14 @@ func x11Connect(display string) (net.Conn, uint32, error) {
 	_ = conn.SetDeadline(time.Time{})
 	if len(rest) < 32 {
 		conn.Close()
-		return nil, 0, errors.New("X setup: short reply")
+		return nil, 0, errors.New("x11 setup: short reply")
 	}
 	vendorLen := int(binary.LittleEndian.Uint16(rest[16:]))
 	numFormats := int(rest[21])
 	off := 32 + pad4(vendorLen) + 8*numFormats
 	if len(rest) < off+4 {
 		conn.Close()
-		return nil, 0, errors.New("X setup: no screen")
+		return nil, 0, errors.New("x11 setup: no screen")
 	}
 	return conn, binary.LittleEndian.Uint32(rest[off:]), nil
 }
