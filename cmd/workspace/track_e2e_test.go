@@ -181,7 +181,9 @@ tracking {
 	for _, d := range v.Days {
 		for _, s := range d.Slots {
 			minutes += s.Minutes
-			if s.Memo != "e2e tracking" {
+			// Activity is per minute: with 30 s slots the minute tracking
+			// started in may open a slot before the session did.
+			if len(s.Shots) > 0 && s.Memo != "e2e tracking" {
 				t.Errorf("slot %s memo %q", s.Start.Format("15:04:05"), s.Memo)
 			}
 		}
