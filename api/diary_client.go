@@ -212,3 +212,10 @@ func (c *Client) TrackStatus(ctx context.Context, workspace string) (TrackStatus
 	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/track", nil, &out)
 	return out, err
 }
+
+// Screen returns the workspace's current screen as PNG.
+func (c *Client) Screen(ctx context.Context, workspace string) ([]byte, error) {
+	var buf bytes.Buffer
+	err := c.stream(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/screen", nil, nil, nil, &buf)
+	return buf.Bytes(), err
+}

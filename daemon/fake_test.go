@@ -176,3 +176,17 @@ func (f *fakeHV) Events(ctx context.Context) (<-chan vm.Event, error) {
 	}()
 	return out, nil
 }
+
+// Screenshot returns a 4x2 PPM like QEMU's.
+func (f *fakeHV) Screenshot(_ context.Context, name string, w io.Writer) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.domains[name]; !ok {
+		return "", fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
+	}
+	io.WriteString(w, "P6\n4 2\n255\n")
+	for i := 0; i < 8; i++ {
+		w.Write([]byte{255, 136, 0})
+	}
+	return "image/x-portable-pixmap", nil
+}

@@ -28,6 +28,9 @@ type Hypervisor interface {
 	Info(ctx context.Context, name string) (vm.Info, error)
 	List(ctx context.Context) ([]vm.Info, error)
 	Events(ctx context.Context) (<-chan vm.Event, error)
+	// Screenshot writes the VM's screen as libvirt captures it (PPM from
+	// QEMU) and returns its MIME type.
+	Screenshot(ctx context.Context, name string, w io.Writer) (string, error)
 }
 
 var _ Hypervisor = (*vm.Driver)(nil)
