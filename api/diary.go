@@ -251,3 +251,9 @@ type GuestStatus struct {
 	PolicyError  string    `json:"policy_error,omitempty"`
 	Gaps         int       `json:"gaps"`
 }
+
+// UILogin is a one-time login link to the web UI.
+type UILogin struct {
+	URL  string `json:"url"`
+	Base string `json:"base"`
+}

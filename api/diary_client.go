@@ -219,3 +219,10 @@ func (c *Client) Screen(ctx context.Context, workspace string) ([]byte, error) {
 	err := c.stream(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/screen", nil, nil, nil, &buf)
 	return buf.Bytes(), err
 }
+
+// UILogin asks for a one-time login link to the web UI.
+func (c *Client) UILogin(ctx context.Context) (UILogin, error) {
+	var out UILogin
+	err := c.do(ctx, http.MethodPost, "/ui/login", nil, &out)
+	return out, err
+}

@@ -27,10 +27,14 @@ type Config struct {
 	PoolName string
 	Version  string
 	Logger   hclog.Logger
+	// UIAddr is the web UI's address (DefaultUIAddr when empty, "off" for
+	// none); a non-loopback one needs UITLSCert and UITLSKey.
+	UIAddr, UITLSCert, UITLSKey string
 }
 
 // Daemon is a running daemon.
 type Daemon struct {
+	ui     uiState
 	cfg    Config
 	hv     Hypervisor
 	log    hclog.Logger
@@ -54,7 +58,17 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open diary: %w", err)
 	}
+	if cfg.UIAddr == "" {
+		cfg.UIAddr = DefaultUIAddr
+	}
+	if cfg.UIAddr != "off" {
+		if err := checkUIAddr(cfg.UIAddr, cfg.UITLSCert, cfg.UITLSKey); err != nil {
+			return nil, err
+		}
+	}
+	d.cfg = cfg
 	d.server = &server{
+		ui:     &d.ui,
 		m:      m,
 		diary:  ds,
 		agents: newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
@@ -127,6 +141,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d.log.Info("serving", "socket", d.cfg.Socket, "libvirt", d.hv.URI(), "state_dir", d.cfg.StateDir)
+	d.startUI(ctx)
 	select {
 	case <-ctx.Done():
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)

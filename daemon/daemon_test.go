@@ -28,7 +28,7 @@ func startDaemon(t *testing.T, hv Hypervisor) (*api.Client, *Daemon) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := Config{StateDir: dir, Socket: filepath.Join(dir, "d.sock"), Version: "test",
+	cfg := Config{StateDir: dir, Socket: filepath.Join(dir, "d.sock"), Version: "test", UIAddr: "127.0.0.1:0",
 		Logger: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})}
 	d, err := New(cfg, hv)
 	if err != nil {

@@ -37,5 +37,8 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.PoolName, "pool", "workspace", "libvirt storage pool for images and overlays")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines")
+	cmd.Flags().StringVar(&cfg.UIAddr, "ui-addr", daemon.DefaultUIAddr, "web UI address (loopback unless TLS is given; \"off\" for none)")
+	cmd.Flags().StringVar(&cfg.UITLSCert, "ui-tls-cert", "", "TLS certificate for a web UI beyond loopback")
+	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
 	return cmd
 }

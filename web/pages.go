@@ -1,0 +1,264 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+var funcs = template.FuncMap{
+	"hours": func(secs int) string {
+		d := time.Duration(secs) * time.Second
+		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+	},
+	"hm":  func(t time.Time) string { return t.Local().Format("15:04") },
+	"ts":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"day": func(t time.Time) string { return t.Local().Format("2006-01-02") },
+	"pct": func(n int) string { return strconv.Itoa(n) + "%" },
+}
+
+func (s *Server) pageWorkspaces(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.b.Workspaces(r.Context())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	type row struct {
+		api.Workspace
+		Client   string
+		Today    int
+		Tracking bool
+	}
+	now := s.now().In(s.loc)
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.loc)
+	var rows []row
+	for _, x := range ws {
+		rw := row{Workspace: x}
+		if full, err := s.b.Workspace(r.Context(), x.Name); err == nil {
+			rw.Workspace = full
+			if full.Settings != nil && full.Settings.Client != nil {
+				rw.Client = full.Settings.Client.Name
+			}
+		}
+		if v, err := s.b.Diary(r.Context(), x.Name, from, from.AddDate(0, 0, 1), s.loc.String()); err == nil {
+			rw.Today = v.Totals.BillableSeconds
+		}
+		rows = append(rows, rw)
+	}
+	s.render(w, r, "workspaces.html", map[string]any{"Title": "Workspaces", "Rows": rows, "Today": from})
+}
+
+// parseDay reads ?day= or ?week= (YYYY-MM-DD) into a range; today by default.
+func (s *Server) parseRange(r *http.Request) (from, to time.Time, week bool, err error) {
+	now := s.now().In(s.loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.loc)
+	q := r.URL.Query()
+	d := today
+	if v := q.Get("week"); v != "" {
+		week = true
+		if d, err = time.ParseInLocation("2006-01-02", v, s.loc); err != nil {
+			return from, to, week, fmt.Errorf("%q is not a date (YYYY-MM-DD)", v)
+		}
+		d = d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
+		from, to = d, d.AddDate(0, 0, 7)
+	} else {
+		if v := q.Get("day"); v != "" {
+			if d, err = time.ParseInLocation("2006-01-02", v, s.loc); err != nil {
+				return from, to, week, fmt.Errorf("%q is not a date (YYYY-MM-DD)", v)
+			}
+		}
+		from, to = d, d.AddDate(0, 0, 1)
+	}
+	if from.Year() < 2000 || from.After(today.AddDate(1, 0, 0)) {
+		return from, to, week, fmt.Errorf("%s is out of range", from.Format("2006-01-02"))
+	}
+	return from, to, week, nil
+}
+
+func (s *Server) pageDiary(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	from, to, week, err := s.parseRange(r)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	v, err := s.b.Diary(r.Context(), name, from, to, s.loc.String())
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	span := 1
+	if week {
+		span = 7
+	}
+	s.render(w, r, "diary.html", map[string]any{
+		"Title": name + " · " + from.Format("2006-01-02"), "Name": name, "View": v, "Week": week,
+		"From": from, "Prev": from.AddDate(0, 0, -span).Format("2006-01-02"), "Next": from.AddDate(0, 0, span).Format("2006-01-02"),
+		"Day": from.Format("2006-01-02"),
+	})
+}
+
+func (s *Server) pageShot(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ws, shot, err := s.findShot(r, id)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, "shot.html", map[string]any{"Title": "Screenshot " + id, "Name": ws, "Shot": shot, "Day": shot.Taken.In(s.loc).Format("2006-01-02")})
+}
+
+// findShot finds a shot's workspace and entry (the API has no shot lookup
+// by id; a shot's page links carry the workspace and day).
+func (s *Server) findShot(r *http.Request, id string) (string, api.Shot, error) {
+	ws, day := r.URL.Query().Get("w"), r.URL.Query().Get("day")
+	d, err := time.ParseInLocation("2006-01-02", day, s.loc)
+	if ws == "" || err != nil {
+		return "", api.Shot{}, fmt.Errorf("%w: open screenshots from a workspace's diary page", api.ErrNotFound)
+	}
+	v, err := s.b.Diary(r.Context(), ws, d, d.AddDate(0, 0, 1), s.loc.String())
+	if err != nil {
+		return "", api.Shot{}, err
+	}
+	for _, dd := range v.Days {
+		for _, sl := range dd.Slots {
+			for _, sh := range sl.Shots {
+				if sh.ID == id {
+					return ws, sh, nil
+				}
+			}
+		}
+	}
+	return "", api.Shot{}, fmt.Errorf("%w: no screenshot %q in %s on %s", api.ErrNotFound, id, ws, day)
+}
+
+// shotImage serves a shot (decrypted by the daemon, in memory), never
+// cached, only to a logged-in browser.
+func (s *Server) shotImage(w http.ResponseWriter, r *http.Request) {
+	kind := r.URL.Query().Get("kind")
+	if kind != "thumbnail" {
+		kind = "current"
+	}
+	b, err := s.b.ShotImage(r.Context(), r.PathValue("id"), kind)
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", http.DetectContentType(b))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b)
+}
+
+func (s *Server) doCover(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var rects []api.Rect
+	if v := r.PostFormValue("rect"); v != "" {
+		parts := strings.Split(v, ",")
+		if len(parts) != 4 {
+			s.fail(w, r, http.StatusBadRequest, "A cover rectangle is x,y,w,h.")
+			return
+		}
+		var n [4]int
+		for i, p := range parts {
+			x, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil {
+				s.fail(w, r, http.StatusBadRequest, "A cover rectangle is four whole numbers.")
+				return
+			}
+			n[i] = x
+		}
+		rects = append(rects, api.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]})
+	}
+	if err := s.b.Cover(r.Context(), id, api.CoverRequest{Rects: rects}); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/shot/"+id+"?w="+r.PostFormValue("w")+"&day="+r.PostFormValue("day"), http.StatusSeeOther)
+}
+
+func (s *Server) doDelete(w http.ResponseWriter, r *http.Request) {
+	if r.PostFormValue("confirm") != "yes" {
+		s.fail(w, r, http.StatusBadRequest, "Deleting needs the confirmation box ticked.")
+		return
+	}
+	if err := s.b.DeleteShot(r.Context(), r.PathValue("id")); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/w/"+r.PostFormValue("w")+"?day="+r.PostFormValue("day"), http.StatusSeeOther)
+}
+
+// doWorkspace starts or stops a VM or its tracking.
+func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	var err error
+	switch action {
+	case "start":
+		_, err = s.b.Start(r.Context(), name, api.StartRequest{})
+	case "stop":
+		_, err = s.b.Stop(r.Context(), name, api.StopRequest{})
+	case "track-start":
+		_, err = s.b.Track(r.Context(), name, api.TrackRequest{On: true, Memo: r.PostFormValue("memo")})
+	case "track-stop":
+		_, err = s.b.Track(r.Context(), name, api.TrackRequest{On: false})
+	default:
+		s.fail(w, r, http.StatusNotFound, "There is no action "+action+".")
+		return
+	}
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) pageExport(w http.ResponseWriter, r *http.Request) {
+	now := s.now().In(s.loc)
+	s.render(w, r, "export.html", map[string]any{"Title": "Export " + r.PathValue("name"), "Name": r.PathValue("name"),
+		"From": now.AddDate(0, 0, -((int(now.Weekday())+6)%7)).Format("2006-01-02"), "To": now.Format("2006-01-02")})
+}
+
+func (s *Server) doExport(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	from, err1 := time.ParseInLocation("2006-01-02", r.PostFormValue("from"), s.loc)
+	to, err2 := time.ParseInLocation("2006-01-02", r.PostFormValue("to"), s.loc)
+	if err1 != nil || err2 != nil || to.Before(from) {
+		s.fail(w, r, http.StatusBadRequest, "Choose a first and a last day, the last not before the first.")
+		return
+	}
+	var buf bytes.Buffer
+	if err := s.b.Export(r.Context(), name, api.ExportRequest{From: from, To: to.AddDate(0, 0, 1)}, &buf); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s.diary"`, name, from.Format("20060102"), to.Format("20060102")))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) pageLive(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.b.Workspace(r.Context(), name); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	s.render(w, r, "live.html", map[string]any{"Title": name + " · live", "Name": name})
+}
+
+func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
+	b, err := s.b.Screen(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b)
+}

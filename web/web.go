@@ -1,0 +1,246 @@
+// Package web is the work diary in the browser: server-rendered pages on a
+// loopback address, behind a one-time login token that becomes an HttpOnly,
+// SameSite=Strict session cookie; every change is a POST with a CSRF token
+// and a checked Origin. Pages call the daemon through the same JSON API as
+// the CLI. Assets are embedded; the pages make no external request.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Backend is what the pages need from the daemon; *api.Client is one.
+type Backend interface {
+	Workspaces(ctx context.Context) ([]api.Workspace, error)
+	Workspace(ctx context.Context, name string) (api.Workspace, error)
+	Diary(ctx context.Context, name string, from, to time.Time, tz string) (api.DiaryView, error)
+	ShotImage(ctx context.Context, id, kind string) ([]byte, error)
+	Cover(ctx context.Context, id string, req api.CoverRequest) error
+	DeleteShot(ctx context.Context, id string) error
+	Export(ctx context.Context, name string, req api.ExportRequest, w io.Writer) error
+	Start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error)
+	Stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error)
+	Track(ctx context.Context, name string, req api.TrackRequest) (api.TrackStatus, error)
+	Screen(ctx context.Context, name string) ([]byte, error)
+}
+
+var _ Backend = (*api.Client)(nil)
+
+const (
+	cookieName   = "workspace_session"
+	loginTTL     = 5 * time.Minute
+	sessionTTL   = 12 * time.Hour
+	maxFormBytes = 64 << 10
+)
+
+type session struct {
+	csrf    string
+	expires time.Time
+}
+
+// Server serves the web UI.
+type Server struct {
+	b        Backend
+	log      hclog.Logger
+	tmpl     *template.Template
+	now      func() time.Time
+	loc      *time.Location
+	mu       sync.Mutex
+	logins   map[string]time.Time // one-time login tokens → expiry
+	sessions map[string]*session
+}
+
+// New makes a web UI server over b.
+func New(b Backend, log hclog.Logger) (*Server, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	t, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web templates: %w", err)
+	}
+	return &Server{b: b, log: log, tmpl: t, now: time.Now, loc: time.Local, logins: map[string]time.Time{}, sessions: map[string]*session{}}, nil
+}
+
+func randToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewLogin returns a one-time login token, valid for a few minutes.
+func (s *Server) NewLogin() string {
+	tok := randToken()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logins[tok] = s.now().Add(loginTTL)
+	for k, exp := range s.logins {
+		if s.now().After(exp) {
+			delete(s.logins, k)
+		}
+	}
+	return tok
+}
+
+// Handler returns the UI's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /login", s.handleLogin)
+	mux.Handle("GET /static/", http.FileServerFS(assets))
+	mux.HandleFunc("GET /{$}", s.auth(s.pageWorkspaces))
+	mux.HandleFunc("GET /w/{name}", s.auth(s.pageDiary))
+	mux.HandleFunc("GET /w/{name}/live", s.auth(s.pageLive))
+	mux.HandleFunc("GET /w/{name}/screen.png", s.auth(s.screen))
+	mux.HandleFunc("GET /w/{name}/export", s.auth(s.pageExport))
+	mux.HandleFunc("POST /w/{name}/export", s.auth(s.doExport))
+	mux.HandleFunc("POST /w/{name}/{action}", s.auth(s.doWorkspace))
+	mux.HandleFunc("GET /shot/{id}", s.auth(s.pageShot))
+	mux.HandleFunc("GET /shot/{id}/image", s.auth(s.shotImage))
+	mux.HandleFunc("POST /shot/{id}/cover", s.auth(s.doCover))
+	mux.HandleFunc("POST /shot/{id}/delete", s.auth(s.doDelete))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, "There is no page "+r.URL.Path+".")
+	})
+	return securityHeaders(mux)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handleLogin trades a one-time token for a session cookie.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	s.mu.Lock()
+	exp, ok := s.logins[tok]
+	if ok {
+		delete(s.logins, tok) // one time only
+	}
+	valid := ok && s.now().Before(exp)
+	var sid string
+	if valid {
+		sid = randToken()
+		s.sessions[sid] = &session{csrf: randToken(), expires: s.now().Add(sessionTTL)}
+	}
+	s.mu.Unlock()
+	if !valid {
+		s.fail(w, r, http.StatusUnauthorized, "This login link is not valid (it works once and for five minutes). Run `workspace ui` for a new one.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+type ctxKey struct{}
+
+// auth lets a request through only with a live session; a POST also needs
+// the session's CSRF token and, when the browser sends one, our Origin.
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		var sess *session
+		if err == nil {
+			s.mu.Lock()
+			sess = s.sessions[c.Value]
+			if sess != nil && s.now().After(sess.expires) {
+				delete(s.sessions, c.Value)
+				sess = nil
+			}
+			s.mu.Unlock()
+		}
+		if sess == nil {
+			s.fail(w, r, http.StatusUnauthorized, "Not logged in: run `workspace ui` and open the link it prints.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+				s.fail(w, r, http.StatusForbidden, "Refused: this request came from another site ("+o+").")
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			tok := r.Header.Get("X-CSRF-Token")
+			if tok == "" {
+				tok = r.PostFormValue("csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(tok), []byte(sess.csrf)) != 1 {
+				s.fail(w, r, http.StatusForbidden, "Refused: the form's security token is missing or stale. Reload the page and try again.")
+				return
+			}
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
+	}
+}
+
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host && (u.Scheme == "http" || u.Scheme == "https")
+}
+
+func csrfOf(r *http.Request) string {
+	if s, ok := r.Context().Value(ctxKey{}).(*session); ok {
+		return s.csrf
+	}
+	return ""
+}
+
+// render executes a page template with common fields.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data map[string]any) {
+	data["CSRF"] = csrfOf(r)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("render", "page", name, "error", err)
+	}
+}
+
+// fail shows an error page (never a stack trace).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	w.WriteHeader(status)
+	s.render(w, r, "error.html", map[string]any{"Title": http.StatusText(status), "Status": status, "Message": msg})
+}
+
+// failErr maps an API error to a page.
+func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, api.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrExists):
+		status = http.StatusConflict
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrDaemonNotRunning):
+		status = http.StatusServiceUnavailable
+	}
+	if status == http.StatusInternalServerError {
+		s.log.Error("page failed", "path", r.URL.Path, "error", err)
+	}
+	s.fail(w, r, status, strings.TrimSpace(err.Error()))
+}

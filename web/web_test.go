@@ -1,0 +1,285 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// fakeBackend is the daemon as the pages see it.
+type fakeBackend struct {
+	mu     sync.Mutex
+	covers []api.CoverRequest
+	view   api.DiaryView
+}
+
+var secretShot = []byte("\xff\xd8\xff\xe0 SECRET SCREENSHOT BYTES")
+
+func (f *fakeBackend) Workspaces(context.Context) ([]api.Workspace, error) {
+	return []api.Workspace{{Name: "acme", State: "running"}}, nil
+}
+func (f *fakeBackend) Workspace(_ context.Context, name string) (api.Workspace, error) {
+	if name != "acme" {
+		return api.Workspace{}, fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
+	}
+	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true}}, nil
+}
+func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, tz string) (api.DiaryView, error) {
+	if name != "acme" {
+		return api.DiaryView{}, fmt.Errorf("%w: no diary for workspace %q", api.ErrNotFound, name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.view
+	v.Workspace, v.From, v.To = name, from, to
+	return v, nil
+}
+func (f *fakeBackend) ShotImage(_ context.Context, id, kind string) ([]byte, error) {
+	if id != "shot-1" {
+		return nil, fmt.Errorf("%w: no shot %q", api.ErrNotFound, id)
+	}
+	return secretShot, nil
+}
+func (f *fakeBackend) Cover(_ context.Context, id string, req api.CoverRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.covers = append(f.covers, req)
+	return nil
+}
+func (f *fakeBackend) DeleteShot(context.Context, string) error { return nil }
+func (f *fakeBackend) Export(_ context.Context, _ string, _ api.ExportRequest, w io.Writer) error {
+	_, err := w.Write([]byte("age-encryption.org/v1\n..."))
+	return err
+}
+func (f *fakeBackend) Start(context.Context, string, api.StartRequest) (api.Workspace, error) {
+	return api.Workspace{}, nil
+}
+func (f *fakeBackend) Stop(context.Context, string, api.StopRequest) (api.Workspace, error) {
+	return api.Workspace{}, nil
+}
+func (f *fakeBackend) Track(context.Context, string, api.TrackRequest) (api.TrackStatus, error) {
+	return api.TrackStatus{}, nil
+}
+func (f *fakeBackend) Screen(context.Context, string) ([]byte, error) { return secretShot, nil }
+
+// daySlots makes a day of n 10-minute slots with a shot each.
+func daySlots(day time.Time, n int) api.DiaryView {
+	d := api.DiaryDay{Date: day.Format("2006-01-02")}
+	for i := 0; i < n; i++ {
+		st := day.Add(time.Duration(i) * 10 * time.Minute)
+		d.Slots = append(d.Slots, api.Slot{Start: st, End: st.Add(10 * time.Minute), Billable: i%7 != 0, Reason: "no activity",
+			ActivityPercent: (i * 13) % 100, Memo: "checkout rewrite",
+			Shots: []api.Shot{{ID: fmt.Sprintf("shot-%d", i+1), Taken: st.Add(3 * time.Minute), Width: 1920, Height: 1080, State: "ok"}}})
+	}
+	return api.DiaryView{Days: []api.DiaryDay{d}, SlotSeconds: 600, Totals: api.DiaryTotals{Slots: n, BillableSeconds: n * 600}}
+}
+
+type client struct {
+	t   *testing.T
+	srv *httptest.Server
+	hc  *http.Client
+}
+
+func newTestServer(t *testing.T) (*Server, *fakeBackend, *client) {
+	t.Helper()
+	fb := &fakeBackend{view: daySlots(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 3)}
+	s, err := New(fb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.loc = time.UTC
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return s, fb, &client{t: t, srv: srv, hc: hc}
+}
+
+func (c *client) do(method, path string, form url.Values, cookie *http.Cookie, origin string) (*http.Response, string) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, c.srv.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func login(t *testing.T, s *Server, c *client) *http.Cookie {
+	t.Helper()
+	resp, _ := c.do("GET", "/login?token="+s.NewLogin(), nil, nil, "")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == cookieName {
+			if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Fatalf("session cookie is not HttpOnly+SameSite=Strict: %+v", ck)
+			}
+			return ck
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+func TestNothingWithoutALogin(t *testing.T) {
+	s, _, c := newTestServer(t)
+	for _, p := range []string{"/", "/w/acme", "/shot/shot-1/image", "/shot/shot-1/image?kind=thumbnail", "/w/acme/screen.png", "/w/acme/export"} {
+		resp, body := c.do("GET", p, nil, nil, "")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without a session: %d", p, resp.StatusCode)
+		}
+		if strings.Contains(body, "SECRET") {
+			t.Errorf("GET %s without a session leaked a shot", p)
+		}
+	}
+	bogus := &http.Cookie{Name: cookieName, Value: "made-up"}
+	if resp, body := c.do("GET", "/shot/shot-1/image", nil, bogus, ""); resp.StatusCode != 401 || strings.Contains(body, "SECRET") {
+		t.Errorf("made-up session: %d", resp.StatusCode)
+	}
+	// A login token works once.
+	tok := s.NewLogin()
+	if resp, _ := c.do("GET", "/login?token="+tok, nil, nil, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/login?token="+tok, nil, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("second use of a login token: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/login?token=nope", nil, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bad token: %d", resp.StatusCode)
+	}
+}
+
+func TestPagesAndCSRF(t *testing.T) {
+	s, fb, c := newTestServer(t)
+	ck := login(t, s, c)
+	resp, body := c.do("GET", "/", nil, ck, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "acme") {
+		t.Fatalf("workspaces page: %d", resp.StatusCode)
+	}
+	resp, body = c.do("GET", "/w/acme?day=2026-11-20", nil, ck, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "/shot/shot-1/image?kind=thumbnail") || !strings.Contains(body, "checkout rewrite") {
+		t.Fatalf("day page: %d\n%s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("headers: %v", resp.Header)
+	}
+	resp, body = c.do("GET", "/shot/shot-1/image", nil, ck, "")
+	if resp.StatusCode != 200 || body != string(secretShot) || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("shot image: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	// Bad input: unknown workspace and shot, bad and out-of-range dates.
+	for path, want := range map[string]int{"/w/nope": 404, "/shot/nope?w=acme&day=2026-11-20": 404, "/w/acme?day=yesterday-ish": 400,
+		"/w/acme?day=1800-01-01": 400, "/no/such/page": 404} {
+		resp, body := c.do("GET", path, nil, ck, "")
+		if resp.StatusCode != want || strings.Contains(body, "goroutine") || !strings.Contains(body, "Back to the workspaces") {
+			t.Errorf("GET %s: %d (want %d)", path, resp.StatusCode, want)
+		}
+	}
+	// Every state-changing request needs the CSRF token and our origin.
+	sess := s.sessions[ck.Value]
+	form := url.Values{"rect": {"10,20,300,40"}, "w": {"acme"}, "day": {"2026-11-20"}}
+	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, ck, ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST without CSRF token: %d", resp.StatusCode)
+	}
+	form.Set("csrf", sess.csrf)
+	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, ck, "http://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST from another origin: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST without a session: %d", resp.StatusCode)
+	}
+	if len(fb.covers) != 0 {
+		t.Fatal("a refused request changed something")
+	}
+	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, ck, c.srv.URL); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST with token and origin: %d", resp.StatusCode)
+	}
+	if len(fb.covers) != 1 || fb.covers[0].Rects[0] != (api.Rect{X: 10, Y: 20, W: 300, H: 40}) {
+		t.Fatalf("covers %+v", fb.covers)
+	}
+	form.Set("rect", "10,20,x,40")
+	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, ck, ""); resp.StatusCode != 400 {
+		t.Fatalf("bad rectangle: %d", resp.StatusCode)
+	}
+	// Export downloads a file.
+	resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {"2026-11-16"}, "to": {"2026-11-20"}}, ck, "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "age-encryption.org") || !strings.Contains(resp.Header.Get("Content-Disposition"), "acme-20261116-20261120.diary") {
+		t.Fatalf("export: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestAssetsAreSmallAndLocal keeps the page's own assets under 100 KB and
+// free of any external reference.
+func TestAssetsAreSmallAndLocal(t *testing.T) {
+	total := 0
+	fs.WalkDir(assets, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := fs.ReadFile(assets, p)
+		total += len(b)
+		for _, bad := range []string{"http://", "https://", "//cdn", "@import"} {
+			if bytes.Contains(b, []byte(bad)) {
+				t.Errorf("%s refers to %q", p, bad)
+			}
+		}
+		return nil
+	})
+	if total > 100<<10 {
+		t.Fatalf("assets are %d bytes (limit 100 KB)", total)
+	}
+	t.Logf("assets: %d bytes", total)
+}
+
+// BenchmarkDayPage renders a day of 144 ten-minute slots server-side.
+func BenchmarkDayPage(b *testing.B) {
+	fb := &fakeBackend{view: daySlots(time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 144)}
+	s, err := New(fb, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.loc = time.UTC
+	sess := &session{csrf: "x", expires: time.Now().Add(time.Hour)}
+	s.sessions["sid"] = sess
+	h := s.Handler()
+	var size int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest("GET", "/w/acme?day=2026-11-20", nil)
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: "sid"})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "html-bytes")
+}
