@@ -221,7 +221,7 @@ func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pageExport(w http.ResponseWriter, r *http.Request) {
 	now := s.now().In(s.loc)
 	s.render(w, r, "export.html", map[string]any{"Title": "Export " + r.PathValue("name"), "Name": r.PathValue("name"),
-		"From": now.AddDate(0, 0, -((int(now.Weekday())+6)%7)).Format("2006-01-02"), "To": now.Format("2006-01-02")})
+		"From": now.AddDate(0, 0, -((int(now.Weekday()) + 6) % 7)).Format("2006-01-02"), "To": now.Format("2006-01-02")})
 }
 
 func (s *Server) doExport(w http.ResponseWriter, r *http.Request) {
