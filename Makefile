@@ -39,6 +39,7 @@ lint:
 # Everything: unit, fuzz seeds, integration against the real libvirtd with the
 # test guest, and end to end through the built CLI.
 test: libvirt test-image lint
+	bash scripts/deps.sh test
 	$(GO) test -count=1 -p 1 -timeout 60m ./...
 
 unit:

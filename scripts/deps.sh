@@ -12,6 +12,14 @@ fi
 for p in git make ca-certificates e2fsprogs; do
 	have "$p" || need+=("$p")
 done
+# `deps.sh test`: what the tests drive for real besides libvirt and the
+# test image: a browser for the web UI test, an X server and xsetroot for
+# the host-side picture of the tracking test.
+if [ "${1:-}" = test ]; then
+	for p in chromium xvfb x11-xserver-utils; do
+		have "$p" || need+=("$p")
+	done
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "deps: missing ${need[*]}; run as root (sudo make ...)" >&2

@@ -253,7 +253,11 @@ func (e *e2eEnv) cleanup() {
 			_ = json.Unmarshal([]byte(r.stdout), &ws)
 		}
 		for _, w := range ws {
-			cli(e.t, e.socket, "destroy", w.Name, "--yes")
+			// libvirt is shared: only what this test made (its profiles
+			// live in its folder), never another test's or a user's VM.
+			if strings.HasPrefix(w.Profile, e.dir) {
+				cli(e.t, e.socket, "destroy", w.Name, "--yes")
+			}
 		}
 		var imgs []api.Image
 		if r := cli(e.t, e.socket, "image", "list", "--json"); r.code == 0 {
