@@ -226,3 +226,9 @@ func (c *Client) UILogin(ctx context.Context) (UILogin, error) {
 	err := c.do(ctx, http.MethodPost, "/ui/login", nil, &out)
 	return out, err
 }
+
+// Report writes the HTML report (format "html") or CSV timesheet ("csv") of
+// a range, made from a verified export.
+func (c *Client) Report(ctx context.Context, workspace, format string, req ExportRequest, w io.Writer) error {
+	return c.stream(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/report", url.Values{"format": {format}}, req, nil, w)
+}

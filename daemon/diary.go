@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -169,6 +170,7 @@ func (s *server) diaryRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/diary/manual", s.handleManual)
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/diary/export", s.handleExport)
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/diary/prune", s.handlePrune)
+	mux.HandleFunc("POST "+p+"/workspaces/{name}/diary/report", s.handleReport)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/diary/check", s.handleCheck)
 	mux.HandleFunc("GET "+p+"/shots/{id}", s.handleShotImage)
 	mux.HandleFunc("POST "+p+"/shots/{id}/cover", s.handleCover)
@@ -559,4 +561,48 @@ func (s *server) handleRestore(w http.ResponseWriter, r *http.Request) {
 	st = d.store
 	names, _ = st.Workspaces(r.Context())
 	s.writeJSON(w, http.StatusOK, api.RestoreResult{Workspaces: names, Replaced: replaced})
+}
+
+// handleReport writes the HTML report or CSV timesheet of a range, made the
+// way the client makes them: an export is built, then verified with the
+// freelancer's own identity (exports are encrypted to it too), so the
+// report shows exactly what the client will see.
+func (s *server) handleReport(w http.ResponseWriter, r *http.Request) {
+	var req api.ExportRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "html" && format != "csv" {
+		s.writeError(w, r, fmt.Errorf("%w: format=%q: want html or csv", api.ErrInvalid, format))
+		return
+	}
+	st, done := s.diary.use()
+	defer done()
+	keys, err := st.Keys()
+	if err != nil {
+		s.writeError(w, r, diaryErr(err))
+		return
+	}
+	var buf bytes.Buffer
+	if _, err := st.Export(r.Context(), r.PathValue("name"), req.From, req.To, req.Recipients, &buf); err != nil {
+		s.writeError(w, r, diaryErr(err))
+		return
+	}
+	v, err := diary.Verify(&buf, []age.Identity{keys.Identity()}, diary.VerifyOptions{Signer: keys.VerifierKey()})
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("verify the export for the report: %w", err))
+		return
+	}
+	ctype := "text/html; charset=utf-8"
+	if format == "csv" {
+		ctype = "text/csv; charset=utf-8"
+	}
+	s.streamOrError(w, r, ctype, func(out io.Writer) error {
+		if format == "csv" {
+			return diary.WriteCSV(out, v.View)
+		}
+		return diary.WriteHTML(out, v)
+	})
 }

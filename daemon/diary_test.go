@@ -154,6 +154,20 @@ func TestDiaryAPI(t *testing.T) {
 	if v.View.Totals.Covered != 1 || v.View.Totals.Deleted != 1 || v.View.Totals.ManualSeconds != 1800 {
 		t.Fatalf("verified totals %+v", v.View.Totals)
 	}
+	// Reports for the freelancer are made from a verified export.
+	var html, csvb bytes.Buffer
+	if err := c.Report(ctx, "acme", "html", api.ExportRequest{From: start.Add(-2 * time.Hour), To: start.Add(time.Hour)}, &html); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), "Verified") || !strings.Contains(html.String(), "data:image/jpeg;base64,") {
+		t.Fatal("HTML report")
+	}
+	if err := c.Report(ctx, "acme", "csv", api.ExportRequest{From: start.Add(-2 * time.Hour), To: start.Add(time.Hour)}, &csvb); err != nil || !strings.Contains(csvb.String(), "planning call") {
+		t.Fatalf("CSV report: %v", err)
+	}
+	if err := c.Report(ctx, "acme", "pdf", api.ExportRequest{From: start, To: start.Add(time.Hour)}, &csvb); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("report format pdf: %v", err)
+	}
 	var empty bytes.Buffer
 	if err := c.Export(ctx, "acme", api.ExportRequest{From: start.Add(-72 * time.Hour), To: start.Add(-48 * time.Hour)}, &empty); !errors.Is(err, api.ErrNotFound) || empty.Len() != 0 {
 		t.Fatalf("export of an empty range: %v", err)

@@ -49,6 +49,9 @@ func (s *Server) pageWorkspaces(w http.ResponseWriter, r *http.Request) {
 		if v, err := s.b.Diary(r.Context(), x.Name, from, from.AddDate(0, 0, 1), s.loc.String()); err == nil {
 			rw.Today = v.Totals.BillableSeconds
 		}
+		if ts, err := s.b.TrackStatus(r.Context(), x.Name); err == nil {
+			rw.Tracking = ts.Tracking
+		}
 		rows = append(rows, rw)
 	}
 	s.render(w, r, "workspaces.html", map[string]any{"Title": "Workspaces", "Rows": rows, "Today": from})
@@ -233,12 +236,28 @@ func (s *Server) doExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := s.b.Export(r.Context(), name, api.ExportRequest{From: from, To: to.AddDate(0, 0, 1)}, &buf); err != nil {
+	req := api.ExportRequest{From: from, To: to.AddDate(0, 0, 1)}
+	ctype, ext := "application/octet-stream", "diary"
+	var err error
+	switch kind := r.PostFormValue("kind"); kind {
+	case "", "export":
+		err = s.b.Export(r.Context(), name, req, &buf)
+	case "html", "csv":
+		err = s.b.Report(r.Context(), name, kind, req, &buf)
+		ctype, ext = "text/html; charset=utf-8", "html"
+		if kind == "csv" {
+			ctype, ext = "text/csv; charset=utf-8", "csv"
+		}
+	default:
+		s.fail(w, r, http.StatusBadRequest, "Unknown download "+kind+".")
+		return
+	}
+	if err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s.diary"`, name, from.Format("20060102"), to.Format("20060102")))
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s.%s"`, name, from.Format("20060102"), to.Format("20060102"), ext))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
 }
@@ -261,4 +280,19 @@ func (s *Server) screen(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b)
+}
+
+// doReveal downloads a shot's reveal file (encrypted to the client and the
+// freelancer), which proves what a cover hid.
+func (s *Server) doReveal(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var buf bytes.Buffer
+	if err := s.b.Reveal(r.Context(), id, nil, &buf); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.reveal"`, id))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
 }

@@ -41,6 +41,9 @@ type Backend interface {
 	Start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error)
 	Stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error)
 	Track(ctx context.Context, name string, req api.TrackRequest) (api.TrackStatus, error)
+	TrackStatus(ctx context.Context, name string) (api.TrackStatus, error)
+	Reveal(ctx context.Context, id string, recipients []string, w io.Writer) error
+	Report(ctx context.Context, name, format string, req api.ExportRequest, w io.Writer) error
 	Screen(ctx context.Context, name string) ([]byte, error)
 }
 
@@ -118,6 +121,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /shot/{id}/image", s.auth(s.shotImage))
 	mux.HandleFunc("POST /shot/{id}/cover", s.auth(s.doCover))
 	mux.HandleFunc("POST /shot/{id}/delete", s.auth(s.doDelete))
+	mux.HandleFunc("POST /shot/{id}/reveal", s.auth(s.doReveal))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no page "+r.URL.Path+".")
 	})

@@ -72,6 +72,17 @@ func (f *fakeBackend) Track(context.Context, string, api.TrackRequest) (api.Trac
 	return api.TrackStatus{}, nil
 }
 func (f *fakeBackend) Screen(context.Context, string) ([]byte, error) { return secretShot, nil }
+func (f *fakeBackend) TrackStatus(context.Context, string) (api.TrackStatus, error) {
+	return api.TrackStatus{Tracking: true}, nil
+}
+func (f *fakeBackend) Reveal(_ context.Context, id string, _ []string, w io.Writer) error {
+	_, err := w.Write([]byte("age-encryption.org/v1\nreveal of " + id))
+	return err
+}
+func (f *fakeBackend) Report(_ context.Context, name, format string, _ api.ExportRequest, w io.Writer) error {
+	_, err := w.Write([]byte("report " + format + " of " + name))
+	return err
+}
 
 // daySlots makes a day of n 10-minute slots with a shot each.
 func daySlots(day time.Time, n int) api.DiaryView {
@@ -232,6 +243,19 @@ func TestPagesAndCSRF(t *testing.T) {
 	resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {"2026-11-16"}, "to": {"2026-11-20"}}, ck, "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "age-encryption.org") || !strings.Contains(resp.Header.Get("Content-Disposition"), "acme-20261116-20261120.diary") {
 		t.Fatalf("export: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, kind := range []string{"html", "csv"} {
+		resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {"2026-11-16"}, "to": {"2026-11-20"}, "kind": {kind}}, ck, "")
+		if resp.StatusCode != 200 || body != "report "+kind+" of acme" || !strings.Contains(resp.Header.Get("Content-Disposition"), "."+kind) {
+			t.Fatalf("%s report: %d %q", kind, resp.StatusCode, body)
+		}
+	}
+	resp, body = c.do("POST", "/shot/shot-1/reveal", url.Values{"csrf": {sess.csrf}}, ck, "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "reveal of shot-1") {
+		t.Fatalf("reveal: %d %q", resp.StatusCode, body)
+	}
+	if _, body = c.do("GET", "/", nil, ck, ""); !strings.Contains(body, "<td>on</td>") {
+		t.Fatal("the workspaces page does not show tracking")
 	}
 }
 
