@@ -107,6 +107,17 @@ func TestWebUIInChromium(t *testing.T) {
 		t.Fatalf("title %q, %d thumbnails", title, thumbs)
 	}
 
+	// On a phone-sized screen the day still fits its width.
+	step("phone viewport", chromedp.Do(bctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(baseURL+"/w/"+name+"?day="+day), chromedp.WaitVisible(`.grid`)))
+	overflow, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	step("phone layout", err)
+	if overflow {
+		t.Error("the day page overflows a 390 px wide screen")
+	}
+	phonePNG, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	step("phone screenshot", err)
+	step("desktop viewport", chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(baseURL+"/w/"+name+"?day="+day), chromedp.WaitVisible(`.grid`)))
+
 	// Open the third shot and drag a rectangle over its top-left part.
 	target := shots[2]
 	step("open shot", chromedp.Do(bctx, chromedp.Click(fmt.Sprintf(`a[href^="/shot/%s"]`, target), chromedp.NodeVisible), chromedp.WaitVisible(`#shotbox`)))
@@ -161,4 +172,5 @@ func TestWebUIInChromium(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(imgDir, "ui-day.png"), dayPNG, 0o644)
 	os.WriteFile(filepath.Join(imgDir, "ui-shot.png"), shotPNG, 0o644)
+	os.WriteFile(filepath.Join(imgDir, "ui-day-phone.png"), phonePNG, 0o644)
 }
