@@ -179,6 +179,21 @@ func (c *Client) Images(ctx context.Context) ([]Image, error) {
 	return out, err
 }
 
+// ImageGC removes every image no workspace uses (only lists them with dryRun).
+func (c *Client) ImageGC(ctx context.Context, dryRun bool) (GCResult, error) {
+	var out GCResult
+	q := url.Values{}
+	if dryRun {
+		q.Set("dry_run", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/images/gc", q), nil)
+	if err != nil {
+		return out, err
+	}
+	err = c.send(req, &out)
+	return out, err
+}
+
 // RemoveImage deletes an image no workspace uses.
 func (c *Client) RemoveImage(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/images/"+url.PathEscape(name), nil, nil)

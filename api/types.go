@@ -114,3 +114,11 @@ const (
 	CodeForbidden   = "forbidden"
 	CodeInternal    = "internal"
 )
+
+// GCResult says which images an image gc removed (or would remove) and kept.
+type GCResult struct {
+	DryRun  bool     `json:"dry_run"`
+	Removed []string `json:"removed"`
+	Kept    []string `json:"kept"`
+	Bytes   int64    `json:"bytes"`
+}

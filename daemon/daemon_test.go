@@ -402,3 +402,31 @@ func FuzzSniffDisk(f *testing.F) {
 		}
 	})
 }
+
+func TestImageGC(t *testing.T) {
+	c, _ := startDaemon(t, newFakeHV())
+	ctx := context.Background()
+	for _, n := range []string{"used", "old", "older"} {
+		if _, err := importBytes(t, c, n, qcow2Bytes(1<<30, false, 4096)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Create(ctx, api.CreateRequest{Name: "acme", Profile: testProfile(t, `image = "used"`)}); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := c.ImageGC(ctx, true)
+	if err != nil || len(dry.Removed) != 2 || len(dry.Kept) != 1 || dry.Kept[0] != "used" {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
+	if imgs, _ := c.Images(ctx); len(imgs) != 3 {
+		t.Fatal("a dry run removed images")
+	}
+	res, err := c.ImageGC(ctx, false)
+	if err != nil || len(res.Removed) != 2 || res.Bytes != 2*4096 {
+		t.Fatalf("gc: %+v %v", res, err)
+	}
+	imgs, _ := c.Images(ctx)
+	if len(imgs) != 1 || imgs[0].Name != "used" {
+		t.Fatalf("after gc: %+v", imgs)
+	}
+}

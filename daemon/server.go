@@ -43,6 +43,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET "+p+"/images", s.handleImages)
 	mux.HandleFunc("POST "+p+"/images", s.handleImport)
 	mux.HandleFunc("DELETE "+p+"/images/{name}", s.handleImageRemove)
+	mux.HandleFunc("POST "+p+"/images/gc", s.handleImageGC)
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)
 	s.diaryRoutes(mux)
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/track", s.handleTrack)
@@ -362,4 +363,36 @@ func (b *broker) subscribe() (<-chan api.Event, func()) {
 		case <-b.done:
 		}
 	}
+}
+
+// handleImageGC removes every image no workspace uses (vagrant-libvirt
+// users waited years for this); with dry_run=true it only says which.
+func (s *server) handleImageGC(w http.ResponseWriter, r *http.Request) {
+	dry := r.URL.Query().Get("dry_run") == "true"
+	imgs, err := s.images.list()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := api.GCResult{DryRun: dry}
+	for _, img := range imgs {
+		users, err := s.m.usersOf(r.Context(), img.Name)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("image gc: cannot tell which workspaces use %q: %w", img.Name, err))
+			return
+		}
+		if len(users) > 0 {
+			out.Kept = append(out.Kept, img.Name)
+			continue
+		}
+		if !dry {
+			if err := s.images.remove(r.Context(), img.Name, nil); err != nil {
+				s.writeError(w, r, fmt.Errorf("image gc: %w", err))
+				return
+			}
+		}
+		out.Removed = append(out.Removed, img.Name)
+		out.Bytes += img.Size
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }

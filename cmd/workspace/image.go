@@ -17,7 +17,7 @@ func newImageCmd(a *app) *cobra.Command {
 		Use:   "image",
 		Short: "Manage base images",
 	}
-	cmd.AddCommand(newImageImportCmd(a), newImageListCmd(a), newImageRmCmd(a))
+	cmd.AddCommand(newImageImportCmd(a), newImageListCmd(a), newImageRmCmd(a), newImageGCCmd(a))
 	return cmd
 }
 
@@ -220,4 +220,38 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.r.Read(b)
 	r.p.add(n)
 	return n, err
+}
+
+func newImageGCCmd(a *app) *cobra.Command {
+	var dry, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove every base image no workspace uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := a.client().ImageGC(cmd.Context(), dry)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, res)
+			}
+			verb := "removed"
+			if dry {
+				verb = "would remove"
+			}
+			if len(res.Removed) == 0 {
+				fmt.Fprintln(a.stdout, "No unused images.")
+			} else {
+				fmt.Fprintf(a.stdout, "%s %d unused images (%s): %s\n", verb, len(res.Removed), humanBytes(uint64(res.Bytes)), strings.Join(res.Removed, ", "))
+			}
+			if len(res.Kept) > 0 {
+				fmt.Fprintf(a.stdout, "kept (in use): %s\n", strings.Join(res.Kept, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "only list what would be removed")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
