@@ -21,6 +21,13 @@ var funcs = template.FuncMap{
 	"ts":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"day": func(t time.Time) string { return t.Local().Format("2006-01-02") },
 	"pct": func(n int) string { return strconv.Itoa(n) + "%" },
+	// thumbH is a thumbnail's height at 320 pixels wide.
+	"thumbH": func(sh api.Shot) int {
+		if sh.Width <= 0 {
+			return 200
+		}
+		return 320 * sh.Height / sh.Width
+	},
 }
 
 func (s *Server) pageWorkspaces(w http.ResponseWriter, r *http.Request) {

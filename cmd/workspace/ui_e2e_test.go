@@ -117,6 +117,9 @@ func TestWebUIInChromium(t *testing.T) {
 	phonePNG, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	step("phone screenshot", err)
 	step("desktop viewport", chromedp.Do(bctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(baseURL+"/w/"+name+"?day="+day), chromedp.WaitVisible(`.grid`)))
+	// A thumbnail's link has no size until its image has loaded.
+	_, err = chromedp.Run(bctx, chromedp.Poll[bool](`Array.from(document.querySelectorAll('.slot img')).filter(i => i.complete && i.naturalWidth > 0).length >= 8`, chromedp.WithPollingTimeout(30*time.Second)))
+	step("thumbnails again", err)
 
 	// Open the third shot and drag a rectangle over its top-left part.
 	target := shots[2]
