@@ -16,7 +16,7 @@ done
 # test image: a browser for the web UI test, an X server and xsetroot for
 # the host-side picture of the tracking test.
 if [ "${1:-}" = test ]; then
-	for p in chromium xvfb x11-xserver-utils; do
+	for p in chromium xvfb x11-xserver-utils vagrant; do
 		have "$p" || need+=("$p")
 	done
 fi

@@ -82,3 +82,18 @@ func TestAgentCrossBuilds(t *testing.T) {
 		}
 	}
 }
+
+// TestVagrantfileValidates checks the development VM's definition with
+// Vagrant itself (make test installs Debian's vagrant).
+func TestVagrantfileValidates(t *testing.T) {
+	if _, err := exec.LookPath("vagrant"); err != nil {
+		t.Skip("vagrant is not installed (make test installs it)")
+	}
+	cmd := exec.Command("vagrant", "validate", "--ignore-provider")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "VAGRANT_CHECKPOINT_DISABLE=1", "VAGRANT_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "validated successfully") {
+		t.Fatalf("vagrant validate: %v\n%s", err, out)
+	}
+}
