@@ -1,5 +1,6 @@
 #!/bin/bash
-# The demo: a daemon, the test image, and a workspace that boots.
+# The demo: a daemon, the test image, and a workspace that boots, tracks
+# (the guest agent's screenshots land in the diary) and shows its diary.
 #   bash scripts/demo.sh         set up and show the demo workspace
 #   bash scripts/demo.sh clean   remove it again
 # Run as root (libvirt's system mode needs it). `make demo` builds first.
@@ -60,8 +61,8 @@ fi
 "$WS" image list
 
 if ! "$WS" status "$NAME" >/dev/null 2>&1; then
-	"$WS" profile validate profiles/examples/minimal.hcl
-	"$WS" create "$NAME" --profile profiles/examples/minimal.hcl
+	"$WS" profile validate profiles/examples/demo.hcl
+	"$WS" create "$NAME" --profile profiles/examples/demo.hcl
 fi
 "$WS" start "$NAME" --wait
 "$WS" list
@@ -78,15 +79,32 @@ echo "---- guest console ($CONSOLE) ----"
 tail -n 15 "$CONSOLE" || true
 echo "----"
 echo
-echo "demo: the work diary of $NAME (filled by the guest agent once it tracks; see issue 4)"
+echo "demo: waiting for the guest agent to connect..."
+for _ in $(seq 1 60); do
+	"$WS" status "$NAME" --json | grep -q '"connected": true' && break
+	sleep 1
+done
+"$WS" track status "$NAME" | sed -n 's/^agent: */demo: agent /p'
+"$WS" track status "$NAME" --json | grep -q '"tracking": true' || "$WS" track start "$NAME" --memo "make demo"
+echo "demo: tracking with 30-second slots; waiting for the first screenshot in the diary..."
+for _ in $(seq 1 90); do
+	"$WS" diary "$NAME" --json | grep -q '"shots": 0,' || break
+	sleep 1
+done
+echo
 "$WS" diary "$NAME"
 "$WS" diary check "$NAME"
+echo
+echo "demo: the diary in the browser (one-time link):"
+"$WS" ui --no-open || true
 cat <<MSG
 
 The demo workspace "$NAME" is running. Try:
   $WS status $NAME --json
   $WS events --json          (in another terminal, then stop/start the workspace)
   $WS stop $NAME
-  $WS diary $NAME --week today   (the work diary; see docs/diary.md)
+  $WS diary $NAME               (the work diary; see docs/diary.md)
+  $WS track stop $NAME          (tracking goes on until you stop it)
+  $WS ui                        (a new login link for the browser)
 Clean up with:  sudo make demo-clean   (destroys the workspace and image, stops the daemon)
 MSG

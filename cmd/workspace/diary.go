@@ -185,6 +185,10 @@ func printDiary(w io.Writer, v api.DiaryView) {
 		fmt.Fprintln(w, "Nothing recorded in this range.")
 		return
 	}
+	clock := "15:04"
+	if v.SlotSeconds < 60 {
+		clock = "15:04:05"
+	}
 	for _, d := range v.Days {
 		fmt.Fprintf(w, "\n%s\n", d.Date)
 		tw := newTable(w)
@@ -207,7 +211,7 @@ func printDiary(w io.Writer, v api.DiaryView) {
 			if len(s.Gaps) > 0 {
 				extra += " gap: " + strings.Join(s.Gaps, "; ")
 			}
-			fmt.Fprintf(tw, "  %s-%s\t%3d%%\t%s\t%s\t%s%s\n", s.Start.Format("15:04"), s.End.Format("15:04"), s.ActivityPercent, mark, strings.Join(shots, ", "), s.Memo, extra)
+			fmt.Fprintf(tw, "  %s-%s\t%3d%%\t%s\t%s\t%s%s\n", s.Start.Format(clock), s.End.Format(clock), s.ActivityPercent, mark, strings.Join(shots, ", "), s.Memo, extra)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "  day: billable %s of %s tracked, activity %d%%\n", diary.Hours(d.Totals.BillableSeconds), diary.Hours(d.Totals.TrackedSeconds), d.Totals.ActivityPercent)
