@@ -3,7 +3,6 @@
 package guestagent
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"math/rand"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
+
+	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
 )
 
 // busyDesktop paints a 1920x1080 screen like a busy desktop: windows of
@@ -61,37 +62,11 @@ func busyDesktop(b *testing.B, disp string) {
 	xproto.GetInputFocus(c).Reply()
 }
 
-func startXvfbBench(b *testing.B) string {
-	b.Helper()
-	if _, err := exec.LookPath("Xvfb"); err != nil {
-		b.Skip("Xvfb is not installed")
-	}
-	for n := 130; n < 160; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		disp := fmt.Sprintf(":%d", n)
-		cmd := exec.Command("Xvfb", disp, "-screen", "0", "1920x1080x24", "+xinerama", "-nolisten", "tcp", "-noreset")
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				return disp
-			}
-			exec.Command("sleep", "0.05").Run()
-		}
-	}
-	b.Fatal("no X display")
-	return ""
-}
-
 // BenchmarkCapture compares the agent's capture+encode of a 1920x1080 busy
 // screen (X11 GetImage without shared memory, JPEG q75, plus a thumbnail)
 // with `scrot -q 75` (C, imlib2) on the same Xvfb screen in the same run.
 func BenchmarkCapture(b *testing.B) {
-	disp := startXvfbBench(b)
+	disp := xvfbtest.Start(b, 1920, 1080)
 	busyDesktop(b, disp)
 	b.Run("agent", func(b *testing.B) {
 		c := &x11Capturer{display: disp}

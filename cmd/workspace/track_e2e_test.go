@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"image"
 	_ "image/jpeg"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
 )
 
 // hostPicture runs an X server on the host showing a picture of its own
@@ -24,30 +24,11 @@ func hostPicture(t *testing.T) {
 	if _, err := exec.LookPath("xsetroot"); err != nil {
 		t.Skip("xsetroot is not installed (make test-image installs it)")
 	}
-	for n := 40; n < 80; n++ {
-		sock := fmt.Sprintf("/tmp/.X11-unix/X%d", n)
-		if _, err := os.Stat(sock); err == nil {
-			continue
-		}
-		disp := fmt.Sprintf(":%d", n)
-		x := exec.Command("Xvfb", disp, "-screen", "0", "1024x768x24", "-nolisten", "tcp", "-noreset")
-		if err := x.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { x.Process.Kill(); x.Wait() })
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		xbm := filepath.Join(repoRoot(t), "images", "test", "picture.xbm")
-		if out, err := exec.Command("xsetroot", "-display", disp, "-bitmap", xbm, "-fg", "#00ff00", "-bg", "#ff00ff").CombinedOutput(); err != nil {
-			t.Fatalf("xsetroot on the host: %v\n%s", err, out)
-		}
-		return
+	disp := xvfbtest.Start(t, 1024, 768)
+	xbm := filepath.Join(repoRoot(t), "images", "test", "picture.xbm")
+	if out, err := exec.Command("xsetroot", "-display", disp, "-bitmap", xbm, "-fg", "#00ff00", "-bg", "#ff00ff").CombinedOutput(); err != nil {
+		t.Fatalf("xsetroot on the host: %v\n%s", err, out)
 	}
-	t.Fatal("no free X display for the host picture")
 }
 
 // pictureShare returns the share of pixels close to the guest's colours and
