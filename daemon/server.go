@@ -49,6 +49,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/track", s.handleTrack)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/track", s.handleTrackStatus)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/screen", s.handleScreen)
+	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay)
 	mux.HandleFunc("POST "+p+"/ui/login", s.handleUILogin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
