@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +18,7 @@ func newImageCmd(a *app) *cobra.Command {
 		Use:   "image",
 		Short: "Manage base images",
 	}
-	cmd.AddCommand(newImageImportCmd(a), newImageListCmd(a), newImageRmCmd(a), newImageGCCmd(a))
+	cmd.AddCommand(newImageImportCmd(a), newImageBuildCmd(a), newImageListCmd(a), newImageRmCmd(a), newImageGCCmd(a))
 	return cmd
 }
 
@@ -39,54 +40,7 @@ func newImageImportCmd(a *app) *cobra.Command {
 			if cmdline != "" && kernel == "" {
 				return fmt.Errorf("--cmdline needs --kernel and --initrd")
 			}
-			var files []*os.File
-			defer func() {
-				for _, f := range files {
-					f.Close()
-				}
-			}()
-			open := func(path, what string) (*os.File, int64, error) {
-				f, err := os.Open(path)
-				if err != nil {
-					return nil, 0, fmt.Errorf("open %s: %w", what, err)
-				}
-				files = append(files, f)
-				fi, err := f.Stat()
-				if err != nil {
-					return nil, 0, fmt.Errorf("stat %s: %w", what, err)
-				}
-				if !fi.Mode().IsRegular() {
-					return nil, 0, fmt.Errorf("%s %s is not a regular file", what, path)
-				}
-				return f, fi.Size(), nil
-			}
-			disk, diskSize, err := open(diskPath, "disk")
-			if err != nil {
-				return err
-			}
-			src := api.ImportSource{Meta: api.ImportMeta{Name: name, DiskSize: diskSize, Cmdline: cmdline}}
-			total := diskSize
-			var readers []io.Reader
-			if kernel != "" {
-				k, ks, err := open(kernel, "kernel")
-				if err != nil {
-					return err
-				}
-				i, is, err := open(initrd, "initrd")
-				if err != nil {
-					return err
-				}
-				src.Meta.KernelSize, src.Meta.InitrdSize = ks, is
-				total += ks + is
-				readers = append(readers, k, i)
-			}
-			bar := newProgress(a.stderr, "importing "+name, total)
-			src.Disk = bar.wrap(disk)
-			if len(readers) == 2 {
-				src.Kernel, src.Initrd = bar.wrap(readers[0]), bar.wrap(readers[1])
-			}
-			img, err := a.client().ImportImage(cmd.Context(), src)
-			bar.done(err == nil)
+			img, err := a.uploadImage(cmd.Context(), name, diskPath, kernel, initrd, cmdline)
 			if err != nil {
 				return err
 			}
@@ -102,6 +56,64 @@ func newImageImportCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cmdline, "cmdline", "", "kernel command line for direct boot")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the imported image as JSON")
 	return cmd
+}
+
+// uploadImage streams a disk, and a kernel and initrd when given, to the
+// daemon with a progress bar on a terminal. The daemon removes whatever it
+// made when an upload fails.
+func (a *app) uploadImage(ctx context.Context, name, diskPath, kernel, initrd, cmdline string) (api.Image, error) {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	open := func(path, what string) (*os.File, int64, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, 0, fmt.Errorf("open %s: %w", what, err)
+		}
+		files = append(files, f)
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, 0, fmt.Errorf("stat %s: %w", what, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, 0, fmt.Errorf("%s %s is not a regular file", what, path)
+		}
+		return f, fi.Size(), nil
+	}
+	disk, diskSize, err := open(diskPath, "disk")
+	if err != nil {
+		return api.Image{}, err
+	}
+	src := api.ImportSource{Meta: api.ImportMeta{Name: name, DiskSize: diskSize, Cmdline: cmdline}}
+	total := diskSize
+	var readers []io.Reader
+	if kernel != "" {
+		k, ks, err := open(kernel, "kernel")
+		if err != nil {
+			return api.Image{}, err
+		}
+		i, is, err := open(initrd, "initrd")
+		if err != nil {
+			return api.Image{}, err
+		}
+		src.Meta.KernelSize, src.Meta.InitrdSize = ks, is
+		total += ks + is
+		readers = append(readers, k, i)
+	}
+	bar := newProgress(a.stderr, "importing "+name, total)
+	src.Disk = bar.wrap(disk)
+	if len(readers) == 2 {
+		src.Kernel, src.Initrd = bar.wrap(readers[0]), bar.wrap(readers[1])
+	}
+	img, err := a.client().ImportImage(ctx, src)
+	bar.done(err == nil)
+	if err != nil {
+		return api.Image{}, err
+	}
+	return img, nil
 }
 
 func newImageListCmd(a *app) *cobra.Command {
