@@ -33,6 +33,14 @@ func (s *server) handleScreen(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("screen of %q: %w", name, classify(err)))
 		return
 	}
+	// libvirt asks QEMU (7.1 and later) for PNG when it can; the bytes,
+	// not the reported type, say which it is.
+	if bytes.HasPrefix(buf.Bytes(), []byte("\x89PNG\r\n\x1a\n")) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = buf.WriteTo(w)
+		return
+	}
 	img, err := decodePPM(&buf)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("screen of %q (%s): %w", name, mime, err))
