@@ -151,23 +151,10 @@ func BuildDesktop(ctx context.Context, opts DesktopOptions) (*Result, error) {
 		return nil, err
 	}
 	report(StageCheck, "")
-	if err := CheckPrivileges(); err != nil {
-		return nil, err
-	}
-	if err := CheckTools(); err != nil {
-		return nil, err
-	}
 	if err := CheckAgent(opts.Agent); err != nil {
 		return nil, err
 	}
-	timeout := opts.MirrorTimeout
-	if timeout == 0 {
-		timeout = 15 * time.Second
-	}
-	if err := CheckMirror(ctx, opts.Mirror, Suite, timeout); err != nil {
-		return nil, err
-	}
-	if err := CheckMirror(ctx, opts.SecurityMirror, Suite+"-security", timeout); err != nil {
+	if err := preflight(ctx, opts.Mirror, opts.SecurityMirror, opts.MirrorTimeout); err != nil {
 		return nil, err
 	}
 
@@ -206,6 +193,40 @@ func BuildDesktop(ctx context.Context, opts DesktopOptions) (*Result, error) {
 	}
 	report(StageDone, "")
 	return &Result{Variant: opts.Variant, Files: outs, Cmdline: strings.TrimSpace(string(cmdline)), DiskSize: fi.Size(), Duration: time.Since(start)}, nil
+}
+
+// Preflight checks, in seconds, what a build needs before its long part:
+// root or user namespaces, the tools, and both Debian archives ("" for the
+// defaults) answering.
+func Preflight(ctx context.Context, mirror, securityMirror string) error {
+	if mirror == "" {
+		mirror = DefaultMirror
+	}
+	if securityMirror == "" {
+		securityMirror = DefaultSecurityMirror
+	}
+	for _, m := range []string{mirror, securityMirror} {
+		if err := ValidateMirror(m); err != nil {
+			return err
+		}
+	}
+	return preflight(ctx, mirror, securityMirror, 0)
+}
+
+func preflight(ctx context.Context, mirror, securityMirror string, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = 15 * time.Second
+	}
+	if err := CheckPrivileges(); err != nil {
+		return err
+	}
+	if err := CheckTools(); err != nil {
+		return err
+	}
+	if err := CheckMirror(ctx, mirror, Suite, timeout); err != nil {
+		return err
+	}
+	return CheckMirror(ctx, securityMirror, Suite+"-security", timeout)
 }
 
 func (o *DesktopOptions) validate() error {

@@ -108,6 +108,10 @@ archive. With --out the files stay (FILE.qcow2 plus .vmlinuz, .initrd.img and
 			} else if out, err = filepath.Abs(out); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
+			// What can fail fast fails before the agent is looked for or built.
+			if err := images.Preflight(ctx, mirror, securityMirror); err != nil {
+				return err
+			}
 			agentPath, from, err := images.LocateAgent(ctx, agent, tmp)
 			if err != nil {
 				return err

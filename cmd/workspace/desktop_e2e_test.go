@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// desktopImage is the minimal desktop image `make desktop-image` builds.
+type desktopImage struct {
+	disk, kernel, initrd, cmdline string
+}
+
+func builtDesktopImage(t *testing.T) desktopImage {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), "images", "desktop", "build")
+	img := desktopImage{
+		disk:   filepath.Join(dir, "minimal.qcow2"),
+		kernel: filepath.Join(dir, "minimal.vmlinuz"),
+		initrd: filepath.Join(dir, "minimal.initrd.img"),
+	}
+	for _, f := range []string{img.disk, img.kernel, img.initrd} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("minimal desktop image not built (%v): run `make desktop-image`", err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "minimal.cmdline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.cmdline = strings.TrimSpace(string(b))
+	return img
+}
+
+// desktopBackground returns the share of pixels close to the minimal
+// desktop's background (yellow #ffcc00 and purple #6a1b9a squares).
+func desktopBackground(t *testing.T, b []byte) (share float64, w, h int) {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(r, g, b uint32, want [3]int) bool {
+		d := func(a uint32, w int) int {
+			x := int(a>>8) - w
+			if x < 0 {
+				x = -x
+			}
+			return x
+		}
+		return d(r, want[0])+d(g, want[1])+d(b, want[2]) < 90
+	}
+	bounds := img.Bounds()
+	n, hit := 0, 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y += 3 {
+		for x := bounds.Min.X; x < bounds.Max.X; x += 3 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			n++
+			if near(r, g, b, [3]int{0xff, 0xcc, 0x00}) || near(r, g, b, [3]int{0x6a, 0x1b, 0x9a}) {
+				hit++
+			}
+		}
+	}
+	return float64(hit) / float64(n), bounds.Dx(), bounds.Dy()
+}
+
+// TestDesktopImageEndToEnd boots the minimal desktop image as a user
+// would: imported, a workspace from a small profile with 30 s slots,
+// started; the agent in the guest's X session connects, tracks, and the
+// diary's screenshot is the guest's real X session (its known background
+// on the VGA display), not anything of the host's.
+func TestDesktopImageEndToEnd(t *testing.T) {
+	img := builtDesktopImage(t)
+	e := newE2EEnv(t)
+	hostPicture(t)
+	mustCLI(t, e.socket, "init")
+	r := mustCLI(t, e.socket, "image", "import", "desk", img.disk, "--kernel", img.kernel, "--initrd", img.initrd, "--cmdline", img.cmdline, "--json")
+	var im api.Image
+	if err := json.Unmarshal([]byte(r.stdout), &im); err != nil || !im.Kernel {
+		t.Fatalf("import: %v %s", err, r)
+	}
+	name := "wstest-desk-" + randHex(3)
+	prof := filepath.Join(e.dir, "desk.hcl")
+	os.WriteFile(prof, []byte(`image  = "desk"
+cpus   = 2
+memory = "1GiB"
+disk   = "4GiB"
+display {
+  type = "vnc"
+}
+tracking {
+  slot = "30s"
+}
+`), 0o644)
+	mustCLI(t, e.socket, "create", name, "--profile", prof)
+	start := time.Now()
+	mustCLI(t, e.socket, "start", name, "--wait")
+	w := e.waitAgent(name, 4*time.Minute)
+	t.Logf("agent connected %s after start (agent %s)", time.Since(start).Round(time.Second), w.Agent.Version)
+
+	begin := time.Now()
+	mustCLI(t, e.socket, "track", "start", name, "--memo", "desktop image")
+	deadline := time.Now().Add(4 * time.Minute)
+	var shots []api.Shot
+	for {
+		shots = shotsOf(e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute)))
+		if len(shots) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			st := mustCLI(t, e.socket, "track", "status", name)
+			b, _ := os.ReadFile(w.ConsoleLog)
+			t.Fatalf("no screenshot in the diary after %s\n%s\nconsole:\n%s", time.Since(begin).Round(time.Second), st.stdout, b)
+		}
+		time.Sleep(3 * time.Second)
+	}
+	mustCLI(t, e.socket, "track", "stop", name)
+	for _, sh := range shots {
+		f := filepath.Join(e.dir, sh.ID+".jpg")
+		mustCLI(t, e.socket, "diary", "show", sh.ID, "--out", f)
+		b, _ := os.ReadFile(f)
+		share, w, h := desktopBackground(t, b)
+		_, host := pictureShare(t, b)
+		t.Logf("shot %s: %dx%d, %.0f%% desktop background", sh.ID, w, h, share*100)
+		// The mouse pointer and JPEG edges cover a little of it.
+		if share < 0.9 || host > 0 {
+			t.Errorf("shot %s: %.0f%% of the desktop's background, %d host-picture pixels", sh.ID, share*100, host)
+		}
+	}
+	// The share mounter ran at boot and said so on the console.
+	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-shares:")) {
+		t.Errorf("the console has no line of workspace-shares:\n%s", b)
+	}
+	mustCLI(t, e.socket, "stop", name, "--timeout", "90s")
+	mustCLI(t, e.socket, "destroy", name, "--yes")
+}
+
+// TestDesktopImageBuildBadInput: arguments and an unreachable Debian
+// archive are refused with a clear message, before anything is made.
+func TestDesktopImageBuildBadInput(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "none.sock")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"image", "build"}, `one recipe: "desktop"`},
+		{[]string{"image", "build", "server"}, `one recipe: "desktop"`},
+		{[]string{"image", "build", "desktop", "--variant", "kde", "--no-import", "--out", filepath.Join(dir, "x.qcow2")}, `--variant "kde"`},
+		{[]string{"image", "build", "desktop", "--no-import"}, "--no-import needs --out"},
+		{[]string{"image", "build", "desktop", "--name", "Bad Name", "--no-import", "--out", filepath.Join(dir, "x.qcow2")}, "image name"},
+		{[]string{"image", "build", "desktop", "--user", "root", "--no-import", "--out", filepath.Join(dir, "x.qcow2")}, "taken by the system"},
+		{[]string{"image", "build", "desktop", "--mirror", "ftp://x/debian", "--no-import", "--out", filepath.Join(dir, "x.qcow2")}, `mirror "ftp://x/debian"`},
+		// Importing needs the daemon: said before building for minutes.
+		{[]string{"image", "build", "desktop", "--variant", "minimal"}, "daemon is not running"},
+	} {
+		r := cli(t, sock, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("workspace %s: want an error with %q, got %s", strings.Join(tc.args, " "), tc.want, r)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("bad input left %v", entries)
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("the unreachable-archive case needs root to get past the privilege check")
+	}
+	// No network access to the archive (a closed port): a clear error in
+	// seconds, no build folder, no output file, nothing imported.
+	tmp := filepath.Join(dir, "tmp")
+	os.Mkdir(tmp, 0o755)
+	out := filepath.Join(dir, "out")
+	os.Mkdir(out, 0o755)
+	cmd := exec.Command(binPath, "image", "build", "desktop", "--variant", "minimal", "--mirror", "http://127.0.0.1:1/debian",
+		"--no-import", "--out", filepath.Join(out, "desk.qcow2"), "--password", "pw")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "WORKSPACE_SOCKET="+sock)
+	start := time.Now()
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "cannot reach the Debian archive at http://127.0.0.1:1/debian") || !strings.Contains(string(b), "--mirror") {
+		t.Fatalf("closed mirror: %v\n%s", err, b)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the archive check took %s", d)
+	}
+	for _, d := range []string{tmp, out} {
+		if entries, _ := os.ReadDir(d); len(entries) != 0 {
+			t.Errorf("a failed build left %v in %s", entries, d)
+		}
+	}
+}
+
+// TestDesktopImageBuildBadMirrorImportsNothing: with a daemon, a build
+// that cannot reach the archive imports nothing.
+func TestDesktopImageBuildBadMirrorImportsNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to get past the privilege check")
+	}
+	e := newE2EEnv(t)
+	r := cli(t, e.socket, "image", "build", "desktop", "--variant", "minimal", "--mirror", "http://127.0.0.1:1/debian", "--name", "desk-bad", "--password", "pw")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot reach the Debian archive") {
+		t.Fatalf("closed mirror: %s", r)
+	}
+	if r := mustCLI(t, e.socket, "image", "list", "--json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("a failed build imported: %s", r.stdout)
+	}
+}
