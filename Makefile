@@ -9,12 +9,13 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build deps libvirt test-image demo demo-clean test unit lint bench fmt clean
+.PHONY: all build deps libvirt test-image desktop-image demo demo-clean test unit lint bench fmt clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/workspace ./cmd/workspace
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/workspace-agent ./cmd/workspace-agent
 
 deps:
 	bash scripts/deps.sh
@@ -24,6 +25,10 @@ libvirt: deps
 
 test-image: deps
 	bash images/test/build.sh
+
+# The minimal desktop image (mmdebstrap, about 4 minutes) for its e2e test.
+desktop-image: deps
+	bash images/desktop/make.sh
 
 demo: libvirt build test-image
 	bash scripts/demo.sh
@@ -38,7 +43,7 @@ lint:
 
 # Everything: unit, fuzz seeds, integration against the real libvirtd with the
 # test guest, and end to end through the built CLI.
-test: libvirt test-image lint
+test: libvirt test-image desktop-image lint
 	bash scripts/deps.sh test
 	$(GO) test -count=1 -p 1 -timeout 60m ./...
 
@@ -52,4 +57,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin images/test/build
+	rm -rf bin images/test/build images/desktop/build

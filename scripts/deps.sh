@@ -9,7 +9,7 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
 	need+=(golang-go)
 fi
-for p in git make ca-certificates e2fsprogs; do
+for p in git make ca-certificates e2fsprogs mmdebstrap qemu-utils; do
 	have "$p" || need+=("$p")
 done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
