@@ -40,12 +40,16 @@ func newViewCmd(a *app) *cobra.Command {
 The VM's display (VNC or SPICE, as its profile says) listens only on a unix
 socket that belongs to QEMU's user, never on TCP. view makes a private
 socket of your own (in a 0700 folder under $XDG_RUNTIME_DIR), joins every
-connection to it to the display through the daemon, runs
-"remote-viewer vnc+unix:///…" (or spice+unix://) on it, and cleans up when
-the viewer closes.
+connection to it to the display through the daemon, runs remote-viewer on
+it ("spice+unix:///…"), and cleans up when the viewer closes.
 
-With --print it only starts that socket and prints its URI, for another
-VNC or SPICE client, until interrupted.`,
+remote-viewer opens VNC only by host and port: for a VNC display, view
+also listens on an ephemeral 127.0.0.1 port while the viewer runs, and
+serves only connections that belong to your own user.
+
+With --print it only makes the socket and prints its URI
+(vnc+unix:///… or spice+unix:///…) for another client, until interrupted.
+`,
 		Example: `  workspace view acme
   workspace view acme --print`,
 		Args: cobra.ExactArgs(1),
@@ -73,8 +77,11 @@ VNC or SPICE client, until interrupted.`,
 			if err != nil {
 				return err
 			}
+			// remote-viewer 11 opens SPICE on a unix socket but VNC only by
+			// host and port: for VNC it gets a same-user loopback port.
+			loopback := !printOnly && w.Display == "vnc"
 			px, err := startViewProxy(ctx, func(ctx context.Context) (net.Conn, error) { return c.Display(ctx, name) },
-				func(err error) { fmt.Fprintf(a.stderr, "view %s: %v\n", name, err) })
+				func(err error) { fmt.Fprintf(a.stderr, "view %s: %v\n", name, err) }, loopback)
 			if err != nil {
 				return fmt.Errorf("view %q: %w", name, err)
 			}
@@ -94,12 +101,15 @@ VNC or SPICE client, until interrupted.`,
 				<-ctx.Done()
 				return nil
 			}
+			if px.loopback != "" {
+				uri = "vnc://" + px.loopback
+			}
 			return runViewer(ctx, a, viewerPath, name, uri)
 		},
 	}
 	cmd.Flags().BoolVar(&printOnly, "print", false, "only make the display socket and print its URI (for another viewer); runs until interrupted")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "with --print: print the URI and socket as JSON")
-	cmd.Flags().StringVar(&viewer, "viewer", defaultViewer, "the viewer program (takes a vnc+unix:// or spice+unix:// URI)")
+	cmd.Flags().StringVar(&viewer, "viewer", defaultViewer, "the viewer program; it gets remote-viewer's arguments (--title T URI)")
 	return cmd
 }
 

@@ -22,12 +22,19 @@ type displayOpener func(ctx context.Context) (net.Conn, error)
 // every connection it accepts to the workspace's display through the
 // daemon. A SPICE client opens one connection per channel; each gets its
 // own stream.
+//
+// remote-viewer opens VNC only by host and port, so for a VNC display it
+// also listens on 127.0.0.1 (an ephemeral port, only while the viewer
+// runs) and serves a connection there only when the socket table says the
+// peer is this same user.
 type viewProxy struct {
-	dir    string
-	socket string
-	ln     net.Listener
-	open   displayOpener
-	report func(error)
+	dir      string
+	socket   string
+	loopback string // 127.0.0.1:PORT, when started with one
+	open     displayOpener
+	report   func(error)
+	peerUID  func(net.Conn) (int, error)
+	lns      []net.Listener
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -39,9 +46,10 @@ type viewProxy struct {
 const openTimeout = 30 * time.Second
 
 // startViewProxy makes the private folder under $XDG_RUNTIME_DIR (or the
-// temp folder) and starts listening. report receives the failure of each
-// connection that could not be joined; the proxy keeps serving.
-func startViewProxy(ctx context.Context, open displayOpener, report func(error)) (*viewProxy, error) {
+// temp folder) and starts listening there, and on loopback when asked.
+// report receives the failure of each connection that could not be joined;
+// the proxy keeps serving.
+func startViewProxy(ctx context.Context, open displayOpener, report func(error), loopback bool) (*viewProxy, error) {
 	base := os.Getenv("XDG_RUNTIME_DIR")
 	if fi, err := os.Stat(base); base == "" || err != nil || !fi.IsDir() {
 		base = os.TempDir()
@@ -54,23 +62,50 @@ func startViewProxy(ctx context.Context, open displayOpener, report func(error))
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("make the viewer's socket folder: %w", err)
 	}
-	sock := filepath.Join(dir, "display.sock")
-	ln, err := net.Listen("unix", sock)
+	p := &viewProxy{dir: dir, socket: filepath.Join(dir, "display.sock"), open: open, report: report, peerUID: loopbackPeerUID}
+	ln, err := net.Listen("unix", p.socket)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("listen for the viewer: %w", err)
 	}
-	p := &viewProxy{dir: dir, socket: sock, ln: ln, open: open, report: report}
+	p.lns = append(p.lns, ln)
+	var tcp net.Listener
+	if loopback {
+		tcp, err = net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			ln.Close()
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("listen for the viewer on loopback: %w", err)
+		}
+		p.loopback = tcp.Addr().String()
+		p.lns = append(p.lns, tcp)
+	}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	p.wg.Add(1)
-	go p.serve()
+	go p.serve(ln, nil)
+	if tcp != nil {
+		p.wg.Add(1)
+		go p.serve(tcp, p.sameUser)
+	}
 	return p, nil
 }
 
-func (p *viewProxy) serve() {
+// sameUser admits a loopback connection only from this process's user.
+func (p *viewProxy) sameUser(c net.Conn) error {
+	uid, err := p.peerUID(c)
+	if err != nil {
+		return fmt.Errorf("refused viewer connection from %s: cannot tell its user: %w", c.RemoteAddr(), err)
+	}
+	if uid != os.Getuid() {
+		return fmt.Errorf("refused viewer connection from %s: it belongs to uid %d, not to you (uid %d)", c.RemoteAddr(), uid, os.Getuid())
+	}
+	return nil
+}
+
+func (p *viewProxy) serve(ln net.Listener, admit func(net.Conn) error) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				p.report(fmt.Errorf("accept viewer connection: %w", err))
@@ -80,6 +115,13 @@ func (p *viewProxy) serve() {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			if admit != nil {
+				if err := admit(c); err != nil {
+					c.Close()
+					p.report(err)
+					return
+				}
+			}
 			octx, cancel := context.WithTimeout(p.ctx, openTimeout)
 			d, err := p.open(octx)
 			cancel()
@@ -99,7 +141,9 @@ func (p *viewProxy) serve() {
 func (p *viewProxy) Close() error {
 	p.once.Do(func() {
 		p.cancel()
-		p.ln.Close()
+		for _, ln := range p.lns {
+			ln.Close()
+		}
 		p.wg.Wait()
 		os.RemoveAll(p.dir)
 	})

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,7 +84,7 @@ func TestViewProxy(t *testing.T) {
 		mu.Lock()
 		reported = append(reported, err)
 		mu.Unlock()
-	})
+	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +151,83 @@ func TestViewProxy(t *testing.T) {
 	}
 	if _, err := os.Stat(px.dir); !os.IsNotExist(err) {
 		t.Fatalf("proxy folder left behind: %v", err)
+	}
+}
+
+// TestViewProxyLoopbackSameUserOnly: the loopback port made for
+// remote-viewer's VNC serves this user and refuses every other one.
+func TestViewProxyLoopbackSameUserOnly(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	sock := echoDisplay(t)
+	var mu sync.Mutex
+	var reported []error
+	opened := 0
+	open := func(ctx context.Context) (net.Conn, error) {
+		mu.Lock()
+		opened++
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}
+	px, err := startViewProxy(context.Background(), open, func(err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	if !strings.HasPrefix(px.loopback, "127.0.0.1:") {
+		t.Fatalf("loopback address %q", px.loopback)
+	}
+
+	c, err := net.Dial("tcp", px.loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := line(t, bufio.NewReader(c), c); !strings.HasPrefix(got, "hello ") {
+		t.Fatalf("own connection got %q", got)
+	}
+
+	if os.Getuid() != 0 {
+		t.Skip("connecting as another user needs root")
+	}
+	// nobody connects with bash's /dev/tcp and prints whatever it gets.
+	other := exec.Command("bash", "-c", `exec 3<>/dev/tcp/${0%:*}/${0##*:} && timeout 3 cat <&3`, px.loopback)
+	other.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := other.CombinedOutput()
+	if len(out) > 0 {
+		t.Fatalf("another user got display bytes: %q (%v)", out, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened != 1 {
+		t.Errorf("the display was opened %d times, want once (for this user only)", opened)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0].Error(), "uid 65534") {
+		t.Fatalf("refusal not reported: %v", reported)
+	}
+}
+
+func TestPeerUIDIn(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:A000 0100007F:9C40 06 00000000:00000000 03:00000FA0 00000000     0        0 0 3 0000000000000000
+   1: 0100007F:A000 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:9C40 0100007F:A000 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 20 4 30 10 -1
+`
+	peer := netip.MustParseAddrPort("127.0.0.1:40960")
+	us := netip.MustParseAddrPort("127.0.0.1:40000")
+	uid, err := peerUIDIn(bufio.NewScanner(strings.NewReader(table)), peer, us)
+	if err != nil || uid != 1000 {
+		t.Fatalf("uid = %d, %v; want 1000 (the established socket, not the TIME_WAIT one)", uid, err)
+	}
+	if _, err := peerUIDIn(bufio.NewScanner(strings.NewReader(table)), netip.MustParseAddrPort("127.0.0.1:1"), us); err == nil {
+		t.Fatal("found a socket that is not in the table")
+	}
+	if _, err := peerUIDIn(bufio.NewScanner(strings.NewReader(table)), netip.MustParseAddrPort("[::1]:40960"), us); err == nil {
+		t.Fatal("IPv6 peer accepted")
 	}
 }
 
