@@ -32,9 +32,17 @@ install -m 0644 "$F/workspace-agent.desktop" "$R/etc/xdg/autostart/workspace-age
 	{ install -d "$R/etc/xdg/autostart" && install -m 0644 "$F/workspace-agent.desktop" "$R/etc/xdg/autostart/"; }
 install -m 0644 "$F/60-workspace-agent.rules" "$R/etc/udev/rules.d/"
 
+# The screen never blanks (the host decides).
+install -d "$R/etc/X11/xorg.conf.d"
+install -m 0644 "$F/10-workspace-noblank.conf" "$R/etc/X11/xorg.conf.d/"
+
 # Shared folders (9p, virtiofs) and the growing root, at boot.
 install -m 0644 "$F/workspace-shares.service" "$F/workspace-growfs.service" "$R/etc/systemd/system/"
 inroot systemctl enable workspace-shares.service workspace-growfs.service
+
+# Boot time: no drivers for hardware a VM lacks, no e2scrub (it needs LVM).
+install -m 0644 "$F/modprobe-workspace.conf" "$R/etc/modprobe.d/workspace.conf"
+inroot systemctl mask e2scrub_reap.service e2scrub_all.timer
 
 # Network: DHCP on the first NIC when the profile gives one.
 install -m 0644 "$F/20-wired.network" "$R/etc/systemd/network/"
