@@ -57,6 +57,9 @@ type Metadata struct {
 	Workspace, Profile, Image string
 	CreatedAt                 time.Time
 	ProfileJSON               string
+	// Disposable workspaces discard every change to their disk at stop
+	// (see disposable.go); it also makes the disk transient.
+	Disposable bool
 }
 
 // State is a workspace's run state.
@@ -524,6 +527,9 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.discardLeftovers(l, dom, name); err != nil {
+		return fmt.Errorf("start %s: %w", dom.Name, err)
+	}
 	if net, err := l.NetworkLookupByName(DomainName(name)); err == nil {
 		if active, err := l.NetworkIsActive(net); err == nil && active == 0 {
 			if err := l.NetworkCreate(net); err != nil {
@@ -574,7 +580,9 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 		if st, _, err := l.DomainGetState(dom, 0); err == nil && libvirt.DomainState(st) != libvirt.DomainShutoff {
 			_ = l.DomainDestroy(dom)
 		}
-		if err := l.DomainUndefineFlags(dom, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram); err != nil {
+		// Snapshots live in the overlay, deleted below; libvirt keeps
+		// their metadata and refuses to undefine unless told.
+		if err := l.DomainUndefineFlags(dom, libvirt.DomainUndefineManagedSave|libvirt.DomainUndefineNvram|libvirt.DomainUndefineSnapshotsMetadata); err != nil {
 			errs = append(errs, fmt.Errorf("undefine: %w", d.lverr(err)))
 		}
 	}
@@ -583,6 +591,9 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 		if err := l.StorageVolDelete(vol, 0); err != nil {
 			errs = append(errs, fmt.Errorf("delete overlay: %w", d.lverr(err)))
 		}
+	}
+	if err := d.removeTransientOverlays(l, pool, name); err != nil {
+		errs = append(errs, err)
 	}
 	if net, err := l.NetworkLookupByName(DomainName(name)); err == nil {
 		found = true

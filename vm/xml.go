@@ -59,6 +59,8 @@ type workspaceMeta struct {
 	Image     string `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 image"`
 	CreatedAt string `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 created_at"`
 	Settings  string `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 settings"`
+	// Disposable is written only when true (older domains lack it).
+	Disposable bool `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 disposable,omitempty"`
 }
 
 type memoryXML struct {
@@ -115,6 +117,9 @@ type diskXML struct {
 		Dev string `xml:"dev,attr"`
 		Bus string `xml:"bus,attr"`
 	} `xml:"target"`
+	// Transient makes libvirt put a throw-away overlay over the disk at
+	// every start and delete it at stop (disposable workspaces).
+	Transient *struct{} `xml:"transient,omitempty"`
 }
 
 type controller struct {
@@ -203,6 +208,7 @@ func renderDomain(in domainInput) ([]byte, error) {
 		Metadata: &metadataEl{Inner: renderMetadata(workspaceMeta{
 			Name: s.Meta.Workspace, Profile: s.Meta.Profile, Image: s.Meta.Image,
 			CreatedAt: s.Meta.CreatedAt.UTC().Format(time.RFC3339), Settings: s.Meta.ProfileJSON,
+			Disposable: s.Meta.Disposable,
 		})},
 		Memory:     memoryXML{Unit: "KiB", Value: s.MemoryBytes / 1024},
 		VCPU:       s.VCPUs,
@@ -227,6 +233,9 @@ func renderDomain(in domainInput) ([]byte, error) {
 	disk.Driver.Name, disk.Driver.Type, disk.Driver.Discard = "qemu", "qcow2", "unmap"
 	disk.Source.File = in.Overlay
 	disk.Target.Dev, disk.Target.Bus = "vda", "virtio"
+	if s.Meta.Disposable {
+		disk.Transient = &struct{}{}
+	}
 	dv := &d.Devices
 	dv.Disks = []diskXML{disk}
 	dv.Controller = []controller{{Type: "virtio-serial", Index: 0}}
@@ -305,7 +314,7 @@ func parseDomain(b []byte) (Metadata, string, error) {
 		return Metadata{}, "", fmt.Errorf("parse domain XML: %w", err)
 	}
 	w := p.Metadata.Workspace
-	m := Metadata{Workspace: w.Name, Profile: w.Profile, Image: w.Image, ProfileJSON: w.Settings}
+	m := Metadata{Workspace: w.Name, Profile: w.Profile, Image: w.Image, ProfileJSON: w.Settings, Disposable: w.Disposable}
 	if t, err := time.Parse(time.RFC3339, w.CreatedAt); err == nil {
 		m.CreatedAt = t
 	}
@@ -382,5 +391,5 @@ func xmlEscape(s string) string {
 func renderMetadata(m workspaceMeta) string {
 	el := func(name, v string) string { return "<ws:" + name + ">" + xmlEscape(v) + "</ws:" + name + ">" }
 	return `<ws:workspace xmlns:ws="` + MetadataNS + `">` + el("name", m.Name) + el("profile", m.Profile) +
-		el("image", m.Image) + el("created_at", m.CreatedAt) + el("settings", m.Settings) + "</ws:workspace>"
+		el("image", m.Image) + el("created_at", m.CreatedAt) + el("settings", m.Settings) + disposableEl(m.Disposable) + "</ws:workspace>"
 }
