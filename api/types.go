@@ -33,6 +33,8 @@ type Workspace struct {
 	ConsoleLog    string            `json:"console_log,omitempty"`
 	Settings      *profiles.Profile `json:"settings,omitempty"`
 	Agent         *AgentInfo        `json:"agent,omitempty"`
+	// Disposable workspaces lose every change to their disk at stop.
+	Disposable bool `json:"disposable"`
 }
 
 // CreateRequest asks the daemon to define a new workspace. The CLI loads and
@@ -41,6 +43,8 @@ type CreateRequest struct {
 	Name        string            `json:"name"`
 	ProfilePath string            `json:"profile_path"`
 	Profile     *profiles.Profile `json:"profile"`
+	// Disposable: the disk's changes are thrown away at every stop.
+	Disposable bool `json:"disposable,omitempty"`
 }
 
 // StartRequest starts a workspace; with Wait the call returns only when the

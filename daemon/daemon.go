@@ -164,6 +164,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, w := range ws {
 		d.log.Info("found workspace", "workspace", w.Name, "state", w.State, "image", w.Image)
 	}
+	d.server.m.discardLeftovers(ctx, ws)
 	d.server.diary.ensureAll(ctx)
 	return nil
 }

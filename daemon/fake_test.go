@@ -21,6 +21,10 @@ type fakeHV struct {
 	down       bool
 	ignoreACPI bool
 	failCreate error
+	// snaps are each workspace's snapshots, oldest first; discarded
+	// counts DiscardLeftovers calls per workspace.
+	snaps     map[string][]vm.Snapshot
+	discarded map[string]int
 }
 
 func newFakeHV() *fakeHV {
@@ -126,6 +130,7 @@ func (f *fakeHV) Delete(_ context.Context, name string) error {
 		return fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
 	}
 	delete(f.domains, name)
+	delete(f.snaps, name)
 	f.emit(name, "undefined")
 	return nil
 }
@@ -189,4 +194,108 @@ func (f *fakeHV) Screenshot(_ context.Context, name string, w io.Writer) (string
 		w.Write([]byte{255, 136, 0})
 	}
 	return "image/x-portable-pixmap", nil
+}
+
+func (f *fakeHV) domainLocked(name string) (*vm.Info, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	d, ok := f.domains[name]
+	if !ok {
+		return nil, fmt.Errorf("domain ws-%s: %w", name, vm.ErrNotFound)
+	}
+	return d, nil
+}
+
+func (f *fakeHV) CreateSnapshot(_ context.Context, name, snap string) (vm.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.domainLocked(name)
+	if err != nil {
+		return vm.Snapshot{}, err
+	}
+	if d.Meta.Disposable {
+		return vm.Snapshot{}, fmt.Errorf("the workspace is disposable: %w", vm.ErrDisposable)
+	}
+	if f.snaps == nil {
+		f.snaps = map[string][]vm.Snapshot{}
+	}
+	parent := ""
+	for i := range f.snaps[name] {
+		if f.snaps[name][i].Name == snap {
+			return vm.Snapshot{}, fmt.Errorf("snapshot %q: %w", snap, vm.ErrExists)
+		}
+		if f.snaps[name][i].Current {
+			parent = f.snaps[name][i].Name
+		}
+		f.snaps[name][i].Current = false
+	}
+	s := vm.Snapshot{Name: snap, CreatedAt: time.Now().UTC().Truncate(time.Second), State: d.State, Memory: d.State != "stopped", Current: true, Parent: parent}
+	f.snaps[name] = append(f.snaps[name], s)
+	return s, nil
+}
+
+func (f *fakeHV) Snapshots(_ context.Context, name string) ([]vm.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.domainLocked(name); err != nil {
+		return nil, err
+	}
+	return append([]vm.Snapshot(nil), f.snaps[name]...), nil
+}
+
+func (f *fakeHV) findSnapshot(name, snap string) (int, error) {
+	var names []string
+	for i, s := range f.snaps[name] {
+		if s.Name == snap {
+			return i, nil
+		}
+		names = append(names, s.Name)
+	}
+	return -1, fmt.Errorf("no snapshot %q; its snapshots: %s: %w", snap, strings.Join(names, ", "), vm.ErrNotFound)
+}
+
+func (f *fakeHV) RestoreSnapshot(_ context.Context, name, snap string) (vm.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.domainLocked(name)
+	if err != nil {
+		return vm.Snapshot{}, err
+	}
+	i, err := f.findSnapshot(name, snap)
+	if err != nil {
+		return vm.Snapshot{}, err
+	}
+	for j := range f.snaps[name] {
+		f.snaps[name][j].Current = j == i
+	}
+	d.State = f.snaps[name][i].State
+	return f.snaps[name][i], nil
+}
+
+func (f *fakeHV) DeleteSnapshot(_ context.Context, name, snap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.domainLocked(name); err != nil {
+		return err
+	}
+	i, err := f.findSnapshot(name, snap)
+	if err != nil {
+		return err
+	}
+	f.snaps[name] = append(f.snaps[name][:i], f.snaps[name][i+1:]...)
+	return nil
+}
+
+func (f *fakeHV) DiscardLeftovers(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.domainLocked(name); err != nil {
+		return err
+	}
+	if f.discarded == nil {
+		f.discarded = map[string]int{}
+	}
+	f.discarded[name]++
+	return nil
 }

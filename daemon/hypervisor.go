@@ -31,6 +31,16 @@ type Hypervisor interface {
 	// Screenshot writes the VM's screen as libvirt captures it (PPM from
 	// QEMU) and returns its MIME type.
 	Screenshot(ctx context.Context, name string, w io.Writer) (string, error)
+
+	// Snapshots of a workspace (internal qcow2 snapshots, with memory
+	// when taken while it runs).
+	CreateSnapshot(ctx context.Context, name, snap string) (vm.Snapshot, error)
+	Snapshots(ctx context.Context, name string) ([]vm.Snapshot, error)
+	RestoreSnapshot(ctx context.Context, name, snap string) (vm.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, name, snap string) error
+	// DiscardLeftovers deletes what a disposable workspace's run that did
+	// not end cleanly left on the host.
+	DiscardLeftovers(ctx context.Context, name string) error
 }
 
 var _ Hypervisor = (*vm.Driver)(nil)
@@ -57,6 +67,8 @@ func classify(err error) error {
 		return &classified{api.ErrExists, err}
 	case errors.Is(err, vm.ErrNotFound):
 		return &classified{api.ErrNotFound, err}
+	case errors.Is(err, vm.ErrDisposable), errors.Is(err, vm.ErrMemoryState):
+		return &classified{api.ErrConflict, err}
 	}
 	return err
 }

@@ -46,6 +46,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST "+p+"/images/gc", s.handleImageGC)
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)
 	s.diaryRoutes(mux)
+	s.snapshotRoutes(mux)
 	mux.HandleFunc("POST "+p+"/workspaces/{name}/track", s.handleTrack)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/track", s.handleTrackStatus)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/screen", s.handleScreen)

@@ -61,6 +61,7 @@ func toAPI(info vm.Info) api.Workspace {
 		DisplaySocket: info.DisplaySocket,
 		AgentSocket:   info.AgentSocket,
 		ConsoleLog:    info.ConsoleLog,
+		Disposable:    info.Meta.Disposable,
 	}
 	if w.Name == "" {
 		w.Name = strings.TrimPrefix(info.Name, "ws-")
@@ -166,6 +167,7 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Worksp
 			Image:       img.Name,
 			CreatedAt:   m.now().UTC().Truncate(time.Second),
 			ProfileJSON: string(pj),
+			Disposable:  req.Disposable,
 		},
 	}
 	if img.Kernel {
@@ -174,7 +176,7 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Worksp
 	if err := m.hv.Create(ctx, spec); err != nil {
 		return api.Workspace{}, fmt.Errorf("create workspace %q: %w", req.Name, classify(err))
 	}
-	m.log.Info("workspace created", "workspace", req.Name, "image", img.Name, "profile", req.ProfilePath)
+	m.log.Info("workspace created", "workspace", req.Name, "image", img.Name, "profile", req.ProfilePath, "disposable", req.Disposable)
 	return m.get(ctx, req.Name)
 }
 

@@ -168,15 +168,28 @@ func newRestoreCmd(a *app) *cobra.Command {
 	var force bool
 	var pass passphraseSource
 	cmd := &cobra.Command{
-		Use:   "restore FILE",
-		Short: "Replace the diary and keys with a backup's",
-		Long: `restore checks a backup completely (passphrase, every file's hash) before it
+		Use:   "restore FILE | restore NAME SNAP",
+		Short: "Replace the diary and keys with a backup's, or return a workspace to a snapshot",
+		Long: `With one argument, restore replaces the diary and keys with backup FILE's.
+It checks the backup completely (passphrase, every file's hash) before it
 touches anything; a tampered or truncated backup is refused and changes
 nothing. Over a daemon that already has diaries it needs --force; the
-replaced diary and keys are moved aside, not deleted.`,
-		Args: cobra.ExactArgs(1),
+replaced diary and keys are moved aside, not deleted.
+
+With two arguments, restore returns workspace NAME to its snapshot SNAP,
+as "workspace snapshot restore NAME SNAP" does.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 {
+				if cmd.Flags().Changed("force") || cmd.Flags().Changed("passphrase-file") {
+					return fmt.Errorf("--force and --passphrase-file are for restoring a backup FILE, not snapshot %q of workspace %q", args[1], args[0])
+				}
+				return restoreSnapshot(cmd, a, args[0], args[1])
+			}
 			f, err := os.Open(args[0])
+			if errors.Is(err, os.ErrNotExist) && api.ValidateWorkspaceName(args[0]) == nil {
+				return fmt.Errorf("no backup file %s; to return workspace %q to a snapshot, name the snapshot too: workspace restore %s SNAP (workspace snapshot list %s shows them)", args[0], args[0], args[0], args[0])
+			}
 			if err != nil {
 				return err
 			}

@@ -27,10 +27,14 @@ func newListCmd(a *app) *cobra.Command {
 				return nil
 			}
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tDISPLAY\tCREATED")
+			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tDISPLAY\tCREATED\tDISPOSABLE")
 			now := time.Now()
 			for _, w := range ws {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.Name, w.State, w.Image, w.Display, humanAge(w.CreatedAt, now))
+				disposable := "no"
+				if w.Disposable {
+					disposable = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, w.State, w.Image, w.Display, humanAge(w.CreatedAt, now), disposable)
 			}
 			return tw.Flush()
 		},

@@ -63,6 +63,7 @@ create, start, view, stop and destroy workspaces.`,
 		newViewCmd(a),
 		newBackupCmd(a),
 		newRestoreCmd(a),
+		newSnapshotCmd(a),
 		newVersionCmd(a),
 	)
 	return root

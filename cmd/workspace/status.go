@@ -28,6 +28,9 @@ func newStatusCmd(a *app) *cobra.Command {
 			fmt.Fprintf(tw, "profile:\t%s\n", w.Profile)
 			fmt.Fprintf(tw, "created:\t%s\n", w.CreatedAt.Local().Format(time.RFC3339))
 			fmt.Fprintf(tw, "domain:\t%s\n", w.Domain)
+			if w.Disposable {
+				fmt.Fprintf(tw, "disposable:\tyes (every change to the disk is thrown away at stop)\n")
+			}
 			if s := w.Settings; s != nil {
 				fmt.Fprintf(tw, "resources:\t%d CPUs, %s memory, %s disk\n", s.CPUs, s.Memory, s.Disk)
 				fmt.Fprintf(tw, "network:\t%s\n", s.Network.Mode)
