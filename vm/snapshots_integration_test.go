@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -443,5 +444,58 @@ func TestLiveDisposable(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(overlay), DomainName(name)+"*")); len(m) > 0 {
 		t.Fatalf("left in the pool: %v", m)
+	}
+}
+
+// A virtiofs share makes the VM's memory unsaveable (vhost-user-fs blocks
+// migration): a running snapshot is refused with a clear error and nothing
+// made, and the stopped snapshot the error suggests works.
+func TestLiveSnapshotMemoryRefused(t *testing.T) {
+	found := false
+	for _, p := range []string{"/usr/libexec/virtiofsd", "/usr/lib/qemu/virtiofsd", "/usr/bin/virtiofsd"} {
+		if _, err := os.Stat(p); err == nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Skip("virtiofsd is not installed (apt-get install virtiofsd, or qemu-system-common before Debian 13)")
+	}
+	d, _ := snapDriver(t)
+	ctx := context.Background()
+	name := snapWorkspace(t, d, false)
+	// Add a virtiofs share to the definition as libvirt wants it.
+	l, dom, err := d.domain(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := l.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := t.TempDir()
+	x = strings.Replace(x, "<vcpu", "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking><vcpu", 1)
+	x = strings.Replace(x, "</devices>", "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs' queue='1024'/><source dir='"+share+"'/><target dir='share'/></filesystem></devices>", 1)
+	if _, err := l.DomainDefineXML(x); err != nil {
+		t.Fatalf("add a virtiofs share: %v", err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	waitConsole(t, d, name, "WORKSPACE-GUEST-BOOTED")
+	_, err = d.CreateSnapshot(ctx, name, "live")
+	if !errors.Is(err, ErrMemoryState) || !strings.Contains(err.Error(), "while it is stopped") || !strings.Contains(err.Error(), "vhost-user-fs") {
+		t.Fatalf("running snapshot with a virtiofs share: %v", err)
+	}
+	if names, _ := snapNames(t, d, name); len(names) != 0 {
+		t.Fatalf("a refused snapshot left %v", names)
+	}
+	if i, _ := d.Info(ctx, name); i.State != "running" {
+		t.Fatalf("a refused snapshot left the VM %s", i.State)
+	}
+	if err := d.ForceStop(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := d.CreateSnapshot(ctx, name, "stopped"); err != nil || s.Memory {
+		t.Fatalf("stopped snapshot with a virtiofs share: %+v %v", s, err)
 	}
 }
