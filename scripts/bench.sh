@@ -19,4 +19,6 @@ command -v scrot >/dev/null || { apt-get install -y -qq scrot >/dev/null || true
 	go test -run NONE -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/
 	echo
 	bash scripts/bench-agent.sh
+	echo
+	bash scripts/bench-desktop.sh
 } | tee "$OUT"
