@@ -172,6 +172,13 @@ func BuildDesktop(ctx context.Context, opts DesktopOptions) (*Result, error) {
 	if err := extractRecipe(dir); err != nil {
 		return nil, err
 	}
+	// The recipe's hooks run as the root of a user namespace when the build
+	// is not root: they read the agent from the world-readable recipe folder.
+	agent := filepath.Join(dir, "workspace-agent")
+	if err := copyFile(opts.Agent, agent, 0o755); err != nil {
+		return nil, fmt.Errorf("copy workspace-agent into the build: %w", err)
+	}
+	opts.Agent = agent
 	outDir := filepath.Join(work, "out")
 	tail, err := runRecipe(ctx, filepath.Join(dir, "build.sh"), recipeEnv(opts, work, outDir), report, opts.Output, log)
 	if err != nil {

@@ -96,6 +96,23 @@ func moveFile(src, dst string) error {
 	return nil
 }
 
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 // removeWork deletes a build's work folder. It refuses while anything is
 // still mounted inside it (mmdebstrap mounts /dev, /proc and /sys in the
 // chroot, in its own mount namespace, so this only guards against the
@@ -107,15 +124,24 @@ func removeWork(dir string) error {
 	} else if len(m) > 0 {
 		return fmt.Errorf("not removing %s: still mounted inside it: %s", dir, strings.Join(m, ", "))
 	}
+	var helperErr error
 	if os.Geteuid() != 0 {
+		// The namespace's root may empty the tree but not unlink the tree's
+		// own folder from ours: that last step is done out here.
 		root := filepath.Join(dir, "root")
 		if _, err := os.Lstat(root); err == nil {
-			if out, err := exec.Command("mmdebstrap", "--unshare-helper", "rm", "-rf", root).CombinedOutput(); err != nil {
-				return fmt.Errorf("remove %s: %w: %s", root, err, out)
+			if out, err := exec.Command("mmdebstrap", "--unshare-helper", "rm", "-rf", "--one-file-system", root).CombinedOutput(); err != nil {
+				helperErr = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 			}
 		}
 	}
-	return os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		if helperErr != nil {
+			return fmt.Errorf("remove %s: %w (emptying the tree in its user namespace: %v)", dir, err, helperErr)
+		}
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
 }
 
 func mountsUnder(dir string) ([]string, error) {

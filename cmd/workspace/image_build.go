@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -124,6 +125,7 @@ archive. With --out the files stay (FILE.qcow2 plus .vmlinuz, .initrd.img and
 				Variant: variant, Out: out, Mirror: mirror, SecurityMirror: securityMirror,
 				User: user, Password: password, Autologin: autologin, Agent: agentPath,
 				Progress: pr.Event,
+				Logger:   hclog.New(&hclog.LoggerOptions{Name: "image build", Output: a.stderr, Level: hclog.Warn}),
 			}
 			if debug {
 				opts.Output = a.stderr
