@@ -74,9 +74,10 @@ func desktopBackground(t *testing.T, b []byte) (share float64, w, h int) {
 
 // TestDesktopImageEndToEnd boots the minimal desktop image as a user
 // would: imported, a workspace from a small profile with 30 s slots,
-// started; the agent in the guest's X session connects, tracks, and the
-// diary's screenshot is the guest's real X session (its known background
-// on the VGA display), not anything of the host's.
+// started; the share is mounted at boot; the agent in the guest's X
+// session connects, tracks, and the diary's screenshot is the guest's real
+// X session (its known background on the VGA display), not anything of the
+// host's.
 func TestDesktopImageEndToEnd(t *testing.T) {
 	img := builtDesktopImage(t)
 	e := newE2EEnv(t)
@@ -88,6 +89,10 @@ func TestDesktopImageEndToEnd(t *testing.T) {
 		t.Fatalf("import: %v %s", err, r)
 	}
 	name := "wstest-desk-" + randHex(3)
+	// A read-only shared folder: the image mounts it by tag at boot.
+	handoff := filepath.Join(e.dir, "handoff")
+	os.Mkdir(handoff, 0o755)
+	os.WriteFile(filepath.Join(handoff, "note.txt"), []byte("from the host\n"), 0o644)
 	prof := filepath.Join(e.dir, "desk.hcl")
 	os.WriteFile(prof, []byte(`image  = "desk"
 cpus   = 2
@@ -95,6 +100,10 @@ memory = "1GiB"
 disk   = "4GiB"
 display {
   type = "vnc"
+}
+share "handoff" {
+  host     = "`+handoff+`"
+  readonly = true
 }
 tracking {
   slot = "30s"
@@ -135,9 +144,10 @@ tracking {
 			t.Errorf("shot %s: %.0f%% of the desktop's background, %d host-picture pixels", sh.ID, share*100, host)
 		}
 	}
-	// The share mounter ran at boot and said so on the console.
-	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-shares:")) {
-		t.Errorf("the console has no line of workspace-shares:\n%s", b)
+	// The share mounter found the host's list in fw_cfg at boot and
+	// mounted the share by its tag, read-only.
+	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-shares: handoff mounted at /mnt/shares/handoff (9p, ro)")) {
+		t.Errorf("the console does not show the share mounted:\n%s", b)
 	}
 	mustCLI(t, e.socket, "stop", name, "--timeout", "90s")
 	mustCLI(t, e.socket, "destroy", name, "--yes")
