@@ -99,7 +99,12 @@ archive. With --out the files stay (FILE.qcow2 plus .vmlinuz, .initrd.img and
 				}
 			}
 			kept := out != ""
-			tmp, err := os.MkdirTemp("", "workspace-build-")
+			// The disk is a few hundred MiB: not in /tmp, often a tmpfs.
+			tmpParent := os.Getenv("TMPDIR")
+			if tmpParent == "" {
+				tmpParent = "/var/tmp"
+			}
+			tmp, err := os.MkdirTemp(tmpParent, "workspace-build-")
 			if err != nil {
 				return fmt.Errorf("make a temporary folder: %w", err)
 			}
