@@ -16,7 +16,7 @@ REPO=$(cd ../.. && pwd)
 export PATH=/usr/local/go/bin:$PATH
 # The stamp covers this recipe and the agent's sources, so a changed agent
 # rebuilds the image.
-STAMP=$( (cat build.sh init.sh initramfs-init.sh picture.xbm; cd "$REPO" && cat go.sum $(find cmd/workspace-agent guestagent channel -name '*.go' ! -name '*_test.go' | sort)) | sha256sum | cut -d' ' -f1)
+STAMP=$( (cat build.sh init.sh initramfs-init.sh udhcpc.sh picture.xbm; cd "$REPO" && cat go.sum $(find cmd/workspace-agent guestagent channel -name '*.go' ! -name '*_test.go' | sort)) | sha256sum | cut -d' ' -f1)
 
 if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] \
 	&& [ -f "$OUT/disk.qcow2" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then
@@ -25,7 +25,7 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 fi
 
 need=()
-for p in busybox-static e2fsprogs cpio qemu-utils xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod; do
+for p in busybox-static e2fsprogs cpio qemu-utils qemu-guest-agent xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -36,10 +36,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$CACHE"
-KPKG=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -1)
+# Debian's generic kernel, not the cloud one: the cloud kernel has no 9p,
+# which read-only shared folders use.
+kpkg() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -1; }
+KPKG=$(kpkg)
 if [ -z "$KPKG" ]; then
 	apt-get update -qq
-	KPKG=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -1)
+	KPKG=$(kpkg)
 fi
 KVER=${KPKG#linux-image-}
 if ! ls "$CACHE"/"$KPKG"_*.deb >/dev/null 2>&1; then
@@ -64,7 +67,8 @@ add_mod() {
 	for dep in $(modinfo -F depends "$f" | tr ',' ' '); do add_mod "$dep"; done
 	order+=("$f")
 }
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_console button evdev; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_console button evdev \
+	crc32c_generic ext4 virtio_net 9pnet_virtio 9p virtiofs qemu_fw_cfg; do
 	add_mod "$m"
 done
 IR=$WORK/initramfs
@@ -108,6 +112,8 @@ copy_with_libs() {
 copy_with_libs /usr/bin/Xvfb
 copy_with_libs /usr/bin/xkbcomp
 copy_with_libs /usr/bin/xsetroot
+copy_with_libs /usr/sbin/qemu-ga
+install -m 0755 "$HERE/udhcpc.sh" "$ROOT/etc/udhcpc.sh"
 mkdir -p "$ROOT/usr/share/workspace-test" "$ROOT/var/lib/workspace-agent"
 cp "$HERE/picture.xbm" "$ROOT/usr/share/workspace-test/picture.xbm"
 echo "test-image: building workspace-agent (static)"

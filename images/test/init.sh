@@ -1,5 +1,6 @@
 #!/bin/sh
-# Test guest init (PID 1): mounts, virtio-port links, power button, Xvfb.
+# Test guest init (PID 1): mounts, virtio-port links, power button, network,
+# shared folders, qemu-guest-agent, Xvfb and the workspace agent.
 export PATH=/bin:/sbin:/usr/bin:/usr/local/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -21,6 +22,38 @@ if [ -e /dev/virtio-ports/org.workspace.agent.0 ]; then
 	echo "WORKSPACE-AGENT-PORT-OK"
 else
 	echo "WORKSPACE-AGENT-PORT-MISSING"
+fi
+
+# qemu-guest-agent: libvirt's guest-exec and guest-ping (tests use them).
+if [ -e /dev/virtio-ports/org.qemu.guest_agent.0 ]; then
+	mkdir -p /var/run /usr/local/var/run
+	( while true; do /usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 2>&1 | sed 's/^/WORKSPACE-QGA: /'; sleep 1; done ) &
+fi
+
+# Network: a NIC exists when the profile's network mode is nat or isolated.
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then
+	udhcpc -i eth0 -s /etc/udhcpc.sh -b -t 20 -T 1 -A 2 2>/dev/null
+fi
+
+# Shared folders: the host lists them in fw_cfg, one "TAG FSTYPE MODE" line
+# each; mount them at /mnt/shares/TAG.
+shares=/sys/firmware/qemu_fw_cfg/by_name/opt/org.workspace/shares/raw
+if [ -r "$shares" ]; then
+	while read -r tag fstype mode; do
+		[ -n "$tag" ] || continue
+		mkdir -p "/mnt/shares/$tag"
+		case "$fstype" in
+		9p) opts="trans=virtio,version=9p2000.L,msize=262144" ;;
+		*) opts="" ;;
+		esac
+		[ "$mode" = ro ] && opts="${opts:+$opts,}ro"
+		if mount -t "$fstype" ${opts:+-o "$opts"} "$tag" "/mnt/shares/$tag" 2>/tmp/mount.err; then
+			echo "WORKSPACE-SHARE-MOUNTED $tag $fstype $mode"
+		else
+			echo "WORKSPACE-SHARE-FAILED $tag $fstype $mode: $(cat /tmp/mount.err)"
+		fi
+	done < "$shares"
 fi
 
 # ACPI power button (libvirt's shutdown) -> clean power-off.
