@@ -67,6 +67,8 @@ func classify(err error) error {
 		return &classified{api.ErrExists, err}
 	case errors.Is(err, vm.ErrNotFound):
 		return &classified{api.ErrNotFound, err}
+	case errors.Is(err, vm.ErrInvalid):
+		return &classified{api.ErrInvalid, err}
 	case errors.Is(err, vm.ErrDisposable), errors.Is(err, vm.ErrMemoryState):
 		return &classified{api.ErrConflict, err}
 	}

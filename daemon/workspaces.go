@@ -160,7 +160,9 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Worksp
 		BaseVolume:  diskVolume(img.Name),
 		BaseFormat:  img.Format,
 		NetworkMode: p.Network.Mode,
+		Allow:       p.Network.Allow,
 		DisplayType: p.Display.Type,
+		Clipboard:   p.Clipboard == "both",
 		Meta: vm.Metadata{
 			Workspace:   req.Name,
 			Profile:     req.ProfilePath,
@@ -169,6 +171,9 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Worksp
 			ProfileJSON: string(pj),
 			Disposable:  req.Disposable,
 		},
+	}
+	for _, sh := range p.Shares {
+		spec.Shares = append(spec.Shares, vm.ShareSpec{Tag: sh.Tag, HostPath: sh.Host, ReadOnly: sh.ReadOnly})
 	}
 	if img.Kernel {
 		spec.KernelVolume, spec.InitrdVolume, spec.Cmdline = kernelVolume(img.Name), initrdVolume(img.Name), img.Cmdline

@@ -27,6 +27,9 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrExists      = errors.New("already exists")
 	ErrUnreachable = errors.New("libvirt unreachable")
+	// ErrInvalid: the spec asks for something that cannot be (a share
+	// folder that does not exist, an allow entry that is no address).
+	ErrInvalid = errors.New("invalid")
 )
 
 // Options configure a Driver.
@@ -48,8 +51,21 @@ type Spec struct {
 	KernelVolume, InitrdVolume string
 	Cmdline                    string
 	NetworkMode                string
-	DisplayType                string
-	Meta                       Metadata
+	// Allow lists addresses or CIDR prefixes the guest may reach although
+	// they are private or the host's (network isolation, see nwfilter.go).
+	Allow       []string
+	DisplayType string
+	// Clipboard adds the SPICE agent channel (needs a spice display).
+	Clipboard bool
+	Shares    []ShareSpec
+	Meta      Metadata
+}
+
+// ShareSpec is a host folder shared into the guest under a tag.
+type ShareSpec struct {
+	Tag      string
+	HostPath string
+	ReadOnly bool
 }
 
 // Metadata is what we store in a domain's <metadata>.
@@ -396,6 +412,13 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if _, err := l.DomainLookupByName(name); err == nil {
 		return fmt.Errorf("domain %s: %w", name, ErrExists)
 	}
+	allow, err := ParseAllow(s.Allow)
+	if err != nil {
+		return &invalidError{err}
+	}
+	if err := d.checkShares(s.Shares); err != nil {
+		return &invalidError{err}
+	}
 	var undo revert
 	defer func() {
 		if err != nil {
@@ -438,7 +461,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("overlay path: %w", d.lverr(err))
 	}
-	in := domainInput{Spec: s, Type: d.domType, Paths: paths, Overlay: ovPath}
+	in := domainInput{Spec: s, Type: d.domType, Paths: paths, Overlay: ovPath, Virtiofs: d.virtiofsAvailable()}
 	if s.KernelVolume != "" {
 		if in.KernelPath, err = d.VolumePath(ctx, s.KernelVolume); err != nil {
 			return err
@@ -453,6 +476,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 		if err != nil {
 			return err
 		}
+		in.Subnet = n
 		nx, err := renderNetwork(s.Name, s.NetworkMode, n)
 		if err != nil {
 			return err
@@ -467,6 +491,27 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 		}
 		undo.add("stop network", func() error { return l.NetworkDestroy(net) })
 		_ = l.NetworkSetAutostart(net, 1)
+
+		if err := d.refreshHostFilter(l); err != nil {
+			return err
+		}
+		gw := gatewayIP(n)
+		fname := FilterName(s.Name)
+		if _, err := l.NwfilterLookupByName(fname); err == nil {
+			return fmt.Errorf("network filter %s: %w", fname, ErrExists)
+		}
+		if _, err := d.defineFilter(l, fname, func(uuid string) ([]byte, error) {
+			return renderFilter(s.Name, s.NetworkMode, gw, allow, uuid)
+		}); err != nil {
+			return err
+		}
+		undo.add("undefine network filter", func() error {
+			f, err := l.NwfilterLookupByName(fname)
+			if err != nil {
+				return err
+			}
+			return l.NwfilterUndefine(f)
+		})
 	}
 
 	dx, err := renderDomain(in)
@@ -536,6 +581,10 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 				return fmt.Errorf("start network: %w", d.lverr(err))
 			}
 		}
+		// The host's addresses may have changed since the last start.
+		if err := d.refreshHostFilter(l); err != nil {
+			return fmt.Errorf("start %s: %w", dom.Name, err)
+		}
 	}
 	if err := l.DomainCreate(dom); err != nil {
 		return fmt.Errorf("start domain %s: %w", dom.Name, d.lverr(err))
@@ -602,6 +651,12 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 		}
 		if err := l.NetworkUndefine(net); err != nil {
 			errs = append(errs, fmt.Errorf("undefine network: %w", d.lverr(err)))
+		}
+	}
+	if f, err := l.NwfilterLookupByName(FilterName(name)); err == nil {
+		found = true
+		if err := l.NwfilterUndefine(f); err != nil {
+			errs = append(errs, fmt.Errorf("undefine network filter: %w", d.lverr(err)))
 		}
 	}
 	if d.uri.Host == "" {
@@ -796,6 +851,12 @@ func (d *Driver) Sweep(ctx context.Context, prefix string) error {
 			seen[strings.TrimPrefix(n.Name, "ws-")] = true
 		}
 	}
+	filters, _, _ := l.ConnectListAllNwfilters(1, 0)
+	for _, f := range filters {
+		if strings.HasPrefix(f.Name, "ws-"+prefix) {
+			seen[strings.TrimPrefix(f.Name, "ws-")] = true
+		}
+	}
 	var errs []error
 	for name := range seen {
 		if err := d.Delete(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
@@ -804,6 +865,12 @@ func (d *Driver) Sweep(ctx context.Context, prefix string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// invalidError carries ErrInvalid without changing the message.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string   { return e.err.Error() }
+func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
 
 // revert undoes steps in reverse order (after incus's shared/revert).
 type revert struct {

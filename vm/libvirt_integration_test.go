@@ -22,6 +22,14 @@ import (
 // and names of its own, and sweeps them at the end.
 func liveDriver(t *testing.T) (*Driver, string) {
 	t.Helper()
+	return liveDriverPrefix(t, "wstest-vm")
+}
+
+// liveDriverPrefix is liveDriver with a pool named prefix-RANDOM that
+// sweeps only workspaces named prefix*, so tests of different prefixes do
+// not remove each other's domains.
+func liveDriverPrefix(t *testing.T, prefix string) (*Driver, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test skipped in -short mode")
 	}
@@ -41,7 +49,7 @@ func liveDriver(t *testing.T) (*Driver, string) {
 	_ = os.Chmod(dir, 0o755)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	pool := "wstest-vm-" + hex.EncodeToString(b)
+	pool := prefix + "-" + hex.EncodeToString(b)
 	log := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})
 	d, err := New(context.Background(), Options{URI: uri, StateDir: dir, PoolName: pool, Logger: log})
 	if err != nil {
@@ -49,7 +57,7 @@ func liveDriver(t *testing.T) (*Driver, string) {
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		_ = d.Sweep(ctx, "wstest-vm")
+		_ = d.Sweep(ctx, prefix)
 		if l, p, err := d.pool(); err == nil {
 			_ = l.StoragePoolDestroy(p)
 			_ = l.StoragePoolUndefine(p)

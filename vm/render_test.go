@@ -22,6 +22,9 @@ func goldenSpec(net, display string) Spec {
 func goldenInput(net, display, typ string, kernel bool) domainInput {
 	in := domainInput{Spec: goldenSpec(net, display), Type: typ, Paths: WorkspacePaths("/var/lib/workspace", "acme"),
 		Overlay: "/var/lib/workspace/pool/ws-acme.qcow2"}
+	if net == "nat" || net == "isolated" {
+		in.Subnet = 7
+	}
 	if kernel {
 		in.KernelPath, in.InitrdPath = "/var/lib/workspace/pool/img-test.kernel", "/var/lib/workspace/pool/img-test.initrd"
 		in.Spec.Cmdline = "console=ttyS0 root=/dev/vda rw quiet"

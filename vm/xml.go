@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -32,14 +35,16 @@ func WorkspacePaths(stateDir, name string) Paths {
 func DomainName(workspace string) string { return "ws-" + workspace }
 
 type domainXML struct {
-	XMLName  xml.Name    `xml:"domain"`
-	Type     string      `xml:"type,attr"`
-	Name     string      `xml:"name"`
-	Metadata *metadataEl `xml:"metadata,omitempty"`
-	Memory   memoryXML   `xml:"memory"`
-	VCPU     int         `xml:"vcpu"`
-	OS       osXML       `xml:"os"`
-	Features *struct {
+	XMLName       xml.Name          `xml:"domain"`
+	Type          string            `xml:"type,attr"`
+	Name          string            `xml:"name"`
+	Metadata      *metadataEl       `xml:"metadata,omitempty"`
+	Memory        memoryXML         `xml:"memory"`
+	MemoryBacking *memoryBackingXML `xml:"memoryBacking,omitempty"`
+	VCPU          int               `xml:"vcpu"`
+	SysInfo       *sysinfoXML       `xml:"sysinfo,omitempty"`
+	OS            osXML             `xml:"os"`
+	Features      *struct {
 		ACPI struct{} `xml:"acpi"`
 	} `xml:"features"`
 	CPU        *cpuXML `xml:"cpu,omitempty"`
@@ -61,6 +66,28 @@ type workspaceMeta struct {
 	Settings  string `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 settings"`
 	// Disposable is written only when true (older domains lack it).
 	Disposable bool `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 disposable,omitempty"`
+}
+
+// memoryBackingXML shares the guest's memory with vhost-user processes
+// (virtiofsd needs it).
+type memoryBackingXML struct {
+	Source struct {
+		Type string `xml:"type,attr"`
+	} `xml:"source"`
+	Access struct {
+		Mode string `xml:"mode,attr"`
+	} `xml:"access"`
+}
+
+// sysinfoXML passes data to the guest through QEMU's fw_cfg.
+type sysinfoXML struct {
+	Type    string         `xml:"type,attr"`
+	Entries []fwcfgEntryEl `xml:"entry"`
+}
+
+type fwcfgEntryEl struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:",chardata"`
 }
 
 type memoryXML struct {
@@ -89,15 +116,16 @@ type cpuXML struct {
 }
 
 type devices struct {
-	Disks      []diskXML      `xml:"disk"`
-	Controller []controller   `xml:"controller"`
-	Interfaces []interfaceXML `xml:"interface"`
-	Serials    []serialXML    `xml:"serial"`
-	Consoles   []consoleXML   `xml:"console"`
-	Channels   []channelXML   `xml:"channel"`
-	Graphics   []graphicsXML  `xml:"graphics"`
-	Video      []videoXML     `xml:"video"`
-	MemBalloon *struct {
+	Disks       []diskXML       `xml:"disk"`
+	Controller  []controller    `xml:"controller"`
+	Filesystems []filesystemXML `xml:"filesystem"`
+	Interfaces  []interfaceXML  `xml:"interface"`
+	Serials     []serialXML     `xml:"serial"`
+	Consoles    []consoleXML    `xml:"console"`
+	Channels    []channelXML    `xml:"channel"`
+	Graphics    []graphicsXML   `xml:"graphics"`
+	Video       []videoXML      `xml:"video"`
+	MemBalloon  *struct {
 		Model string `xml:"model,attr"`
 	} `xml:"memballoon"`
 }
@@ -128,13 +156,44 @@ type controller struct {
 }
 
 type interfaceXML struct {
-	Type   string `xml:"type,attr"`
+	Type string `xml:"type,attr"`
+	MAC  *struct {
+		Address string `xml:"address,attr"`
+	} `xml:"mac,omitempty"`
 	Source struct {
 		Network string `xml:"network,attr"`
 	} `xml:"source"`
 	Model struct {
 		Type string `xml:"type,attr"`
 	} `xml:"model"`
+	FilterRef *filterRefParamsXML `xml:"filterref,omitempty"`
+}
+
+type filterRefParamsXML struct {
+	Filter string           `xml:"filter,attr"`
+	Params []filterParamXML `xml:"parameter"`
+}
+
+type filterParamXML struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+// filesystemXML is a shared folder: 9p (driver path) or virtiofs.
+type filesystemXML struct {
+	Type       string `xml:"type,attr"`
+	AccessMode string `xml:"accessmode,attr"`
+	Driver     struct {
+		Type  string `xml:"type,attr"`
+		Queue int    `xml:"queue,attr,omitempty"`
+	} `xml:"driver"`
+	Source struct {
+		Dir string `xml:"dir,attr"`
+	} `xml:"source"`
+	Target struct {
+		Dir string `xml:"dir,attr"`
+	} `xml:"target"`
+	ReadOnly *struct{} `xml:"readonly,omitempty"`
 }
 
 type serialXML struct {
@@ -158,10 +217,10 @@ type consoleXML struct {
 
 type channelXML struct {
 	Type   string `xml:"type,attr"`
-	Source struct {
+	Source *struct {
 		Mode string `xml:"mode,attr"`
 		Path string `xml:"path,attr"`
-	} `xml:"source"`
+	} `xml:"source,omitempty"`
 	Target struct {
 		Type string `xml:"type,attr"`
 		Name string `xml:"name,attr"`
@@ -169,9 +228,15 @@ type channelXML struct {
 }
 
 type graphicsXML struct {
-	Type   string     `xml:"type,attr"`
-	Socket string     `xml:"socket,attr,omitempty"`
-	Listen *listenXML `xml:"listen,omitempty"`
+	Type      string     `xml:"type,attr"`
+	Socket    string     `xml:"socket,attr,omitempty"`
+	Listen    *listenXML `xml:"listen,omitempty"`
+	Clipboard *struct {
+		CopyPaste string `xml:"copypaste,attr"`
+	} `xml:"clipboard,omitempty"`
+	FileTransfer *struct {
+		Enable string `xml:"enable,attr"`
+	} `xml:"filetransfer,omitempty"`
 }
 
 type listenXML struct {
@@ -193,6 +258,31 @@ type domainInput struct {
 	Overlay    string // overlay volume path
 	KernelPath string
 	InitrdPath string
+	// Virtiofs says virtiofsd is available to libvirt: read-write shares
+	// then use virtiofs, otherwise 9p.
+	Virtiofs bool
+	// Subnet is N of the workspace's network 10.213.N.0/24 (nat and
+	// isolated modes).
+	Subnet int
+}
+
+// SharesFwCfg is the fw_cfg entry through which the guest learns its
+// shares: one "TAG FSTYPE MODE" line each (FSTYPE 9p or virtiofs, MODE ro
+// or rw). In a Linux guest it is
+// /sys/firmware/qemu_fw_cfg/by_name/opt/org.workspace/shares/raw.
+const SharesFwCfg = "opt/org.workspace/shares"
+
+// shareFS picks a share's file system. Read-only shares are 9p, whose
+// read-only mode QEMU enforces on the host; libvirt before 11.0 cannot make
+// a virtiofs share read-only, and a guest-side "ro" mount option is no
+// protection against the guest. Read-write shares use virtiofs when
+// virtiofsd is there (faster, and files keep the guest user's owner), else
+// 9p.
+func shareFS(sh ShareSpec, virtiofs bool) string {
+	if !sh.ReadOnly && virtiofs {
+		return "virtiofs"
+	}
+	return "9p"
 }
 
 // renderDomain builds a workspace's domain XML. It is a pure function of its
@@ -239,12 +329,23 @@ func renderDomain(in domainInput) ([]byte, error) {
 	dv := &d.Devices
 	dv.Disks = []diskXML{disk}
 	dv.Controller = []controller{{Type: "virtio-serial", Index: 0}}
+	if err := renderShares(&d, s.Shares, in.Virtiofs); err != nil {
+		return nil, err
+	}
 	switch s.NetworkMode {
 	case "nat", "isolated":
 		var nic interfaceXML
 		nic.Type = "network"
 		nic.Source.Network = DomainName(s.Name)
 		nic.Model.Type = "virtio"
+		if in.Subnet < 1 || in.Subnet > 254 {
+			return nil, fmt.Errorf("domain %s: network mode %s needs a subnet, got %d", d.Name, s.NetworkMode, in.Subnet)
+		}
+		nic.MAC = &struct {
+			Address string `xml:"address,attr"`
+		}{Address: guestMAC(in.Subnet)}
+		nic.FilterRef = &filterRefParamsXML{Filter: FilterName(s.Name),
+			Params: []filterParamXML{{Name: "IP", Value: guestIP(in.Subnet).String()}}}
 		dv.Interfaces = []interfaceXML{nic}
 	case "none", "":
 	default:
@@ -264,7 +365,10 @@ func renderDomain(in domainInput) ([]byte, error) {
 	ch := func(path, name string) channelXML {
 		var c channelXML
 		c.Type = "unix"
-		c.Source.Mode, c.Source.Path = "bind", path
+		c.Source = &struct {
+			Mode string `xml:"mode,attr"`
+			Path string `xml:"path,attr"`
+		}{Mode: "bind", Path: path}
 		c.Target.Type, c.Target.Name = "virtio", name
 		return c
 	}
@@ -272,13 +376,34 @@ func renderDomain(in domainInput) ([]byte, error) {
 		ch(in.Paths.AgentSocket, "org.workspace.agent.0"),
 		ch(in.Paths.QGASocket, "org.qemu.guest_agent.0"),
 	}
+	if s.Clipboard && s.DisplayType != "spice" {
+		return nil, fmt.Errorf("domain %s: a shared clipboard needs a spice display, not %q", d.Name, s.DisplayType)
+	}
 	var video videoXML
 	switch s.DisplayType {
 	case "vnc":
 		dv.Graphics = []graphicsXML{{Type: "vnc", Socket: in.Paths.DisplaySocket}}
 		video.Model.Type = "vga"
 	case "spice":
-		dv.Graphics = []graphicsXML{{Type: "spice", Listen: &listenXML{Type: "socket", Socket: in.Paths.DisplaySocket}}}
+		g := graphicsXML{Type: "spice", Listen: &listenXML{Type: "socket", Socket: in.Paths.DisplaySocket}}
+		// Files never cross through SPICE (shares are the way in), and
+		// the clipboard only when the profile says so. With the clipboard
+		// off there is no SPICE agent channel at all, so nothing can
+		// cross whatever the viewer or the guest's vdagent try.
+		g.FileTransfer = &struct {
+			Enable string `xml:"enable,attr"`
+		}{Enable: "no"}
+		if s.Clipboard {
+			var c channelXML
+			c.Type = "spicevmc"
+			c.Target.Type, c.Target.Name = "virtio", "com.redhat.spice.0"
+			dv.Channels = append(dv.Channels, c)
+		} else {
+			g.Clipboard = &struct {
+				CopyPaste string `xml:"copypaste,attr"`
+			}{CopyPaste: "no"}
+		}
+		dv.Graphics = []graphicsXML{g}
 		video.Model.Type = "vga"
 	case "none", "":
 		video.Model.Type = "none"
@@ -291,6 +416,57 @@ func renderDomain(in domainInput) ([]byte, error) {
 	}{Model: "none"}
 	return xml.MarshalIndent(d, "", "  ")
 }
+
+// renderShares adds a filesystem device per share and tells the guest about
+// them through fw_cfg; virtiofs also needs shared guest memory.
+func renderShares(d *domainXML, shares []ShareSpec, virtiofs bool) error {
+	if len(shares) == 0 {
+		return nil
+	}
+	var list strings.Builder
+	seen := map[string]bool{}
+	for _, sh := range shares {
+		if !shareTagRE.MatchString(sh.Tag) {
+			return fmt.Errorf("domain %s: share tag %q must be 1-31 letters, digits, '_' or '-'", d.Name, sh.Tag)
+		}
+		if seen[sh.Tag] {
+			return fmt.Errorf("domain %s: share tag %q given twice", d.Name, sh.Tag)
+		}
+		seen[sh.Tag] = true
+		if !filepath.IsAbs(sh.HostPath) {
+			return fmt.Errorf("domain %s: share %q: host path %q is not absolute", d.Name, sh.Tag, sh.HostPath)
+		}
+		var fs filesystemXML
+		fs.Type = "mount"
+		fs.Source.Dir, fs.Target.Dir = sh.HostPath, sh.Tag
+		mode := "rw"
+		if sh.ReadOnly {
+			fs.ReadOnly, mode = &struct{}{}, "ro"
+		}
+		typ := shareFS(sh, virtiofs)
+		switch typ {
+		case "virtiofs":
+			fs.AccessMode = "passthrough"
+			fs.Driver.Type, fs.Driver.Queue = "virtiofs", 1024
+			if d.MemoryBacking == nil {
+				d.MemoryBacking = &memoryBackingXML{}
+				d.MemoryBacking.Source.Type, d.MemoryBacking.Access.Mode = "memfd", "shared"
+			}
+		default:
+			// QEMU runs unprivileged: "mapped" keeps the guest's owners
+			// and modes in extended attributes instead of chown'ing host
+			// files (which it could not do anyway).
+			fs.AccessMode = "mapped"
+			fs.Driver.Type = "path"
+		}
+		d.Devices.Filesystems = append(d.Devices.Filesystems, fs)
+		fmt.Fprintf(&list, "%s %s %s\n", sh.Tag, typ, mode)
+	}
+	d.SysInfo = &sysinfoXML{Type: "fwcfg", Entries: []fwcfgEntryEl{{Name: SharesFwCfg, Value: list.String()}}}
+	return nil
+}
+
+var shareTagRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,31}$`)
 
 // parsedDomain is what we read back from a defined domain.
 type parsedDomain struct {
@@ -343,9 +519,23 @@ type networkXML struct {
 				Start string `xml:"start,attr"`
 				End   string `xml:"end,attr"`
 			} `xml:"range"`
+			Host struct {
+				MAC string `xml:"mac,attr"`
+				IP  string `xml:"ip,attr"`
+			} `xml:"host"`
 		} `xml:"dhcp"`
 	} `xml:"ip"`
 }
+
+// guestMAC and guestIP are the address of the one guest on workspace
+// network n: fixed, so the network filter knows the guest's IP from the
+// start instead of learning it from its traffic (libvirt instantiates no
+// rules at all while it is still learning).
+func guestMAC(n int) string { return fmt.Sprintf("52:54:00:0a:d5:%02x", n) }
+
+func guestIP(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 213, byte(n), 10}) }
+
+func gatewayIP(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 213, byte(n), 1}) }
 
 // renderNetwork builds the network of one workspace on subnet 10.213.N.0/24.
 func renderNetwork(workspace, mode string, n int) ([]byte, error) {
@@ -362,8 +552,9 @@ func renderNetwork(workspace, mode string, n int) ([]byte, error) {
 	nw.Bridge.STP, nw.Bridge.Delay = "on", "0"
 	nw.IP.Address = fmt.Sprintf("10.213.%d.1", n)
 	nw.IP.Netmask = "255.255.255.0"
-	nw.IP.DHCP.Range.Start = fmt.Sprintf("10.213.%d.10", n)
+	nw.IP.DHCP.Range.Start = fmt.Sprintf("10.213.%d.11", n)
 	nw.IP.DHCP.Range.End = fmt.Sprintf("10.213.%d.250", n)
+	nw.IP.DHCP.Host.MAC, nw.IP.DHCP.Host.IP = guestMAC(n), guestIP(n).String()
 	return xml.MarshalIndent(nw, "", "  ")
 }
 
