@@ -81,13 +81,34 @@ func checkDisplay(v string) error     { return oneOf(v, "spice", "vnc", "none") 
 func checkClipboard(v string) error   { return oneOf(v, "off", "both") }
 
 func checkAllow(v string) error {
-	if _, err := netip.ParsePrefix(v); err == nil {
-		return nil
+	var addr netip.Addr
+	if p, err := netip.ParsePrefix(v); err == nil {
+		addr = p.Addr()
+	} else if a, err := netip.ParseAddr(v); err == nil {
+		addr = a
+	} else {
+		return fmt.Errorf("%q is not an IP address or CIDR prefix", v)
 	}
-	if _, err := netip.ParseAddr(v); err == nil {
-		return nil
+	if !addr.Unmap().Is4() {
+		return fmt.Errorf("%q is IPv6; workspaces have IPv4 only", v)
 	}
-	return fmt.Errorf("%q is not an IP address or CIDR prefix", v)
+	return nil
+}
+
+// checkClipboardDisplay: the shared clipboard is SPICE's agent channel.
+func checkClipboardDisplay(clipboard, display string) error {
+	if clipboard != "off" && display != "spice" {
+		return fmt.Errorf("clipboard = %q needs display { type = \"spice\" } (the clipboard travels over SPICE's agent channel), got display type %q", clipboard, display)
+	}
+	return nil
+}
+
+// checkAllowMode: allow entries need a network to apply to.
+func checkAllowMode(mode string, allow []string) error {
+	if mode == "none" && len(allow) > 0 {
+		return errors.New(`has entries but network mode "none" has no network: remove them or use "nat" or "isolated"`)
+	}
+	return nil
 }
 
 func checkSlot(d Duration) error {
@@ -167,8 +188,12 @@ func (p *Profile) Validate() error {
 	for i, a := range p.Network.Allow {
 		add(fmt.Sprintf("network.allow[%d]", i), checkAllow(a))
 	}
+	add("network.allow", checkAllowMode(p.Network.Mode, p.Network.Allow))
 	add("display.type", checkDisplay(p.Display.Type))
 	add("clipboard", checkClipboard(p.Clipboard))
+	if checkClipboard(p.Clipboard) == nil && checkDisplay(p.Display.Type) == nil {
+		add("clipboard", checkClipboardDisplay(p.Clipboard, p.Display.Type))
+	}
 	for _, s := range p.Shares {
 		add("share", checkTag(s.Tag))
 		add(fmt.Sprintf("share.%s.host", s.Tag), checkHostPath(s.Host))

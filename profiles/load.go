@@ -371,6 +371,16 @@ func (l *loader) build(m layer) *Profile {
 		}
 	}
 	str("display.type", &p.Display.Type, checkDisplay)
+	if e, ok := m["clipboard"]; ok && checkClipboard(p.Clipboard) == nil && checkDisplay(p.Display.Type) == nil {
+		if err := checkClipboardDisplay(p.Clipboard, p.Display.Type); err != nil {
+			l.errorf(&e.rng, "Invalid clipboard", "%v", err)
+		}
+	}
+	if e, ok := m["network.allow"]; ok {
+		if err := checkAllowMode(p.Network.Mode, p.Network.Allow); err != nil {
+			l.errorf(&e.rng, "Invalid network.allow", "%v", err)
+		}
+	}
 	dur("tracking.slot", &p.Tracking.Slot, checkSlot)
 	num("tracking.screenshots_per_slot", &p.Tracking.ScreenshotsPerSlot, checkShots)
 	dur("tracking.idle_timeout", &p.Tracking.IdleTimeout, checkIdle)

@@ -93,6 +93,9 @@ func TestLoadErrors(t *testing.T) {
 		{"display", "image = \"t\"\ndisplay {\n  type = \"tcp\"\n}\n", []string{"main.hcl:3:10", "display.type"}},
 		{"clipboard", "image = \"t\"\nclipboard = \"in\"\n", []string{"main.hcl:2:13", "clipboard"}},
 		{"allow", "image = \"t\"\nnetwork {\n  allow = [\"lan\"]\n}\n", []string{"main.hcl:3:11", "network.allow"}},
+		{"allow ipv6", "image = \"t\"\nnetwork {\n  allow = [\"fd00::/8\"]\n}\n", []string{"main.hcl:3:11", "network.allow", "IPv4 only"}},
+		{"allow without network", "image = \"t\"\nnetwork {\n  mode = \"none\"\n  allow = [\"192.0.2.1\"]\n}\n", []string{"main.hcl:4:11", "network.allow", `network mode "none" has no network`}},
+		{"clipboard over vnc", "image = \"t\"\nclipboard = \"both\"\n", []string{"main.hcl:2:13", "clipboard", `needs display { type = "spice" }`}},
 		{"slot", "image = \"t\"\ntracking {\n  slot = \"7m\"\n}\n", []string{"main.hcl:3:10", "tracking.slot"}},
 		{"shots", "image = \"t\"\ntracking {\n  screenshots_per_slot = 4\n}\n", []string{"main.hcl:3:26", "screenshots_per_slot"}},
 		{"quality", "image = \"t\"\ntracking {\n  jpeg_quality = 5\n}\n", []string{"main.hcl:3:18", "jpeg_quality"}},
@@ -200,9 +203,13 @@ func TestJSONRoundTripAndValidate(t *testing.T) {
 	}
 	q.Tracking.JPEGQuality = 5
 	q.CPUs = 0
+	q.Clipboard = "both"
+	q.Network.Allow = []string{"::1"}
 	err = q.Validate()
-	if err == nil || !strings.Contains(err.Error(), "tracking.jpeg_quality: must be between 10 and 100, got 5") || !strings.Contains(err.Error(), "cpus:") {
-		t.Fatalf("Validate: %v", err)
+	for _, want := range []string{"tracking.jpeg_quality: must be between 10 and 100, got 5", "cpus:", "clipboard: clipboard = \"both\" needs display", "network.allow[0]: \"::1\" is IPv6"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Validate: %v lacks %q", err, want)
+		}
 	}
 }
 
