@@ -809,8 +809,12 @@ func (d *Driver) Screenshot(ctx context.Context, name string, w io.Writer) (stri
 	mime, err := l.DomainScreenshot(dom, cw, 0, 0)
 	if err != nil {
 		// go-libvirt fails to decode the reply's trailer after a complete
-		// stream; the image itself arrived. libvirt's QEMU driver sends PPM.
+		// stream; the image itself arrived, and its first bytes say what
+		// it is: PNG from QEMU 7.1 on, PPM before.
 		if cw.n > 0 && strings.Contains(err.Error(), "EOF while decoding") {
+			if bytes.HasPrefix(cw.head, []byte("\x89PNG\r\n\x1a\n")) {
+				return "image/png", nil
+			}
 			return "image/x-portable-pixmap", nil
 		}
 		return "", fmt.Errorf("screenshot %s: %w", dom.Name, d.lverr(err))
@@ -822,12 +826,16 @@ func (d *Driver) Screenshot(ctx context.Context, name string, w io.Writer) (stri
 }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w    io.Writer
+	n    int64
+	head []byte // the first bytes written
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
+	if len(c.head) < 8 {
+		c.head = append(c.head, p[:min(n, 8-len(c.head))]...)
+	}
 	c.n += int64(n)
 	return n, err
 }

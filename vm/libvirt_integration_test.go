@@ -161,8 +161,12 @@ func TestLiveLifecycle(t *testing.T) {
 	})
 	t.Logf("guest X ready %s after start", time.Since(start).Round(100*time.Millisecond))
 	var shot bytes.Buffer
-	if _, err := d.Screenshot(ctx, name, &shot); err != nil || shot.Len() == 0 {
+	mime, err := d.Screenshot(ctx, name, &shot)
+	if err != nil || shot.Len() == 0 {
 		t.Fatalf("screenshot: %d bytes, %v", shot.Len(), err)
+	}
+	if png := bytes.HasPrefix(shot.Bytes(), []byte("\x89PNG")); png != (mime == "image/png") {
+		t.Errorf("screenshot reported as %s, starts with %q", mime, shot.Bytes()[:8])
 	}
 
 	if err := d.Shutdown(ctx, name); err != nil {
