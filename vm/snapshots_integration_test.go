@@ -16,11 +16,10 @@ import (
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
-	"github.com/hashicorp/go-hclog"
 )
 
-// snapDriver is liveDriver with names of its own: pool, domains and
-// networks start with wstest-snap-, and only those are swept.
+// snapDriver is liveDriver with names of its own (wstest-snap*), after
+// checking for the tools that read the guest's disk.
 func snapDriver(t *testing.T) (*Driver, string) {
 	t.Helper()
 	if testing.Short() {
@@ -31,39 +30,7 @@ func snapDriver(t *testing.T) (*Driver, string) {
 			t.Skipf("%s is not installed (apt-get install qemu-utils e2fsprogs): it reads the guest's disk", tool)
 		}
 	}
-	uri := os.Getenv("WORKSPACE_TEST_LIBVIRT_URI")
-	if uri == "" {
-		uri = "qemu:///system"
-	}
-	if err := exec.Command("virsh", "-c", uri, "version").Run(); err != nil {
-		if out, err2 := exec.Command("bash", "../scripts/libvirt-up.sh").CombinedOutput(); err2 != nil || os.Geteuid() != 0 {
-			t.Skipf("libvirtd is not reachable at %s and could not be started (%v): %s", uri, err2, out)
-		}
-	}
-	dir, err := os.MkdirTemp("", "wssnap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = os.Chmod(dir, 0o755)
-	pool := "wstest-snap-" + randName(4)
-	log := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})
-	d, err := New(context.Background(), Options{URI: uri, StateDir: dir, PoolName: pool, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = d.Sweep(ctx, "wstest-snap-")
-		if l, p, err := d.pool(); err == nil {
-			_ = l.StoragePoolDestroy(p)
-			_ = l.StoragePoolUndefine(p)
-		}
-		d.Close()
-		virsh(uri, "pool-destroy", pool)
-		virsh(uri, "pool-undefine", pool)
-		os.RemoveAll(dir)
-	})
-	return d, uri
+	return liveDriverPrefix(t, "wstest-snap")
 }
 
 func randName(n int) string {
