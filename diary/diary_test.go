@@ -314,6 +314,53 @@ func TestCoverHidesTextAndRevealProvesIt(t *testing.T) {
 	}
 }
 
+// A second cover adds to the first: covering region B after region A
+// never uncovers A, and a whole-shot cover stays whole.
+func TestSecondCoverKeepsTheFirst(t *testing.T) {
+	f := newFixture(t)
+	id := f.workSlot("acme", day0, 7)
+	a, b := image.Rect(0, 0, 160, 100), image.Rect(160, 100, 320, 200)
+	if err := f.s.Cover(ctx, id, []api.Rect{{X: 0, Y: 0, W: 160, H: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Cover(ctx, id, []api.Rect{{X: 160, Y: 100, W: 160, H: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	cur, _, err := f.s.ShotImage(ctx, id, ImageCurrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, _ := decodeImage(cur)
+	for _, r := range []image.Rectangle{a, b} {
+		if e := edgeEnergy(ci, r); e > 6 {
+			t.Errorf("region %v has edges after two covers: %.1f", r, e)
+		}
+	}
+	if e := edgeEnergy(ci, image.Rect(170, 0, 320, 90)); e < 20 {
+		t.Errorf("a region no cover named lost its detail: %.1f", e)
+	}
+	si, _ := f.s.shot(ctx, id)
+	last, err := f.s.lastCover(ctx, si)
+	if err != nil || len(last.Rects) != 2 {
+		t.Fatalf("the second cover entry holds %+v, %v; want both rectangles", last.Rects, err)
+	}
+	// Whole, then a region: still whole.
+	if err := f.s.Cover(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Cover(ctx, id, []api.Rect{{X: 0, Y: 0, W: 10, H: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	cur, _, _ = f.s.ShotImage(ctx, id, ImageCurrent)
+	ci, _ = decodeImage(cur)
+	if e := edgeEnergy(ci, image.Rect(170, 0, 320, 90)); e > 6 {
+		t.Errorf("a whole-shot cover was narrowed by a later one: %.1f", e)
+	}
+	if _, err := f.s.Check(ctx, "acme"); err != nil {
+		t.Fatalf("check after four covers: %v", err)
+	}
+}
+
 func mustParse(t testing.TB, f *fixture, exp []byte) *exportData {
 	t.Helper()
 	d, err := parseExport(bytes.NewReader(f.plainExport(exp)))

@@ -88,6 +88,22 @@ func (s *Store) shotSecret(ctx context.Context, si shotInfo) (shotSecret, error)
 	return s.openSecret(dk, si.id, si.secret)
 }
 
+// lastCover reads the newest cover entry of a shot.
+func (s *Store) lastCover(ctx context.Context, si shotInfo) (CoverBody, error) {
+	es, err := loadEntries(ctx, s.db, si.ws, `type = ? AND ref = ?`, TypeCover, si.id)
+	if err != nil {
+		return CoverBody{}, err
+	}
+	if len(es) == 0 {
+		return CoverBody{}, fmt.Errorf("shot %s is marked covered but the log has no cover of it", si.id)
+	}
+	var c CoverBody
+	if err := decodeBody(es[len(es)-1].Body, &c); err != nil {
+		return CoverBody{}, fmt.Errorf("cover entry %d of shot %s: %w", es[len(es)-1].Index, si.id, err)
+	}
+	return c, nil
+}
+
 // captureBody reads the capture entry of a shot.
 func (s *Store) captureBody(ctx context.Context, si shotInfo) (CaptureBody, error) {
 	es, err := loadEntries(ctx, s.db, si.ws, `idx = ?`, si.idx)
@@ -161,6 +177,23 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	}
 	if err := checkRects(rects, img.Bounds().Size()); err != nil {
 		return fmt.Errorf("cover shot %s: %w", id, err)
+	}
+	// A cover adds to the cover a shot already has: covering a second
+	// region must never uncover the first.
+	if si.state == "covered" {
+		prev, err := s.lastCover(ctx, si)
+		if err != nil {
+			return fmt.Errorf("cover shot %s: %w", id, err)
+		}
+		if len(prev.Rects) == 0 || len(rects) == 0 {
+			rects = nil // the whole shot
+		} else {
+			merged := make([]api.Rect, 0, len(prev.Rects)+len(rects))
+			for _, r := range prev.Rects {
+				merged = append(merged, api.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
+			}
+			rects = append(merged, rects...)
+		}
 	}
 	c, err := s.captureBody(ctx, si)
 	if err != nil {
