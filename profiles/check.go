@@ -17,7 +17,7 @@ const (
 	DefaultMemory    = Size(2 << 30)
 	DefaultDisk      = Size(20 << 30)
 	DefaultNetwork   = "nat"
-	DefaultDisplay   = "vnc"
+	DefaultDisplay   = "spice"
 	DefaultClipboard = "off"
 )
 

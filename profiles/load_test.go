@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Profile{Source: "/main.hcl", Image: "test", CPUs: 2, Memory: 2 << 30, Disk: 20 << 30,
-		Network: Network{Mode: "nat"}, Display: Display{Type: "vnc"}, Clipboard: "off", Tracking: DefaultTracking}
+		Network: Network{Mode: "nat"}, Display: Display{Type: "spice"}, Clipboard: "off", Tracking: DefaultTracking}
 	if !reflect.DeepEqual(*p, want) {
 		t.Fatalf("got %+v\nwant %+v", *p, want)
 	}
@@ -95,7 +95,7 @@ func TestLoadErrors(t *testing.T) {
 		{"allow", "image = \"t\"\nnetwork {\n  allow = [\"lan\"]\n}\n", []string{"main.hcl:3:11", "network.allow"}},
 		{"allow ipv6", "image = \"t\"\nnetwork {\n  allow = [\"fd00::/8\"]\n}\n", []string{"main.hcl:3:11", "network.allow", "IPv4 only"}},
 		{"allow without network", "image = \"t\"\nnetwork {\n  mode = \"none\"\n  allow = [\"192.0.2.1\"]\n}\n", []string{"main.hcl:4:11", "network.allow", `network mode "none" has no network`}},
-		{"clipboard over vnc", "image = \"t\"\nclipboard = \"both\"\n", []string{"main.hcl:2:13", "clipboard", `needs display { type = "spice" }`}},
+		{"clipboard over vnc", "image = \"t\"\nclipboard = \"both\"\ndisplay {\n  type = \"vnc\"\n}\n", []string{"main.hcl:2:13", "clipboard", `needs display { type = "spice" }`}},
 		{"slot", "image = \"t\"\ntracking {\n  slot = \"7m\"\n}\n", []string{"main.hcl:3:10", "tracking.slot"}},
 		{"shots", "image = \"t\"\ntracking {\n  screenshots_per_slot = 4\n}\n", []string{"main.hcl:3:26", "screenshots_per_slot"}},
 		{"quality", "image = \"t\"\ntracking {\n  jpeg_quality = 5\n}\n", []string{"main.hcl:3:18", "jpeg_quality"}},
@@ -204,6 +204,7 @@ func TestJSONRoundTripAndValidate(t *testing.T) {
 	q.Tracking.JPEGQuality = 5
 	q.CPUs = 0
 	q.Clipboard = "both"
+	q.Display.Type = "vnc"
 	q.Network.Allow = []string{"::1"}
 	err = q.Validate()
 	for _, want := range []string{"tracking.jpeg_quality: must be between 10 and 100, got 5", "cpus:", "clipboard: clipboard = \"both\" needs display", "network.allow[0]: \"::1\" is IPv6"} {
