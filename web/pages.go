@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -165,31 +165,33 @@ func (s *Server) shotImage(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// doCover covers the regions the form lists (all at once, in one logged
+// cover), or the whole shot when its "whole" button was used. A cover adds
+// to the shot's earlier ones.
 func (s *Server) doCover(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "The cover form could not be read: "+err.Error())
+		return
+	}
 	var rects []api.Rect
-	if v := r.PostFormValue("rect"); v != "" {
-		parts := strings.Split(v, ",")
-		if len(parts) != 4 {
-			s.fail(w, r, http.StatusBadRequest, "A cover rectangle is x,y,w,h.")
+	if r.PostFormValue("whole") != "yes" {
+		var err error
+		if rects, err = parseRects(r.PostForm["rect"]); err != nil {
+			s.fail(w, r, http.StatusBadRequest, "Cover: "+err.Error()+". Nothing was covered.")
 			return
 		}
-		var n [4]int
-		for i, p := range parts {
-			x, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil {
-				s.fail(w, r, http.StatusBadRequest, "A cover rectangle is four whole numbers.")
-				return
-			}
-			n[i] = x
+		if len(rects) == 0 {
+			s.fail(w, r, http.StatusBadRequest, "Cover: no region given. Drag on the picture (each drag adds a region) or type x,y,w,h, several separated by \";\"; or use \u201cCover the whole shot\u201d. Nothing was covered.")
+			return
 		}
-		rects = append(rects, api.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]})
 	}
 	if err := s.b.Cover(r.Context(), id, api.CoverRequest{Rects: rects}); err != nil {
 		s.failErr(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/shot/"+id+"?w="+r.PostFormValue("w")+"&day="+r.PostFormValue("day"), http.StatusSeeOther)
+	q := url.Values{"w": {r.PostFormValue("w")}, "day": {r.PostFormValue("day")}}
+	http.Redirect(w, r, "/shot/"+url.PathEscape(id)+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 func (s *Server) doDelete(w http.ResponseWriter, r *http.Request) {
@@ -229,8 +231,13 @@ func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageExport(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.b.Workspace(r.Context(), name); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
 	now := s.now().In(s.loc)
-	s.render(w, r, "export.html", map[string]any{"Title": "Export " + r.PathValue("name"), "Name": r.PathValue("name"),
+	s.render(w, r, "export.html", map[string]any{"Title": "Export " + name, "Name": name,
 		"From": now.AddDate(0, 0, -((int(now.Weekday()) + 6) % 7)).Format("2006-01-02"), "To": now.Format("2006-01-02")})
 }
 

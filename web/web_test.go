@@ -19,9 +19,32 @@ import (
 
 // fakeBackend is the daemon as the pages see it.
 type fakeBackend struct {
-	mu     sync.Mutex
-	covers []api.CoverRequest
-	view   api.DiaryView
+	mu      sync.Mutex
+	covers  []api.CoverRequest
+	view    api.DiaryView
+	calls   []string // workspace actions and deletes, as "start acme"
+	tracks  []api.TrackRequest
+	diaries [][2]time.Time // the ranges the diary was asked for
+}
+
+func (f *fakeBackend) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeBackend) recorded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// known refuses every workspace but acme, as the daemon does.
+func known(name string) error {
+	if name != "acme" {
+		return fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
+	}
+	return nil
 }
 
 var secretShot = []byte("\xff\xd8\xff\xe0 SECRET SCREENSHOT BYTES")
@@ -41,6 +64,7 @@ func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.diaries = append(f.diaries, [2]time.Time{from, to})
 	v := f.view
 	v.Workspace, v.From, v.To = name, from, to
 	return v, nil
@@ -57,21 +81,48 @@ func (f *fakeBackend) Cover(_ context.Context, id string, req api.CoverRequest) 
 	f.covers = append(f.covers, req)
 	return nil
 }
-func (f *fakeBackend) DeleteShot(context.Context, string) error { return nil }
+func (f *fakeBackend) DeleteShot(_ context.Context, id string) error {
+	f.record("delete " + id)
+	return nil
+}
 func (f *fakeBackend) Export(_ context.Context, _ string, _ api.ExportRequest, w io.Writer) error {
 	_, err := w.Write([]byte("age-encryption.org/v1\n..."))
 	return err
 }
-func (f *fakeBackend) Start(context.Context, string, api.StartRequest) (api.Workspace, error) {
+func (f *fakeBackend) Start(_ context.Context, name string, _ api.StartRequest) (api.Workspace, error) {
+	if err := known(name); err != nil {
+		return api.Workspace{}, err
+	}
+	f.record("start " + name)
 	return api.Workspace{}, nil
 }
-func (f *fakeBackend) Stop(context.Context, string, api.StopRequest) (api.Workspace, error) {
+func (f *fakeBackend) Stop(_ context.Context, name string, _ api.StopRequest) (api.Workspace, error) {
+	if err := known(name); err != nil {
+		return api.Workspace{}, err
+	}
+	f.record("stop " + name)
 	return api.Workspace{}, nil
 }
-func (f *fakeBackend) Track(context.Context, string, api.TrackRequest) (api.TrackStatus, error) {
+func (f *fakeBackend) Track(_ context.Context, name string, req api.TrackRequest) (api.TrackStatus, error) {
+	if err := known(name); err != nil {
+		return api.TrackStatus{}, err
+	}
+	f.record("track " + name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tracks = append(f.tracks, req)
 	return api.TrackStatus{}, nil
 }
-func (f *fakeBackend) Screen(context.Context, string) ([]byte, error) { return secretShot, nil }
+
+// secretScreen stands for a live screen: PNG's signature, then a marker.
+var secretScreen = append([]byte("\x89PNG\r\n\x1a\n"), "SECRET LIVE SCREEN"...)
+
+func (f *fakeBackend) Screen(_ context.Context, name string) ([]byte, error) {
+	if err := known(name); err != nil {
+		return nil, err
+	}
+	return secretScreen, nil
+}
 func (f *fakeBackend) TrackStatus(context.Context, string) (api.TrackStatus, error) {
 	return api.TrackStatus{Tracking: true}, nil
 }
