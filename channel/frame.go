@@ -41,8 +41,14 @@ func WriteFrame(w io.Writer, b []byte) error {
 	return err
 }
 
+// readChunk is the most ReadFrame allocates for a frame before its bytes
+// arrive.
+const readChunk = 64 << 10
+
 // ReadFrame reads one frame of at most max bytes. An oversized length is
-// refused before anything is allocated.
+// refused before anything is allocated, and the buffer of an allowed one
+// grows as its bytes arrive (doubling from 64 KiB), so a peer that
+// announces a large frame and sends nothing holds no more than that.
 func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -52,12 +58,22 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	if int64(n) > int64(max) {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, n, max)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	size := int(n)
+	b := make([]byte, 0, min(size, readChunk))
+	for len(b) < size {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), min(size, 2*cap(b)))
+			copy(nb, b)
+			b = nb
 		}
-		return nil, err
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil && len(b) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -156,7 +172,7 @@ func ReadMessage(r io.Reader) (*Message, error) {
 			return nil, err
 		}
 		if len(b) != n {
-			return nil, fmt.Errorf("blob %d is %d bytes, the header said %d", i, len(b), n)
+			return nil, fmt.Errorf("%w: blob %d is %d bytes, the header said %d", ErrMalformed, i, len(b), n)
 		}
 		m.data = append(m.data, b)
 	}

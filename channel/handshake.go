@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -87,11 +88,21 @@ func scanFor(r *bufio.Reader, marks ...string) (string, string, error) {
 	}
 }
 
+// ErrUnsupportedVersion says the guest's Hello announced a protocol version
+// this side does not speak.
+var ErrUnsupportedVersion = errors.New("unsupported protocol version")
+
 // HostHandshake runs the host side on conn: SYNC every resend until the
 // guest's ACK with this token, then its Hello, then GO. The returned reader
 // must be used for the session (it may hold bytes read past the Hello).
+// A Hello of another protocol version is refused with
+// ErrUnsupportedVersion (and the Hello, so the caller can say who it was);
+// GO is not sent then, so the guest keeps waiting for a new sync.
 func HostHandshake(ctx context.Context, conn io.ReadWriter, resend time.Duration) (Hello, *bufio.Reader, error) {
-	token := NewToken()
+	return hostHandshake(ctx, conn, resend, NewToken())
+}
+
+func hostHandshake(ctx context.Context, conn io.ReadWriter, resend time.Duration, token string) (Hello, *bufio.Reader, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wmu sync.Mutex
@@ -154,6 +165,9 @@ func HostHandshake(ctx context.Context, conn io.ReadWriter, resend time.Duration
 	case r := <-res:
 		if r.err != nil {
 			return Hello{}, nil, r.err
+		}
+		if r.hello.Version != Version {
+			return r.hello, nil, fmt.Errorf("%w: the agent speaks protocol %d, this side speaks %d", ErrUnsupportedVersion, r.hello.Version, Version)
 		}
 		cancel()
 		wmu.Lock()

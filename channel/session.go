@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -57,21 +58,60 @@ type ErrRemote struct{ Msg string }
 
 func (e *ErrRemote) Error() string { return e.Msg }
 
-// Serve answers requests on sess until it closes. A malformed or oversized
-// request closes the whole session: the host logs it and resyncs, and no
-// other session is touched.
+// MaxStreams is how many requests of one session Serve reads and answers at
+// a time. Further streams wait in yamux's accept backlog (which resets
+// streams beyond it), so a peer that opens many streams cannot make this
+// side hold more than MaxStreams partly read requests.
+const MaxStreams = 8
+
+// ErrBadRequest says Serve closed a session because a request on it was
+// malformed, oversized or cut short; it wraps the frame error.
+var ErrBadRequest = errors.New("bad request")
+
+// Serve answers requests on sess until it closes, at most MaxStreams at a
+// time. A malformed or oversized request closes the whole session and Serve
+// returns that error (wrapping ErrBadRequest), so the host can log it
+// before it resyncs; no other session is touched.
 func Serve(ctx context.Context, sess *yamux.Session, h Handler) error {
+	var (
+		mu  sync.Mutex
+		bad error
+	)
+	slots := make(chan struct{}, MaxStreams)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sess.CloseChan():
+			mu.Lock()
+			defer mu.Unlock()
+			if bad != nil {
+				return bad
+			}
+			return yamux.ErrSessionShutdown
+		}
 		st, err := sess.AcceptStreamWithContext(ctx)
 		if err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if bad != nil {
+				return bad
+			}
 			return err
 		}
 		go func() {
+			defer func() { <-slots }()
 			defer st.Close()
 			_ = st.SetReadDeadline(time.Now().Add(2 * time.Minute))
 			req, err := ReadMessage(st)
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
+				if isFrameError(err) {
+					mu.Lock()
+					if bad == nil {
+						bad = fmt.Errorf("%w on stream %d: %w", ErrBadRequest, st.StreamID(), err)
+					}
+					mu.Unlock()
 					sess.Close()
 				}
 				return
@@ -87,6 +127,18 @@ func Serve(ctx context.Context, sess *yamux.Session, h Handler) error {
 			_ = WriteMessage(st, ans)
 		}()
 	}
+}
+
+// isFrameError says whether a request's read failed because of what the
+// other side sent (or did not send in time), rather than because it closed
+// or reset its stream or the session went away.
+func isFrameError(err error) bool {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, yamux.ErrStreamClosed),
+		errors.Is(err, yamux.ErrSessionShutdown), errors.Is(err, yamux.ErrConnectionReset):
+		return false
+	}
+	return true
 }
 
 // Call sends req on a new stream and waits for the answer.
