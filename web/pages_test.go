@@ -290,3 +290,25 @@ func TestExportPage(t *testing.T) {
 		t.Fatalf("export page of an unknown workspace: %d\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestNoInlineStyleOrScript: the Content-Security-Policy allows styles and
+// scripts only from our own files, so a browser ignores inline ones; no
+// page may rely on them (an activity bar once did, and showed every slot
+// full).
+func TestNoInlineStyleOrScript(t *testing.T) {
+	s, _, c := newTestServer(t)
+	ck := login(t, s, c)
+	inlineScript := regexp.MustCompile(`<script(\s[^>]*)?>[^<]`)
+	for _, p := range []string{"/", "/w/acme?day=2026-11-20", "/w/acme?week=2026-11-20", "/shot/shot-1?w=acme&day=2026-11-20",
+		"/w/acme/export", "/w/acme/live", "/w/nope"} {
+		_, body := c.do("GET", p, nil, ck, "")
+		if strings.Contains(body, "style=") || strings.Contains(body, "<style") || inlineScript.MatchString(body) || strings.Contains(body, " onclick=") {
+			t.Errorf("GET %s has an inline style or script", p)
+		}
+	}
+	// The activity bar's length is an SVG attribute, which CSP allows.
+	_, body := c.do("GET", "/w/acme?day=2026-11-20", nil, ck, "")
+	if !strings.Contains(body, `aria-label="activity 13%"><rect width="13%"`) {
+		t.Error("the second slot's activity bar is not 13% long")
+	}
+}
