@@ -18,6 +18,9 @@ command -v scrot >/dev/null || { apt-get install -y -qq scrot >/dev/null || true
 	echo "# go test -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/   (scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null))"
 	go test -run NONE -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/
 	echo
+	echo "# go test -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+	go test -run NONE -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/
+	echo
 	bash scripts/bench-agent.sh
 	echo
 	bash scripts/bench-desktop.sh
