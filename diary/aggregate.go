@@ -144,7 +144,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 			continue
 		}
 		st := state[c.ID]
-		s.slot.Shots = append(s.slot.Shots, api.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, Retake: c.Retake})
+		s.slot.Shots = append(s.slot.Shots, api.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, Retake: c.Retake, Blurred: c.Blurred})
 		if st == api.ShotDeleted {
 			s.deleted = true
 		} else {

@@ -65,6 +65,7 @@ type CaptureBody struct {
 	ThumbCommit string    `json:"thumb_commit"`
 	Activity    *Activity `json:"activity,omitempty"`
 	Retake      string    `json:"retake_of,omitempty"`
+	Blurred     bool      `json:"blurred,omitempty"` // blurred inside the guest
 }
 
 // Activity is counts and active seconds; never which key.

@@ -254,14 +254,20 @@ func (s *Store) exportShot(ctx context.Context, id string) ([]namedFile, *manife
 		return nil, nil, err
 	}
 	kinds := []string{blobOriginal, blobThumb}
+	files := kinds
 	ms := &manifestShot{Salt: hex.EncodeToString(sec.salt)}
 	if si.state == api.ShotCovered {
+		c, err := s.lastCover(ctx, si)
+		if err != nil {
+			return nil, nil, err
+		}
 		kinds = []string{blobCovered, blobCoveredThumb}
+		files = []string{coverBlob(blobCovered, c.Covered), coverBlob(blobCoveredThumb, c.CoveredThumb)}
 		ms = &manifestShot{Covered: true}
 	}
 	var out []namedFile
-	for _, k := range kinds {
-		b, err := s.readBlob(si.ws, id, k, sec.key)
+	for i, k := range kinds {
+		b, err := s.readBlob(si.ws, id, files[i], sec.key)
 		if err != nil {
 			return nil, nil, err
 		}

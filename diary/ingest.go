@@ -25,9 +25,25 @@ const (
 	blobCoveredThumb = "cover-thumb"
 )
 
-var allBlobKinds = []string{blobOriginal, blobThumb, blobCovered, blobCoveredThumb}
-
 var blobNames = map[string]string{blobOriginal: "original", blobThumb: "thumbnail", blobCovered: "covered image", blobCoveredThumb: "covered thumbnail"}
+
+// coverBlob is the file kind of one cover's image: "cover.HASH" or
+// "cover-thumb.HASH", HASH the first 16 hex digits of the image's SHA-256
+// as its cover entry logs it. Every cover gets files of its own, so a new
+// cover never overwrites the one the last cover entry names: a crash
+// before its commit leaves the old cover intact and the new files orphans.
+func coverBlob(kind, sum string) string {
+	if len(sum) > 16 {
+		sum = sum[:16]
+	}
+	return kind + "." + sum
+}
+
+// blobName is the readable name of a blob kind, cover hashes aside.
+func blobName(kind string) string {
+	k, _, _ := strings.Cut(kind, ".")
+	return blobNames[k]
+}
 
 // Limits of what the ingestion API accepts.
 const (
@@ -101,11 +117,11 @@ func writeFileNoDirSync(path string, data []byte) error {
 func (s *Store) readBlob(ws, id, kind string, key []byte) ([]byte, error) {
 	sealed, err := os.ReadFile(s.blobPath(ws, id, kind))
 	if err != nil {
-		return nil, fmt.Errorf("read %s of shot %s: %w", blobNames[kind], id, err)
+		return nil, fmt.Errorf("read %s of shot %s: %w", blobName(kind), id, err)
 	}
 	plain, err := open(key, sealed, id+"/"+kind)
 	if err != nil {
-		return nil, fmt.Errorf("%s of shot %s: %w", blobNames[kind], id, err)
+		return nil, fmt.Errorf("%s of shot %s: %w", blobName(kind), id, err)
 	}
 	return plain, nil
 }
@@ -114,6 +130,26 @@ func (s *Store) removeBlobs(ws, id string, kinds ...string) {
 	for _, k := range kinds {
 		if err := os.Remove(s.blobPath(ws, id, k)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("could not remove blob", "workspace", ws, "shot", id, "kind", k, "error", err)
+		}
+	}
+}
+
+// removeShotFiles removes every blob file of the given shots of ws:
+// originals, thumbnails and all their covers.
+func (s *Store) removeShotFiles(ws string, ids map[string]bool) {
+	dir := filepath.Join(s.dir, "blobs", ws)
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("could not list blobs", "workspace", ws, "error", err)
+		}
+		return
+	}
+	for _, f := range files {
+		if id, _, _ := strings.Cut(f.Name(), "."); ids[id] {
+			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("could not remove blob", "workspace", ws, "file", f.Name(), "error", err)
+			}
 		}
 	}
 }
@@ -213,7 +249,7 @@ func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, or
 		ID: m.ID, Session: m.Session, Taken: m.Taken.UnixMilli(), Slot: t - ((t%slotLen)+slotLen)%slotLen, SlotSeconds: wi.SlotSeconds,
 		Display: m.Display, X: m.X, Y: m.Y, W: m.Width, H: m.Height,
 		Commit: commitment("original", salt, orig), ThumbCommit: commitment("thumbnail", salt, thumb),
-		Retake: m.Retake,
+		Retake: m.Retake, Blurred: m.Blurred,
 	}
 	if a := m.Activity; a != nil {
 		body.Activity = &Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
@@ -348,8 +384,10 @@ func recordEntry(r api.Record) (pending, error) {
 	return it, nil
 }
 
-// sweepOrphans removes blob files with no shot row: blobs written before a
-// crash that came before their commit (never acknowledged).
+// sweepOrphans removes blob files that no committed entry accounts for:
+// blobs of a capture whose commit a crash prevented (never acknowledged),
+// of a shredded shot, and cover files other than the ones the shot's last
+// cover entry names (a cover whose commit a crash prevented).
 func (s *Store) sweepOrphans(ctx context.Context) error {
 	root := filepath.Join(s.dir, "blobs")
 	wsDirs, err := os.ReadDir(root)
@@ -357,22 +395,46 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		return err
 	}
 	for _, wd := range wsDirs {
-		files, err := os.ReadDir(filepath.Join(root, wd.Name()))
+		ws := wd.Name()
+		files, err := os.ReadDir(filepath.Join(root, ws))
 		if err != nil {
 			continue
 		}
+		covers := map[string]map[string]bool{} // shot → its current cover files
 		for _, f := range files {
 			name := f.Name()
-			p := filepath.Join(root, wd.Name(), name)
+			p := filepath.Join(root, ws, name)
 			if strings.HasSuffix(name, ".tmp") {
 				os.Remove(p)
 				continue
 			}
-			id, _, _ := strings.Cut(name, ".")
-			var secret []byte
-			err := s.db.QueryRowContext(ctx, `SELECT secret FROM shots WHERE id=? AND ws=?`, id, wd.Name()).Scan(&secret)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && secret == nil) {
-				s.log.Info("removing orphan blob", "file", filepath.Join(wd.Name(), name))
+			id, kind, _ := strings.Cut(name, ".")
+			si := shotInfo{id: id, ws: ws}
+			err := s.db.QueryRowContext(ctx, `SELECT idx, secret, state FROM shots WHERE id=? AND ws=?`, id, ws).Scan(&si.idx, &si.secret, &si.state)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && si.secret == nil) {
+				s.log.Info("removing orphan blob", "file", filepath.Join(ws, name))
+				os.Remove(p)
+				continue
+			}
+			if err != nil || kind == blobOriginal || kind == blobThumb {
+				continue
+			}
+			cur, ok := covers[id]
+			if !ok {
+				cur = map[string]bool{}
+				if si.state == api.ShotCovered {
+					c, err := s.lastCover(ctx, si)
+					if err != nil {
+						s.log.Warn("cannot tell the current cover of a shot; keeping its files", "workspace", ws, "shot", id, "error", err)
+						continue
+					}
+					cur[coverBlob(blobCovered, c.Covered)] = true
+					cur[coverBlob(blobCoveredThumb, c.CoveredThumb)] = true
+				}
+				covers[id] = cur
+			}
+			if !cur[kind] {
+				s.log.Info("removing orphan cover blob", "file", filepath.Join(ws, name))
 				os.Remove(p)
 			}
 		}

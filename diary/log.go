@@ -244,16 +244,22 @@ func (s *Store) checkpointPath(ws string) string {
 	return filepath.Join(s.dir, "checkpoints", ws+".note")
 }
 
+// writeCheckpointFile replaces the checkpoint copy durably: a temp file
+// written and fsynced, renamed over the copy, and the directory fsynced, so
+// after a crash the copy is the old checkpoint or the new one, never a torn
+// one. The database commit came first; a failure here is logged (Check
+// then sees an older copy, which is not an error).
 func (s *Store) writeCheckpointFile(ws string, signed []byte) {
 	p := s.checkpointPath(ws)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
-		tmp := p + ".tmp"
-		if err = os.WriteFile(tmp, signed, 0o600); err == nil {
-			err = os.Rename(tmp, p)
-		}
-		if err != nil {
-			s.log.Warn("could not write checkpoint copy", "workspace", ws, "error", err)
-		}
+	err := os.MkdirAll(filepath.Dir(p), 0o700)
+	if err == nil {
+		err = writeFileNoDirSync(p, signed)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(p))
+	}
+	if err != nil {
+		s.log.Warn("could not write checkpoint copy", "workspace", ws, "error", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -138,15 +139,20 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 	switch kind {
 	case ImageOriginal:
 		blob = blobOriginal
-	case ImageCurrent, "":
+	case ImageCurrent, "", ImageThumbnail:
 		blob = blobOriginal
-		if si.state == api.ShotCovered {
-			blob = blobCovered
+		if kind == ImageThumbnail {
+			blob = blobThumb
 		}
-	case ImageThumbnail:
-		blob = blobThumb
 		if si.state == api.ShotCovered {
-			blob = blobCoveredThumb
+			c, err := s.lastCover(ctx, si)
+			if err != nil {
+				return nil, "", err
+			}
+			blob = coverBlob(blobCovered, c.Covered)
+			if kind == ImageThumbnail {
+				blob = coverBlob(blobCoveredThumb, c.CoveredThumb)
+			}
 		}
 	default:
 		return nil, "", fmt.Errorf("%w: image kind %q (want current, original or thumbnail)", ErrInvalid, kind)
@@ -155,10 +161,19 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 	return b, si.ws, err
 }
 
-// Cover blurs regions of a shot (all of it when rects is empty). The
-// original stays sealed; the log gets a cover entry with the covered
-// image's hash and the capture's commitment.
+// Cover blurs regions of a shot (all of it when rects is empty), adding
+// them to the regions an earlier cover hid. The original stays sealed; the
+// log gets a cover entry with the covered image's hash and the capture's
+// commitment. It runs under the write lock from reading the shot's state
+// on, so two covers at once cannot lose a region. Each cover's images are
+// new files, named by their hash; the previous cover's are removed only
+// after the new entry is committed.
 func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
+	if _, err := s.Keys(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	si, err := s.shot(ctx, id)
 	if err != nil {
 		return err
@@ -180,16 +195,18 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	}
 	// A cover adds to the cover a shot already has: covering a second
 	// region must never uncover the first.
-	if si.state == "covered" {
-		prev, err := s.lastCover(ctx, si)
+	var prev []string // the previous cover's files
+	if si.state == api.ShotCovered {
+		pc, err := s.lastCover(ctx, si)
 		if err != nil {
 			return fmt.Errorf("cover shot %s: %w", id, err)
 		}
-		if len(prev.Rects) == 0 || len(rects) == 0 {
+		prev = []string{coverBlob(blobCovered, pc.Covered), coverBlob(blobCoveredThumb, pc.CoveredThumb)}
+		if len(pc.Rects) == 0 || len(rects) == 0 {
 			rects = nil // the whole shot
 		} else {
-			merged := make([]api.Rect, 0, len(prev.Rects)+len(rects))
-			for _, r := range prev.Rects {
+			merged := make([]api.Rect, 0, len(pc.Rects)+len(rects))
+			for _, r := range pc.Rects {
 				merged = append(merged, api.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
 			}
 			rects = append(merged, rects...)
@@ -207,14 +224,25 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	if err != nil {
 		return err
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.writeBlobs(si.ws, id, sec.key, map[string][]byte{blobCovered: covered, blobCoveredThumb: cthumb}); err != nil {
-		return fmt.Errorf("cover shot %s: %w", id, err)
-	}
 	body := CoverBody{Shot: id, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
 	for _, r := range rects {
 		body.Rects = append(body.Rects, Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
+	}
+	files := []string{coverBlob(blobCovered, body.Covered), coverBlob(blobCoveredThumb, body.CoveredThumb)}
+	// Files of the same name as the previous cover's hold the same bytes
+	// (same hash): they are neither removed on failure nor after success.
+	fresh := func(names []string, other []string) []string {
+		var out []string
+		for _, n := range names {
+			if !slices.Contains(other, n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	if err := s.writeBlobs(si.ws, id, sec.key, map[string][]byte{files[0]: covered, files[1]: cthumb}); err != nil {
+		s.removeBlobs(si.ws, id, fresh(files, prev)...)
+		return fmt.Errorf("cover shot %s: %w", id, err)
 	}
 	_, err = s.commitAppend(ctx, si.ws, func(tx *sql.Tx) ([]pending, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE shots SET state='covered' WHERE id=?`, id); err != nil {
@@ -223,8 +251,10 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 		return []pending{{typ: TypeCover, ref: id, at: s.now(), body: body}}, nil
 	})
 	if err != nil {
+		s.removeBlobs(si.ws, id, fresh(files, prev)...)
 		return fmt.Errorf("cover shot %s: %w", id, err)
 	}
+	s.removeBlobs(si.ws, id, fresh(prev, files)...)
 	s.log.Info("shot covered", "workspace", si.ws, "shot", id, "rects", len(rects))
 	return nil
 }
@@ -254,7 +284,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete shot %s: %w", id, err)
 	}
-	s.removeBlobs(si.ws, id, allBlobKinds...)
+	s.removeShotFiles(si.ws, map[string]bool{id: true})
 	s.shredWAL(ctx)
 	s.log.Info("shot deleted", "workspace", si.ws, "shot", id)
 	return nil
@@ -307,9 +337,11 @@ func (s *Store) Prune(ctx context.Context, ws string, before time.Time) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("prune diary of %q: %w", ws, err)
 	}
+	gone := map[string]bool{}
 	for _, id := range ids {
-		s.removeBlobs(ws, id, allBlobKinds...)
+		gone[id] = true
 	}
+	s.removeShotFiles(ws, gone)
 	if len(ids) > 0 {
 		s.shredWAL(ctx)
 		s.log.Info("diary pruned", "workspace", ws, "before", before, "shots", len(ids))
@@ -366,12 +398,15 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 	}
 	rows.Close()
 	lastCover := map[string]CoverBody{}
+	coverAt := map[string][]Entry{} // every cover entry of a shot
 	for _, e := range entries {
 		if e.Header.Type == TypeCover {
 			var c CoverBody
-			if decodeBody(e.Body, &c) == nil {
-				lastCover[c.Shot] = c
+			if err := decodeBody(e.Body, &c); err != nil {
+				return 0, &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
 			}
+			lastCover[c.Shot] = c
+			coverAt[c.Shot] = append(coverAt[c.Shot], e)
 		}
 	}
 	for _, si := range shots {
@@ -386,6 +421,12 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 		var c CaptureBody
 		if err := decodeBody(e.Body, &c); err != nil {
 			return 0, bad(err)
+		}
+		for _, ce := range coverAt[si.id] {
+			var cv CoverBody
+			if decodeBody(ce.Body, &cv) == nil && cv.Commit != c.Commit {
+				return 0, &EntryError{Index: ce.Index, What: describe(ce.Header), Err: fmt.Errorf("its commitment differs from the one capture entry %d made", e.Index)}
+			}
 		}
 		sec, err := s.shotSecret(ctx, si)
 		if err != nil {
@@ -406,12 +447,23 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 			return 0, bad(errors.New("the thumbnail does not match its commitment"))
 		}
 		if si.state == api.ShotCovered {
-			cov, err := s.readBlob(ws, si.id, blobCovered, sec.key)
+			lc, ok := lastCover[si.id]
+			if !ok {
+				return 0, bad(errors.New("the shot is marked covered but the log has no cover of it"))
+			}
+			cov, err := s.readBlob(ws, si.id, coverBlob(blobCovered, lc.Covered), sec.key)
 			if err != nil {
 				return 0, bad(err)
 			}
-			if sum256hex(cov) != lastCover[si.id].Covered {
+			if sum256hex(cov) != lc.Covered {
 				return 0, bad(errors.New("the covered image does not match its cover entry"))
+			}
+			cth, err := s.readBlob(ws, si.id, coverBlob(blobCoveredThumb, lc.CoveredThumb), sec.key)
+			if err != nil {
+				return 0, bad(err)
+			}
+			if sum256hex(cth) != lc.CoveredThumb {
+				return 0, bad(errors.New("the covered thumbnail does not match its cover entry"))
 			}
 		}
 	}
