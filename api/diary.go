@@ -36,6 +36,7 @@ type CaptureMeta struct {
 	Height    int       `json:"height"`
 	Activity  *Activity `json:"activity,omitempty"`
 	Retake    string    `json:"retake_of,omitempty"`
+	Blurred   bool      `json:"blurred,omitempty"` // blurred inside the guest (the profile's blur = true)
 	OrigSize  int64     `json:"original_size"`
 	ThumbSize int64     `json:"thumbnail_size"`
 }
@@ -180,6 +181,7 @@ type Shot struct {
 	Height  int       `json:"height"`
 	State   string    `json:"state"`
 	Retake  string    `json:"retake_of,omitempty"`
+	Blurred bool      `json:"blurred,omitempty"` // blurred in the guest
 }
 
 // ManualEntry is manual time: counted, and always flagged as manual.
@@ -219,6 +221,9 @@ type AgentInfo struct {
 	Connected bool      `json:"connected"`
 	Version   string    `json:"version,omitempty"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// Error says why the daemon does not talk to the agent, when it
+	// refused it (an unsupported protocol version).
+	Error string `json:"error,omitempty"`
 }
 
 // TrackRequest turns tracking on (with a memo) or off.

@@ -28,6 +28,9 @@ type agentConn struct {
 	lastSeen  time.Time
 	sess      *yamux.Session
 	cancel    context.CancelFunc
+	// refused says why the daemon does not talk to this agent (an
+	// unsupported protocol version), while it waits to try again.
+	refused string
 }
 
 // agentHub keeps one channel loop per running workspace: it dials the
@@ -40,13 +43,17 @@ type agentHub struct {
 	log    hclog.Logger
 	dir    string // STATE/tracking
 	resend time.Duration
+	// versionRetry is the first wait before syncing again with an agent of
+	// an unsupported protocol version; it doubles up to maxVersionRetry.
+	versionRetry time.Duration
 
 	mu    sync.Mutex
 	conns map[string]*agentConn
 }
 
 func newAgentHub(m *manager, d *diaryService, stateDir string, log hclog.Logger) *agentHub {
-	return &agentHub{m: m, diary: d, log: log, dir: filepath.Join(stateDir, "tracking"), resend: time.Second, conns: map[string]*agentConn{}}
+	return &agentHub{m: m, diary: d, log: log, dir: filepath.Join(stateDir, "tracking"), resend: time.Second,
+		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}}
 }
 
 // run supervises the loops until ctx ends.
@@ -99,6 +106,9 @@ func (h *agentHub) info(name string) *api.AgentInfo {
 	if c.connected || !c.lastSeen.IsZero() {
 		ai.Version = c.hello.Agent
 	}
+	if !c.connected {
+		ai.Error = c.refused
+	}
 	return ai
 }
 
@@ -117,6 +127,10 @@ func (h *agentHub) session(name string) *yamux.Session {
 	return c.sess
 }
 
+// maxVersionRetry bounds the wait between syncs with an agent of an
+// unsupported protocol version.
+const maxVersionRetry = 5 * time.Minute
+
 // loop keeps the channel of one workspace while it runs.
 func (h *agentHub) loop(ctx context.Context, name, sock string, c *agentConn) {
 	log := h.log.With("workspace", name)
@@ -125,6 +139,7 @@ func (h *agentHub) loop(ctx context.Context, name, sock string, c *agentConn) {
 		delete(h.conns, name)
 		h.mu.Unlock()
 	}()
+	versionRetry := h.versionRetry
 	for ctx.Err() == nil {
 		conn, err := net.DialTimeout("unix", sock, 2*time.Second)
 		if err != nil {
@@ -143,12 +158,47 @@ func (h *agentHub) loop(ctx context.Context, name, sock string, c *agentConn) {
 		c.mu.Lock()
 		c.connected, c.sess = false, nil
 		c.mu.Unlock()
-		if ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return
+		}
+		wait := 500 * time.Millisecond
+		switch {
+		case errors.Is(err, channel.ErrUnsupportedVersion):
+			var ve *versionError
+			agent := ""
+			if errors.As(err, &ve) {
+				agent = ve.hello.Agent
+			}
+			reason := fmt.Sprintf("agent %.64q refused: %v; install an agent of this daemon's version in the guest", agent, err)
+			c.mu.Lock()
+			c.refused = reason
+			c.mu.Unlock()
+			log.Error("agent refused: unsupported protocol version; install an agent of this daemon's version in the guest",
+				"agent", fmt.Sprintf("%.64s", agent), "error", err, "retry_in", versionRetry)
+			wait, versionRetry = versionRetry, min(2*versionRetry, maxVersionRetry)
+		case errors.Is(err, channel.ErrBadRequest), errors.Is(err, channel.ErrMalformed), errors.Is(err, channel.ErrTooLarge):
+			log.Warn("the agent sent a malformed or oversized frame; its session is closed, resyncing", "error", err)
+			versionRetry = h.versionRetry
+		default:
 			log.Info("agent channel closed; resyncing", "error", err)
-			time.Sleep(500 * time.Millisecond)
+			versionRetry = h.versionRetry
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
 		}
 	}
 }
+
+// versionError is a handshake refused for the agent's protocol version.
+type versionError struct {
+	hello channel.Hello
+	err   error
+}
+
+func (e *versionError) Error() string { return e.err.Error() }
+func (e *versionError) Unwrap() error { return e.err }
 
 func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c *agentConn, log hclog.Logger) error {
 	cctx, cancel := context.WithCancel(ctx)
@@ -156,6 +206,9 @@ func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c 
 	stop := context.AfterFunc(cctx, func() { conn.Close() })
 	defer stop()
 	hello, br, err := channel.HostHandshake(cctx, conn, h.resend)
+	if errors.Is(err, channel.ErrUnsupportedVersion) {
+		return &versionError{hello: hello, err: fmt.Errorf("handshake: %w", err)}
+	}
 	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
@@ -165,20 +218,20 @@ func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c 
 	}
 	defer sess.Close()
 	c.mu.Lock()
-	c.connected, c.hello, c.sess, c.lastSeen = true, hello, sess, time.Now()
+	c.connected, c.hello, c.sess, c.lastSeen, c.refused = true, hello, sess, time.Now(), ""
 	c.mu.Unlock()
 	log.Info("agent connected", "agent", hello.Agent, "os", hello.OS, "capabilities", hello.Capabilities)
+	// Serve's error says why the session ended: a malformed or oversized
+	// request from the guest is returned here and logged by loop.
+	serr := make(chan error, 1)
 	go func() {
-		err := channel.Serve(cctx, sess, func(ctx context.Context, req *channel.Message) (*channel.Message, error) {
+		serr <- channel.Serve(cctx, sess, func(ctx context.Context, req *channel.Message) (*channel.Message, error) {
 			c.mu.Lock()
 			c.lastSeen = time.Now()
 			c.mu.Unlock()
 			return h.handle(ctx, name, req)
 		})
-		if cctx.Err() == nil && !errors.Is(err, yamux.ErrSessionShutdown) {
-			log.Warn("agent session failed; closing it", "error", err)
-		}
-		cancel()
+		sess.Close()
 	}()
 	if err := h.push(cctx, name, sess); err != nil {
 		log.Warn("push policy and tracking", "error", err)
@@ -189,7 +242,14 @@ func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c 
 		select {
 		case <-cctx.Done():
 			return cctx.Err()
+		case err := <-serr:
+			return fmt.Errorf("session closed: %w", err)
 		case <-sess.CloseChan():
+			select {
+			case err := <-serr:
+				return fmt.Errorf("session closed: %w", err)
+			case <-time.After(time.Second):
+			}
 			return errors.New("session closed")
 		case <-t.C:
 			if _, err := sess.Ping(); err != nil {
@@ -226,28 +286,33 @@ func policyOf(p *profiles.Profile) channel.Policy {
 	return pol
 }
 
-// push sends the profile's policy and the tracking state to the agent.
+// push sends the profile's policy and the tracking state to the agent. An
+// agent that refuses the policy keeps its previous one and still gets the
+// tracking state; both failures are returned.
 func (h *agentHub) push(ctx context.Context, name string, sess *yamux.Session) error {
 	w, err := h.m.get(ctx, name)
 	if err != nil {
 		return err
 	}
-	pm, err := channel.NewMessage(channel.TypePolicy, policyOf(w.Settings))
-	if err != nil {
-		return err
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := channel.Call(cctx, sess, pm); err != nil {
-		return fmt.Errorf("policy: %w", err)
+	var errs []error
+	pm, err := channel.NewMessage(channel.TypePolicy, policyOf(w.Settings))
+	if err == nil {
+		_, err = channel.Call(cctx, sess, pm)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("policy: %w", err))
 	}
 	tr := h.tracking(name)
 	tm, err := channel.NewMessage(channel.TypeTrack, channel.Track{On: tr.On, Session: tr.Session, Memo: tr.Memo, Since: tr.Since})
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = channel.Call(cctx, sess, tm)
 	}
-	_, err = channel.Call(cctx, sess, tm)
-	return err
+	if err != nil {
+		errs = append(errs, fmt.Errorf("tracking: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // handle stores what the agent sends. The workspace is the one this
@@ -264,7 +329,7 @@ func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message
 		if err := req.Decode(&c); err != nil {
 			return nil, fmt.Errorf("invalid: %w", err)
 		}
-		meta := api.CaptureMeta{ID: c.ID, Session: c.Session, Taken: c.Taken, Display: c.Display, X: c.X, Y: c.Y, Width: c.Width, Height: c.Height}
+		meta := api.CaptureMeta{ID: c.ID, Session: c.Session, Taken: c.Taken, Display: c.Display, X: c.X, Y: c.Y, Width: c.Width, Height: c.Height, Blurred: c.Blurred}
 		if a := c.Activity; a != nil {
 			meta.Activity = &api.Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
 		}

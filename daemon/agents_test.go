@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/yamux"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -27,6 +29,11 @@ type fakeGuest struct {
 	pol  *channel.Policy
 	trk  channel.Track
 	sess *yamux.Session
+	// version is the protocol version of its Hello (0: channel.Version).
+	version int
+	// refusePolicy makes it refuse every policy as an agent does one with
+	// out-of-range values: an error answer, the previous policy kept.
+	refusePolicy bool
 }
 
 func newFakeGuest(t *testing.T, sock string) *fakeGuest {
@@ -45,8 +52,15 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	br, err := channel.GuestHandshake(c, c, channel.Hello{Version: channel.Version, Agent: "fake-1.0", OS: "linux"})
+	g.mu.Lock()
+	v := g.version
+	g.mu.Unlock()
+	if v == 0 {
+		v = channel.Version
+	}
+	br, err := channel.GuestHandshake(c, c, channel.Hello{Version: v, Agent: fmt.Sprintf("fake-%d.0", v), OS: "linux"})
 	if err != nil {
+		c.Close()
 		return nil, err
 	}
 	sess, err := channel.GuestSession(c, br, nil)
@@ -61,6 +75,9 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 			var p channel.Policy
 			if err := req.Decode(&p); err != nil {
 				return nil, err
+			}
+			if g.refusePolicy {
+				return nil, errors.New("invalid policy: slot_seconds 300 is outside what this agent accepts")
 			}
 			g.pol = &p
 		case channel.TypeTrack:
@@ -122,6 +139,7 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	hv := newFakeHV()
 	c, d := startDaemon(t, hv)
 	d.server.agents.resend = 50 * time.Millisecond
+	logs := captureAgentLog(d)
 	if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +201,10 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	if st2, err := bad.sess.OpenStream(); err == nil {
 		binary.Write(st2, binary.BigEndian, uint32(1<<31))
 	}
+	// The host logs the frame error, at Warn, with the workspace's name.
+	waitUntil(t, "a warning about the bad frame of workspace bad", func() bool {
+		return hasLogLine(logs.String(), "[WARN]", "workspace=bad", "malformed or oversized frame", "frame over its size limit")
+	})
 	bc.Write(bytes.Repeat([]byte{0xde, 0xad}, 4096)) // raw garbage under yamux too
 	// The daemon closes that session and resyncs: a fresh handshake works.
 	bc2 := make(chan error, 1)
@@ -195,9 +217,17 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the daemon did not resync the bad workspace")
 	}
+	if hasLogLine(logs.String(), "workspace=good", "malformed") {
+		t.Fatalf("the good workspace was blamed:\n%s", logs.String())
+	}
 
 	// Meanwhile the good workspace is served as before.
 	if err := capture(good, "cap-2"); err != nil {
+		t.Fatal(err)
+	}
+	// A shot blurred inside the guest is recorded as such in the diary.
+	bm, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-blur", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100, Blurred: true}, img, nil)
+	if err := good.send(ctx, bm); err != nil {
 		t.Fatal(err)
 	}
 	// A capture is stored in the workspace of its channel, whatever it says.
@@ -205,8 +235,17 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := c.Diary(ctx, "good", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "UTC")
-	if err != nil || v.Totals.Shots != 2 {
+	if err != nil || v.Totals.Shots != 3 {
 		t.Fatalf("good diary: %d shots, %v", v.Totals.Shots, err)
+	}
+	for _, d := range v.Days {
+		for _, sl := range d.Slots {
+			for _, sh := range sl.Shots {
+				if sh.Blurred != (sh.ID == "cap-blur") {
+					t.Errorf("shot %s: blurred %v", sh.ID, sh.Blurred)
+				}
+			}
+		}
 	}
 	vb, err := c.Diary(ctx, "bad", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "UTC")
 	if err != nil || vb.Totals.Shots != 1 {
@@ -229,4 +268,123 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	if _, err := c.Track(ctx, "bad", api.TrackRequest{On: true}); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "start it first") {
 		t.Fatalf("track on a stopped workspace: %v", err)
 	}
+}
+
+// captureAgentLog sends the agent hub's log to a buffer (at Info and up)
+// for the rest of the test; call it before any workspace has an agent.
+func captureAgentLog(d *Daemon) *syncBuffer {
+	var logs syncBuffer
+	h := d.server.agents
+	h.mu.Lock()
+	h.log = hclog.New(&hclog.LoggerOptions{Name: "agents", Output: &logs, Level: hclog.Info})
+	h.mu.Unlock()
+	return &logs
+}
+
+// hasLogLine says whether one line of the log has all the parts.
+func hasLogLine(log string, parts ...string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func agentDaemon(t *testing.T) (*fakeHV, *api.Client, *Daemon, *syncBuffer) {
+	t.Helper()
+	hv := newFakeHV()
+	c, d := startDaemon(t, hv)
+	d.server.agents.resend = 50 * time.Millisecond
+	logs := captureAgentLog(d)
+	if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Init(context.Background(), api.InitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	return hv, c, d, logs
+}
+
+// An agent that refuses the pushed policy keeps its previous one and still
+// learns whether to track.
+func TestAgentRefusingThePolicyStillGetsTracking(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hv, c, _, logs := agentDaemon(t)
+	g := agentWorkspace(t, hv, c, "strict")
+	if _, err := c.Track(ctx, "strict", api.TrackRequest{On: true, Memo: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	prev := &channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 75, SpoolLimit: 64 << 20}
+	g.mu.Lock()
+	g.pol, g.refusePolicy = prev, true
+	g.mu.Unlock()
+	if _, err := g.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "tracking pushed after the refused policy", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.trk.On && g.trk.Session != ""
+	})
+	g.mu.Lock()
+	pol := g.pol
+	g.mu.Unlock()
+	if pol != prev {
+		t.Fatalf("the agent's policy changed to %+v", pol)
+	}
+	waitUntil(t, "the refusal logged", func() bool {
+		return hasLogLine(logs.String(), "[WARN]", "workspace=strict", "policy:", "invalid policy")
+	})
+}
+
+// An agent of another protocol version is refused with a clear log line and
+// a reason in the status, and synced again only after a growing wait; once
+// the guest has a current agent it connects.
+func TestAgentOfAnotherProtocolVersionIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hv, c, d, logs := agentDaemon(t)
+	h := d.server.agents
+	h.mu.Lock()
+	h.versionRetry = 1500 * time.Millisecond
+	h.mu.Unlock()
+	g := agentWorkspace(t, hv, c, "future")
+	g.mu.Lock()
+	g.version = channel.Version + 1
+	g.mu.Unlock()
+	var tries []time.Time
+	for i := 0; i < 3; i++ {
+		_, err := g.connect(ctx)
+		tries = append(tries, time.Now())
+		if err == nil {
+			t.Fatal("the daemon completed a handshake with a protocol-2 agent")
+		}
+	}
+	if d1, d2 := tries[1].Sub(tries[0]), tries[2].Sub(tries[1]); d1 < 1400*time.Millisecond || d2 < 2900*time.Millisecond {
+		t.Fatalf("syncs with the refused agent %s and %s apart, want at least 1.5 s and then 3 s", d1, d2)
+	}
+	w, err := c.Workspace(ctx, "future")
+	if err != nil || w.Agent == nil || w.Agent.Connected || !strings.Contains(w.Agent.Error, "protocol 2") {
+		t.Fatalf("status agent: %+v %v", w.Agent, err)
+	}
+	if !hasLogLine(logs.String(), "[ERROR]", "workspace=future", "unsupported protocol version", "protocol 2", "fake-2.0") {
+		t.Fatalf("no clear log line about the protocol version:\n%s", logs.String())
+	}
+	// The guest gets a current agent.
+	g.mu.Lock()
+	g.version = 0
+	g.mu.Unlock()
+	if _, err := g.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the current agent connected", func() bool {
+		w, err := c.Workspace(ctx, "future")
+		return err == nil && w.Agent != nil && w.Agent.Connected && w.Agent.Error == ""
+	})
 }

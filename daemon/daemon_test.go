@@ -23,6 +23,12 @@ import (
 // and returns a client for it.
 func startDaemon(t *testing.T, hv Hypervisor) (*api.Client, *Daemon) {
 	t.Helper()
+	return startDaemonWith(t, hv, nil)
+}
+
+// startDaemonWith is startDaemon with the config changed by tweak first.
+func startDaemonWith(t *testing.T, hv Hypervisor, tweak func(*Config)) (*api.Client, *Daemon) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "wsd")
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +36,9 @@ func startDaemon(t *testing.T, hv Hypervisor) (*api.Client, *Daemon) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := Config{StateDir: dir, Socket: filepath.Join(dir, "d.sock"), Version: "test", UIAddr: "127.0.0.1:0",
 		Logger: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	d, err := New(cfg, hv)
 	if err != nil {
 		t.Fatal(err)

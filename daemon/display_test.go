@@ -294,7 +294,7 @@ func TestDisplayLoggedAndClosedOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	disp := newFakeDisplay(t)
-	displayWorkspace(t, c, hv, "acme", `image = "test"`, disp.path, true)
+	displayWorkspace(t, c, hv, "acme", "image = \"test\"\ndisplay {\n  type = \"vnc\"\n}\n", disp.path, true)
 	conn, err := c.Display(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)

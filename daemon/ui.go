@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/web"
 )
@@ -75,7 +77,8 @@ func (d *Daemon) startUI(ctx context.Context) {
 	}
 	base := scheme + "://" + ln.Addr().String()
 	d.ui.set(ws, base, "")
-	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: d.log.Named("web").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -100,6 +100,8 @@ func agentLine(ai api.AgentInfo) string {
 	switch {
 	case ai.Connected:
 		return fmt.Sprintf("connected (%s), last seen %s", ai.Version, humanAge(ai.LastSeen, time.Now()))
+	case ai.Error != "":
+		return "not connected: " + ai.Error
 	case !ai.LastSeen.IsZero():
 		return fmt.Sprintf("not connected, last seen %s", humanAge(ai.LastSeen, time.Now()))
 	}
