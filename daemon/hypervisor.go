@@ -28,8 +28,8 @@ type Hypervisor interface {
 	Info(ctx context.Context, name string) (vm.Info, error)
 	List(ctx context.Context) ([]vm.Info, error)
 	Events(ctx context.Context) (<-chan vm.Event, error)
-	// Screenshot writes the VM's screen as libvirt captures it (PPM from
-	// QEMU) and returns its MIME type.
+	// Screenshot writes the VM's screen as libvirt captures it (PNG from
+	// QEMU 7.1 on, PPM before) and returns its MIME type.
 	Screenshot(ctx context.Context, name string, w io.Writer) (string, error)
 
 	// Snapshots of a workspace (internal qcow2 snapshots, with memory

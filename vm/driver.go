@@ -799,47 +799,6 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, error) {
 	return out, nil
 }
 
-// Screenshot writes the VM's screen (libvirt's host-side capture) to w.
-func (d *Driver) Screenshot(ctx context.Context, name string, w io.Writer) (string, error) {
-	l, dom, err := d.domain(name)
-	if err != nil {
-		return "", err
-	}
-	cw := &countingWriter{w: w}
-	mime, err := l.DomainScreenshot(dom, cw, 0, 0)
-	if err != nil {
-		// go-libvirt fails to decode the reply's trailer after a complete
-		// stream; the image itself arrived, and its first bytes say what
-		// it is: PNG from QEMU 7.1 on, PPM before.
-		if cw.n > 0 && strings.Contains(err.Error(), "EOF while decoding") {
-			if bytes.HasPrefix(cw.head, []byte("\x89PNG\r\n\x1a\n")) {
-				return "image/png", nil
-			}
-			return "image/x-portable-pixmap", nil
-		}
-		return "", fmt.Errorf("screenshot %s: %w", dom.Name, d.lverr(err))
-	}
-	if len(mime) > 0 {
-		return mime[0], nil
-	}
-	return "", nil
-}
-
-type countingWriter struct {
-	w    io.Writer
-	n    int64
-	head []byte // the first bytes written
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	if len(c.head) < 8 {
-		c.head = append(c.head, p[:min(n, 8-len(c.head))]...)
-	}
-	c.n += int64(n)
-	return n, err
-}
-
 // Sweep removes every domain, network and volume named "ws-"+prefix*.
 func (d *Driver) Sweep(ctx context.Context, prefix string) error {
 	l, err := d.conn()
