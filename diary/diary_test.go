@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"os"
 	"path/filepath"
@@ -642,6 +643,9 @@ func TestExportTamper(t *testing.T) {
 		{"checkpoint signature", func(d *exportData) {
 			d.m.Checkpoint = strings.Replace(d.m.Checkpoint, "acme", "acmf", 1)
 		}, "signature does not verify"},
+		{"slot length in the manifest (more billable hours)", func(d *exportData) {
+			d.m.SlotSeconds = 86400
+		}, "600 s slots, but the export's totals use 86400 s slots"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -710,6 +714,26 @@ func TestStoreTamper(t *testing.T) {
 		f, _ := setup(t)
 		f.s.db.Exec(`DELETE FROM log WHERE ws='acme' AND idx>=40`)
 		expectBad(t, f, "entry 40: missing: the signed checkpoint")
+	})
+	t.Run("entries after the signed checkpoint", func(t *testing.T) {
+		// Rows added to the end of the log (with their tree hashes) while
+		// the signed checkpoint stays as it was.
+		f, _ := setup(t)
+		var size int64
+		var note []byte
+		if err := f.s.db.QueryRow(`SELECT size, note FROM checkpoints WHERE ws='acme'`).Scan(&size, &note); err != nil {
+			t.Fatal(err)
+		}
+		copyNote, _ := os.ReadFile(f.s.checkpointPath("acme"))
+		f.workSlot("acme", day0.Add(2*time.Hour), 9)
+		if _, err := f.s.db.Exec(`UPDATE checkpoints SET size=?, note=? WHERE ws='acme'`, size, note); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(f.s.checkpointPath("acme"), copyNote, 0o600)
+		expectBad(t, f, fmt.Sprintf("entry %d (", size))
+		if _, err := f.s.Check(ctx, "acme"); !strings.Contains(err.Error(), "not covered by the signed checkpoint") {
+			t.Fatalf("check: %v", err)
+		}
 	})
 	t.Run("rolled back to an older state", func(t *testing.T) {
 		f, _ := setup(t)
@@ -832,5 +856,23 @@ func TestBackupRestore(t *testing.T) {
 	want, _, _ := f.s.ShotImage(ctx, id, ImageOriginal)
 	if err != nil || !bytes.Equal(img, want) {
 		t.Fatalf("restored shot: %v", err)
+	}
+}
+
+// The export's slot length is the one its captures were taken with, and a
+// range in which the profile changed it is refused with a clear message.
+func TestExportSlotLengthFollowsTheCaptures(t *testing.T) {
+	f := newFixture(t)
+	f.workSlot("acme", day0, 1)
+	f.ensure("acme", 300) // the profile's slot changed since
+	v, err := f.verify(f.export("acme", day0, day0.Add(time.Hour)))
+	if err != nil || v.View.SlotSeconds != 600 {
+		t.Fatalf("export after a slot change: %v, slots of %d s", err, v.View.SlotSeconds)
+	}
+	f.workSlot("acme", day0.Add(20*time.Minute), 2)
+	var buf bytes.Buffer
+	_, err = f.s.Export(ctx, "acme", day0, day0.Add(time.Hour), nil, &buf)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "slot length changed inside this range") || buf.Len() != 0 {
+		t.Fatalf("export across a slot change: %v (%d bytes)", err, buf.Len())
 	}
 }

@@ -214,6 +214,7 @@ func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time
 	m := &manifest{Format: ExportFormat, Workspace: ws, Client: wi.Client, From: from.UTC(), To: to.UTC(), SlotSeconds: wi.SlotSeconds,
 		Checkpoint: string(signed), First: first, Shots: map[string]manifestShot{}}
 	var files []namedFile
+	slot := 0 // the slot length of the captures in the range
 	for _, e := range all {
 		proof, err := proofFor(r, e.Index, cp.Size)
 		if err != nil {
@@ -223,6 +224,15 @@ func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time
 		if selected[e.Index] {
 			me.Body = string(e.Body)
 			if e.Header.Type == TypeCapture {
+				var c CaptureBody
+				if err := decodeBody(e.Body, &c); err != nil {
+					return nil, nil, fmt.Errorf("entry %d: %w", e.Index, err)
+				}
+				if slot == 0 {
+					slot = c.SlotSeconds
+				} else if c.SlotSeconds != slot {
+					return nil, nil, fmt.Errorf("%w: the slot length changed inside this range (%d s and %d s slots, at entry %d): export the parts before and after the change separately", ErrInvalid, slot, c.SlotSeconds, e.Index)
+				}
 				fs, ms, err := s.exportShot(ctx, e.Header.Ref)
 				if err != nil {
 					return nil, nil, err
@@ -234,6 +244,9 @@ func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time
 			}
 		}
 		m.Entries = append(m.Entries, me)
+	}
+	if slot != 0 {
+		m.SlotSeconds = slot
 	}
 	return m, files, nil
 }
@@ -567,6 +580,7 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 
 func verifyShots(d *exportData, entries []Entry, v *Verified) error {
 	covers := map[string]CoverBody{}
+	coverAt := map[string][]Entry{} // every cover entry of a shot
 	shredded := map[string]bool{}
 	for _, e := range entries {
 		if e.Body == nil {
@@ -579,6 +593,7 @@ func verifyShots(d *exportData, entries []Entry, v *Verified) error {
 				return &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
 			}
 			covers[c.Shot] = c
+			coverAt[c.Shot] = append(coverAt[c.Shot], e)
 		case TypeDelete:
 			var db DeleteBody
 			if err := decodeBody(e.Body, &db); err != nil {
@@ -609,6 +624,17 @@ func verifyShots(d *exportData, entries []Entry, v *Verified) error {
 		}
 		if c.ID != e.Header.Ref {
 			return bad("capture id %q does not match the header", c.ID)
+		}
+		// The slot length is signed in every capture entry; the manifest's
+		// copy (which the totals use) must agree with it.
+		if c.SlotSeconds != d.m.SlotSeconds {
+			return bad("was taken with %d s slots, but the export's totals use %d s slots (altered)", c.SlotSeconds, d.m.SlotSeconds)
+		}
+		for _, ce := range coverAt[c.ID] {
+			var cv CoverBody
+			if decodeBody(ce.Body, &cv) == nil && cv.Commit != c.Commit {
+				return &EntryError{Index: ce.Index, What: describe(ce.Header), Err: fmt.Errorf("its commitment differs from the one capture entry %d made", e.Index)}
+			}
 		}
 		ms, has := d.m.Shots[c.ID]
 		get := func(kind string) []byte {

@@ -75,8 +75,9 @@ const CoverBlock = 24
 
 // checkRects refuses rectangles that are empty or leave the image.
 func checkRects(rects []api.Rect, size image.Point) error {
+	// Compared with the room left, not as sums: x+w can wrap around.
 	for i, r := range rects {
-		if r.W <= 0 || r.H <= 0 || r.X < 0 || r.Y < 0 || r.X+r.W > size.X || r.Y+r.H > size.Y {
+		if r.W <= 0 || r.H <= 0 || r.X < 0 || r.Y < 0 || r.W > size.X-r.X || r.H > size.Y-r.Y {
 			return fmt.Errorf("%w: rectangle %d (%d,%d %dx%d) is not inside the %dx%d image", ErrInvalid, i+1, r.X, r.Y, r.W, r.H, size.X, size.Y)
 		}
 	}

@@ -85,10 +85,21 @@ func (s *Server) parseRange(r *http.Request) (from, to time.Time, week bool, err
 		}
 		from, to = d, d.AddDate(0, 0, 1)
 	}
-	if from.Year() < 2000 || from.After(today.AddDate(1, 0, 0)) {
-		return from, to, week, fmt.Errorf("%s is out of range", from.Format("2006-01-02"))
+	if err := s.checkDate(from); err != nil {
+		return from, to, week, err
 	}
 	return from, to, week, nil
+}
+
+// checkDate refuses a date before 2000 or more than a year ahead: a typo,
+// not a day with a diary.
+func (s *Server) checkDate(d time.Time) error {
+	now := s.now().In(s.loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.loc)
+	if d.Year() < 2000 || d.After(today.AddDate(1, 0, 0)) {
+		return fmt.Errorf("%s is out of range (from 2000 to a year from today)", d.Format("2006-01-02"))
+	}
+	return nil
 }
 
 func (s *Server) pageDiary(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +259,12 @@ func (s *Server) doExport(w http.ResponseWriter, r *http.Request) {
 	if err1 != nil || err2 != nil || to.Before(from) {
 		s.fail(w, r, http.StatusBadRequest, "Choose a first and a last day, the last not before the first.")
 		return
+	}
+	for _, d := range []time.Time{from, to} {
+		if err := s.checkDate(d); err != nil {
+			s.fail(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	var buf bytes.Buffer
 	req := api.ExportRequest{From: from, To: to.AddDate(0, 0, 1)}

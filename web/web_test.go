@@ -85,7 +85,8 @@ func (f *fakeBackend) DeleteShot(_ context.Context, id string) error {
 	f.record("delete " + id)
 	return nil
 }
-func (f *fakeBackend) Export(_ context.Context, _ string, _ api.ExportRequest, w io.Writer) error {
+func (f *fakeBackend) Export(_ context.Context, name string, _ api.ExportRequest, w io.Writer) error {
+	f.record("export " + name)
 	_, err := w.Write([]byte("age-encryption.org/v1\n..."))
 	return err
 }
@@ -294,6 +295,14 @@ func TestPagesAndCSRF(t *testing.T) {
 	resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {"2026-11-16"}, "to": {"2026-11-20"}}, ck, "")
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "age-encryption.org") || !strings.Contains(resp.Header.Get("Content-Disposition"), "acme-20261116-20261120.diary") {
 		t.Fatalf("export: %d %v", resp.StatusCode, resp.Header)
+	}
+	// A date out of range is refused and nothing is exported.
+	calls := len(fb.calls)
+	for _, bad := range [][2]string{{"1800-01-01", "2026-11-20"}, {"2026-11-16", "9999-12-31"}} {
+		resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {bad[0]}, "to": {bad[1]}}, ck, "")
+		if resp.StatusCode != 400 || !strings.Contains(body, "out of range") || len(fb.calls) != calls {
+			t.Fatalf("export %v: %d, calls %v, %q", bad, resp.StatusCode, fb.calls, body)
+		}
 	}
 	for _, kind := range []string{"html", "csv"} {
 		resp, body = c.do("POST", "/w/acme/export", url.Values{"csrf": {sess.csrf}, "from": {"2026-11-16"}, "to": {"2026-11-20"}, "kind": {kind}}, ck, "")
