@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,8 @@ func TestAgentTracksSpoolsAndDelivers(t *testing.T) {
 	capt := &fakeCapturer{fill: color.RGBA{200, 30, 30, 255}}
 	in := &fakeInput{events: make(chan InputKind, 100)}
 	dir := t.TempDir()
-	a, err := New(Config{StateDir: dir, Version: "test", Open: host.open, Logger: hclog.NewNullLogger(), capturer: capt, input: in})
+	var logs syncBuffer
+	a, err := New(Config{StateDir: dir, Version: "test", Open: host.open, Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}), capturer: capt, input: in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +175,17 @@ func TestAgentTracksSpoolsAndDelivers(t *testing.T) {
 	if _, err := channel.Call(ctx, sess, msg); err == nil {
 		t.Fatal("out-of-range policy accepted")
 	}
-	if st := a.Status(); st.PolicyError == "" {
-		t.Fatal("status does not show the refused policy")
+	if st := a.Status(); st.PolicyError == "" || !strings.Contains(st.PolicyError, "slot") {
+		t.Fatalf("status does not show the refused policy: %q", st.PolicyError)
+	}
+	a.mu.Lock()
+	kept := a.st.Policy
+	a.mu.Unlock()
+	if kept == nil || *kept != testPolicy() {
+		t.Fatalf("the previous policy was not kept: %+v", kept)
+	}
+	if !strings.Contains(logs.String(), "[ERROR] rejected a policy with out-of-range values; keeping the previous one") {
+		t.Fatalf("no log line about the refused policy:\n%s", logs.String())
 	}
 	for i := 0; i < 5; i++ {
 		in.events <- InputKey
@@ -284,4 +295,21 @@ func TestBlurDestroysDetail(t *testing.T) {
 			}
 		}
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -19,17 +19,22 @@ func FindPort() (string, error) {
 	if runtime.GOOS == "windows" {
 		return `\\.\Global\` + PortName, nil
 	}
-	link := "/dev/virtio-ports/" + PortName
+	return findPortIn("/dev", "/sys/class/virtio-ports")
+}
+
+// findPortIn is FindPort with the device and sysfs folders given (tests).
+func findPortIn(devDir, sysDir string) (string, error) {
+	link := filepath.Join(devDir, "virtio-ports", PortName)
 	if _, err := os.Stat(link); err == nil {
 		return link, nil
 	}
-	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+	names, _ := filepath.Glob(filepath.Join(sysDir, "*", "name"))
 	for _, n := range names {
 		b, err := os.ReadFile(n)
 		if err != nil || strings.TrimSpace(string(b)) != PortName {
 			continue
 		}
-		dev := "/dev/" + filepath.Base(filepath.Dir(n))
+		dev := filepath.Join(devDir, filepath.Base(filepath.Dir(n)))
 		if _, err := os.Stat(dev); err == nil {
 			return dev, nil
 		}

@@ -68,6 +68,30 @@ func TestAgentImports(t *testing.T) {
 	}
 }
 
+// TestAgentLinuxBuildHasNoSharedMemoryCapture keeps github.com/kbinani/screenshot
+// out of the Linux agent: its X11 path creates its MIT-SHM segment with mode
+// 0777, readable by every process in the guest while a shot is taken. The
+// Linux agent captures through xgb without shared memory; only the Windows
+// build uses the library (GDI).
+func TestAgentLinuxBuildHasNoSharedMemoryCapture(t *testing.T) {
+	for _, target := range []string{"linux/amd64", "linux/arm64", "windows/amd64"} {
+		goos, goarch, _ := strings.Cut(target, "/")
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../workspace-agent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list for %s: %v", target, err)
+		}
+		has := strings.Contains(string(out), "github.com/kbinani/screenshot")
+		if goos == "linux" && has {
+			t.Errorf("the %s agent links github.com/kbinani/screenshot (world-readable MIT-SHM capture)", target)
+		}
+		if goos == "windows" && !has {
+			t.Errorf("the %s agent does not capture with github.com/kbinani/screenshot", target)
+		}
+	}
+}
+
 // TestAgentCrossBuilds compiles the agent, static, for every guest platform.
 func TestAgentCrossBuilds(t *testing.T) {
 	if testing.Short() {
