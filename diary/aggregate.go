@@ -174,7 +174,9 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		}
 	}
 	for _, sp := range gaps {
-		for t := floor(sp.Start); t <= sp.End; t += slotLen {
+		// Every slot the gap overlaps (its end is exclusive), and the slot
+		// of its start even when it has no length.
+		for t := floor(sp.Start); t < max(sp.End, sp.Start+1); t += slotLen {
 			if s := get(t); s != nil {
 				s.slot.Gaps = append(s.slot.Gaps, sp.Reason)
 			}

@@ -876,3 +876,35 @@ func TestExportSlotLengthFollowsTheCaptures(t *testing.T) {
 		t.Fatalf("export across a slot change: %v (%d bytes)", err, buf.Len())
 	}
 }
+
+// Idle periods count into the slots they overlap; a gap marks the slots it
+// overlaps and no more (its end is exclusive), and is shown with its reason.
+func TestIdleAndGapsInSlots(t *testing.T) {
+	f := newFixture(t)
+	f.workSlot("acme", day0, 1)
+	_, err := f.s.AddRecords(ctx, "acme", []api.Record{
+		{ID: "idle-1", Type: api.RecordIdle, Start: day0.Add(2 * time.Minute), End: day0.Add(5*time.Minute + 30*time.Second)},
+		{ID: "idle-2", Type: api.RecordIdle, Start: day0.Add(9 * time.Minute), End: day0.Add(11 * time.Minute)},
+		{ID: "gap-1", Type: api.RecordGap, Start: day0.Add(9 * time.Minute), End: day0.Add(10 * time.Minute), Reason: "no screenshot: no X display"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.s.View(ctx, "acme", day0, day0.Add(time.Hour), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Days) != 1 || len(v.Days[0].Slots) != 1 {
+		t.Fatalf("days %+v", v.Days)
+	}
+	s := v.Days[0].Slots[0]
+	if s.IdleSeconds != 210+60 {
+		t.Fatalf("idle seconds %d, want 270 (3.5 min + the first minute of the second period)", s.IdleSeconds)
+	}
+	if len(s.Gaps) != 1 || s.Gaps[0] != "no screenshot: no X display" {
+		t.Fatalf("gaps %q", s.Gaps)
+	}
+	if v.Totals.Slots != 1 || !s.Billable {
+		t.Fatalf("a gap ending on the slot boundary made more slots or unbilled it: %+v", v.Totals)
+	}
+}
