@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/profiles"
 )
 
 // fakeBackend is the daemon as the pages see it.
@@ -56,7 +57,8 @@ func (f *fakeBackend) Workspace(_ context.Context, name string) (api.Workspace, 
 	if name != "acme" {
 		return api.Workspace{}, fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
 	}
-	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true}}, nil
+	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true},
+		Settings: &profiles.Profile{Client: &profiles.Client{Name: "ACME Corp"}}}, nil
 }
 func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, tz string) (api.DiaryView, error) {
 	if name != "acme" {
@@ -366,4 +368,53 @@ func BenchmarkDayPage(b *testing.B) {
 		size = rec.Body.Len()
 	}
 	b.ReportMetric(float64(size), "html-bytes")
+}
+
+// The day's grid shows each slot's marks: idle time, covered and deleted
+// shots, gaps with their reason, and why a slot is not billed; the
+// workspaces page shows the client, the agent and today's hours.
+func TestSlotMarksAndWorkspaceColumns(t *testing.T) {
+	s, fb, c := newTestServer(t)
+	ck := login(t, s, c)
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	v := daySlots(day, 3)
+	sl := v.Days[0].Slots
+	sl[0].Billable, sl[0].IdleSeconds = true, 240
+	sl[0].Shots[0].State = api.ShotCovered
+	sl[1].Billable, sl[1].Reason = false, "a screenshot was deleted"
+	sl[1].Shots[0].State = api.ShotDeleted
+	sl[2].Billable, sl[2].Reason, sl[2].Shots = false, "no screenshot", []api.Shot{}
+	sl[2].Gaps = []string{"no screenshot: no X display"}
+	v.Totals.BillableSeconds = 600
+	fb.mu.Lock()
+	fb.view = v
+	fb.mu.Unlock()
+
+	_, body := c.do("GET", "/w/acme?day=2026-11-20", nil, ck, "")
+	grid := body[strings.Index(body, `class="grid"`):]
+	slots := strings.Split(grid, `<div class="slot`)[1:]
+	if len(slots) != 3 {
+		t.Fatalf("%d slots in the grid:\n%s", len(slots), grid)
+	}
+	for i, want := range [][]string{
+		{"idle 240s", `badge covered`, `/shot/shot-1/image?kind=thumbnail`, "billable"},
+		{" unbilled", `badge deleted`, "not billed: a screenshot was deleted"},
+		{" unbilled", "no screenshot</div>", "gap: no screenshot: no X display", "not billed: no screenshot"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(slots[i], w) {
+				t.Errorf("slot %d lacks %q:\n%s", i, w, slots[i])
+			}
+		}
+	}
+	if strings.Contains(slots[1], "/shot/shot-2/image") {
+		t.Error("a deleted shot's thumbnail is linked")
+	}
+
+	_, body = c.do("GET", "/", nil, ck, "")
+	for _, w := range []string{"<td>ACME Corp</td>", "<td>connected</td>", "<td>on</td>", "<td>0h 10m</td>"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the workspaces page lacks %q", w)
+		}
+	}
 }
