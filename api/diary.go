@@ -91,6 +91,16 @@ type Rect struct {
 	H int `json:"h"`
 }
 
+// Retake is the answer to a retake request: the shot, its workspace, and
+// the new shot(s) the agent took. Pending means the agent spooled them but
+// they had not reached the diary when the daemon stopped waiting.
+type Retake struct {
+	Shot      string   `json:"shot"`
+	Workspace string   `json:"workspace"`
+	Retakes   []string `json:"retakes"`
+	Pending   bool     `json:"pending,omitempty"`
+}
+
 // CoverRequest covers regions of a shot (the whole shot when Rects is empty).
 type CoverRequest struct {
 	Rects []Rect `json:"rects,omitempty"`

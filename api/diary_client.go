@@ -127,6 +127,14 @@ func (c *Client) Cover(ctx context.Context, id string, req CoverRequest) error {
 	return c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/cover", req, nil)
 }
 
+// Retake asks the agent in the shot's VM for a retake of the shot now,
+// while its slot runs, and waits until the retake is in the diary.
+func (c *Client) Retake(ctx context.Context, id string) (Retake, error) {
+	var out Retake
+	err := c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/retake", nil, &out)
+	return out, err
+}
+
 // DeleteShot crypto-shreds a shot.
 func (c *Client) DeleteShot(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/delete", nil, nil)

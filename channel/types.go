@@ -7,13 +7,14 @@ import (
 )
 
 // Request types. Guest → host: TypeCapture, TypeRecords. Host → guest:
-// TypePolicy, TypeTrack, TypeStatus.
+// TypePolicy, TypeTrack, TypeStatus, TypeShoot.
 const (
 	TypeCapture = "capture"
 	TypeRecords = "records"
 	TypePolicy  = "policy"
 	TypeTrack   = "track"
 	TypeStatus  = "status"
+	TypeShoot   = "shoot"
 )
 
 // Capabilities an agent may announce in its Hello.
@@ -82,6 +83,22 @@ type Capture struct {
 	Height   int       `json:"height"`
 	Activity *Activity `json:"activity,omitempty"`
 	Blurred  bool      `json:"blurred,omitempty"`
+	// RetakeOf names the shot this one retakes (a shot the freelancer
+	// asked to replace; see Shoot).
+	RetakeOf string `json:"retake_of,omitempty"`
+}
+
+// Shoot asks the agent for screenshots now, as a retake of RetakeOf (of
+// its display); the answer is a Shot with the new captures' ids, sent once
+// they are spooled.
+type Shoot struct {
+	RetakeOf string `json:"retake_of"`
+	Display  int    `json:"display"`
+}
+
+// Shot answers a Shoot.
+type Shot struct {
+	IDs []string `json:"ids"`
 }
 
 // Record is an activity minute, an idle period or a gap.

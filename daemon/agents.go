@@ -329,7 +329,7 @@ func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message
 		if err := req.Decode(&c); err != nil {
 			return nil, fmt.Errorf("invalid: %w", err)
 		}
-		meta := api.CaptureMeta{ID: c.ID, Session: c.Session, Taken: c.Taken, Display: c.Display, X: c.X, Y: c.Y, Width: c.Width, Height: c.Height, Blurred: c.Blurred}
+		meta := api.CaptureMeta{ID: c.ID, Session: c.Session, Taken: c.Taken, Display: c.Display, X: c.X, Y: c.Y, Width: c.Width, Height: c.Height, Blurred: c.Blurred, Retake: c.RetakeOf}
 		if a := c.Activity; a != nil {
 			meta.Activity = &api.Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
 		}
@@ -472,4 +472,60 @@ func (h *agentHub) status(ctx context.Context, name string) (api.TrackStatus, er
 		}
 	}
 	return out, nil
+}
+
+// retakeWait bounds how long a retake request waits for the agent's new
+// shot to reach the diary after the agent spooled it.
+const retakeWait = 30 * time.Second
+
+// retake asks the agent of the shot's workspace for a retake of the shot
+// now (the diary checks that it can be retaken) and waits until the retake
+// is in the diary.
+func (h *agentHub) retake(ctx context.Context, id string) (api.Retake, error) {
+	st, done := h.diary.use()
+	t, err := st.CheckRetake(ctx, id)
+	done()
+	if err != nil {
+		return api.Retake{}, fmt.Errorf("retake shot %s: %w", id, diaryErr(err))
+	}
+	name := t.Workspace
+	if !h.tracking(name).On {
+		return api.Retake{}, fmt.Errorf("%w: retake shot %s: workspace %q is not tracking, and its agent takes a retake only while tracking", api.ErrConflict, id, name)
+	}
+	sess := h.session(name)
+	if sess == nil {
+		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of workspace %q is not connected", api.ErrConflict, id, name)
+	}
+	m, err := channel.NewMessage(channel.TypeShoot, channel.Shoot{RetakeOf: id, Display: t.Display})
+	if err != nil {
+		return api.Retake{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, retakeWait)
+	defer cancel()
+	ans, err := channel.Call(cctx, sess, m)
+	if err != nil {
+		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of %q could not: %v", api.ErrConflict, id, name, err)
+	}
+	var res channel.Shot
+	if err := ans.Decode(&res); err != nil || len(res.IDs) == 0 {
+		return api.Retake{}, fmt.Errorf("retake shot %s: the agent of %q answered %v without a shot", id, name, err)
+	}
+	out := api.Retake{Shot: id, Workspace: name, Retakes: res.IDs}
+	// The agent answered once the retake was in its spool; it reaches the
+	// diary through the channel like every shot.
+	for {
+		st, done := h.diary.use()
+		_, err := st.CheckRetake(ctx, id)
+		done()
+		if errors.Is(err, diary.ErrConflict) {
+			h.log.Info("shot retaken", "workspace", name, "shot", id, "retake", res.IDs)
+			return out, nil
+		}
+		select {
+		case <-cctx.Done():
+			out.Pending = true // spooled in the guest; it arrives with the agent's next delivery
+			return out, nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

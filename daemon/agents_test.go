@@ -31,6 +31,8 @@ type fakeGuest struct {
 	sess *yamux.Session
 	// version is the protocol version of its Hello (0: channel.Version).
 	version int
+	// picture is what it sends as a retake.
+	picture []byte
 	// refusePolicy makes it refuse every policy as an agent does one with
 	// out-of-range values: an error answer, the previous policy kept.
 	refusePolicy bool
@@ -42,7 +44,7 @@ func newFakeGuest(t *testing.T, sock string) *fakeGuest {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return &fakeGuest{t: t, ln: ln}
+	return &fakeGuest{t: t, ln: ln, picture: testJPEG(t, 7)}
 }
 
 // connect accepts the daemon's connection and runs the agent's handshake
@@ -84,6 +86,18 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 			req.Decode(&g.trk)
 		case channel.TypeStatus:
 			return channel.NewMessage("status", channel.Status{Version: "fake-1.0", Tracking: g.trk.On, SpoolItems: 0})
+		case channel.TypeShoot:
+			var sh channel.Shoot
+			if err := req.Decode(&sh); err != nil {
+				return nil, err
+			}
+			// Like the agent: answer once the retake is "spooled", and
+			// deliver it as any capture.
+			id := sh.RetakeOf + "-retake"
+			m, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: id, Session: g.trk.Session, Taken: time.Now(),
+				Display: sh.Display, Width: 160, Height: 100, RetakeOf: sh.RetakeOf}, g.picture, nil)
+			go channel.Call(ctx, sess, m)
+			return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: []string{id}})
 		}
 		return nil, nil
 	})
@@ -387,4 +401,66 @@ func TestAgentOfAnotherProtocolVersionIsRefused(t *testing.T) {
 		w, err := c.Workspace(ctx, "future")
 		return err == nil && w.Agent != nil && w.Agent.Connected && w.Agent.Error == ""
 	})
+}
+
+// The retake request: the daemon asks the shot's agent for a retake of the
+// shot's display and answers once the retake is in the diary; refusals
+// are clear and change nothing.
+func TestRetakeThroughTheAgent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hv, c, _, _ := agentDaemon(t)
+	g := agentWorkspace(t, hv, c, "acme")
+	if _, err := g.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Keep clear of a slot boundary (5 min slots): the retake must land in
+	// the shot's slot.
+	if left := 5*time.Minute - time.Duration(time.Now().Unix()%300)*time.Second; left < 20*time.Second {
+		time.Sleep(left + time.Second)
+	}
+	if _, err := c.Retake(ctx, "nope"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("retake of an unknown shot: %v", err)
+	}
+	ts, err := c.Track(ctx, "acme", api.TrackRequest{On: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "tracking pushed", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.trk.On })
+	m, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-1", Session: ts.Session, Taken: time.Now(), Display: 0, Width: 160, Height: 100}, testJPEG(t, 3), nil)
+	if err := g.send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Retake(ctx, "cap-1")
+	if err != nil || r.Pending || r.Workspace != "acme" || len(r.Retakes) != 1 || r.Retakes[0] != "cap-1-retake" {
+		t.Fatalf("retake: %+v %v", r, err)
+	}
+	v, err := c.Diary(ctx, "acme", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, d := range v.Days {
+		for _, sl := range d.Slots {
+			for _, sh := range sl.Shots {
+				found = found || (sh.ID == "cap-1-retake" && sh.Retake == "cap-1")
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the retake is not in the diary: %+v", v.Days)
+	}
+	if _, err := c.Retake(ctx, "cap-1"); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "retaken already") {
+		t.Fatalf("a second retake: %v", err)
+	}
+	if _, err := c.Track(ctx, "acme", api.TrackRequest{On: false}); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-2", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, testJPEG(t, 4), nil)
+	if err := g.send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Retake(ctx, "cap-2"); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "not tracking") {
+		t.Fatalf("a retake while not tracking: %v", err)
+	}
 }

@@ -175,6 +175,7 @@ func (s *server) diaryRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/shots/{id}", s.handleShotImage)
 	mux.HandleFunc("POST "+p+"/shots/{id}/cover", s.handleCover)
 	mux.HandleFunc("POST "+p+"/shots/{id}/delete", s.handleShotDelete)
+	mux.HandleFunc("POST "+p+"/shots/{id}/retake", s.handleRetake)
 	mux.HandleFunc("POST "+p+"/shots/{id}/reveal", s.handleReveal)
 	mux.HandleFunc("POST "+p+"/backup", s.handleBackup)
 	mux.HandleFunc("POST "+p+"/restore", s.handleRestore)
@@ -490,6 +491,15 @@ func (s *server) handleShotDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) handleRetake(w http.ResponseWriter, r *http.Request) {
+	out, err := s.agents.retake(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) handleReveal(w http.ResponseWriter, r *http.Request) {

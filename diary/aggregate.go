@@ -138,6 +138,20 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 	}
 	floor := func(t int64) int64 { return t - ((t%slotLen)+slotLen)%slotLen }
 
+	// A deleted shot that has a live retake in its own slot does not cost
+	// the slot its pay: the retake stands in for it.
+	slotOf := map[string]int64{}
+	for _, c := range captures {
+		slotOf[c.ID] = floor(c.Taken / 1000)
+	}
+	retaken := map[string]bool{}
+	for _, c := range captures {
+		if st := state[c.ID]; c.Retake != "" && (st == api.ShotOK || st == api.ShotCovered) {
+			if orig, ok := slotOf[c.Retake]; ok && orig == slotOf[c.ID] {
+				retaken[c.Retake] = true
+			}
+		}
+	}
 	for _, c := range captures {
 		s := get(floor(c.Taken / 1000))
 		if s == nil {
@@ -146,7 +160,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		st := state[c.ID]
 		s.slot.Shots = append(s.slot.Shots, api.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, Retake: c.Retake, Blurred: c.Blurred})
 		if st == api.ShotDeleted {
-			s.deleted = true
+			s.deleted = s.deleted || !retaken[c.ID]
 		} else {
 			s.live = true
 		}

@@ -227,6 +227,11 @@ func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, or
 		n, _ := s.logSize(ctx, ws)
 		return CaptureResult{Duplicate: dup, LogSize: n}, err
 	}
+	if m.Retake != "" {
+		if err := s.checkRetakeCapture(ctx, ws, m); err != nil {
+			return CaptureResult{}, err
+		}
+	}
 	key, err := newDataKey()
 	if err != nil {
 		return CaptureResult{}, err
@@ -254,7 +259,12 @@ func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, or
 	if a := m.Activity; a != nil {
 		body.Activity = &Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
 	}
-	n, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
+	n, err := s.commitAppend(ctx, ws, func(tx *sql.Tx) ([]pending, error) {
+		if m.Retake != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO retakes(orig, ws, shot) VALUES(?,?,?)`, m.Retake, ws, m.ID); err != nil {
+				return nil, fmt.Errorf("retake of %s: %w", m.Retake, err)
+			}
+		}
 		return []pending{{typ: TypeCapture, ref: m.ID, at: m.Taken, body: body, record: m.ID,
 			shot: &shotRow{id: m.ID, taken: m.Taken.UnixMilli(), secret: secret}}}, nil
 	})

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS shots(
 	id TEXT PRIMARY KEY, ws TEXT NOT NULL, idx INTEGER NOT NULL, taken INTEGER NOT NULL,
 	secret BLOB, state TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS shots_taken ON shots(ws, taken);
+CREATE TABLE IF NOT EXISTS retakes(orig TEXT PRIMARY KEY, ws TEXT NOT NULL, shot TEXT NOT NULL);
 `
 
 // Store is the diary of every workspace: a SQLite index (WAL, synchronous

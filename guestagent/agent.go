@@ -275,7 +275,7 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		}
 		for len(moments) > 0 && !moments[0].After(now) {
 			moments = moments[1:]
-			a.takeShots(now, tr.Session, *pol)
+			_, _ = a.takeShots(now, tr.Session, *pol, nil) // failures are gap records
 		}
 		if m := now.Truncate(time.Minute); !m.Equal(curMinute) {
 			a.closeMinute(curMinute, true)
@@ -365,33 +365,46 @@ func (a *Agent) kick() {
 	}
 }
 
-// takeShots captures every display and spools each shot.
-func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy) {
+// takeShots captures every display and spools each shot; a retake only
+// the retaken shot's display, marked as its retake. It returns the ids
+// spooled, and why none was when none was.
+func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy, retake *channel.Shoot) ([]string, error) {
 	shots, err := a.cfg.capturer.Capture()
 	if err != nil {
 		a.mu.Lock()
 		a.displayErr = err.Error()
 		a.mu.Unlock()
 		a.gap(now, "no screenshot: "+err.Error())
-		return
+		return nil, fmt.Errorf("no screenshot: %w", err)
 	}
 	a.mu.Lock()
 	a.displayErr = ""
 	act := a.slotAct
 	a.mu.Unlock()
+	var ids []string
+	var last error
 	for _, s := range shots {
+		retakeOf := ""
+		if retake != nil {
+			if s.Display != retake.Display {
+				continue
+			}
+			retakeOf = retake.RetakeOf
+		}
 		img := s.Image
 		if pol.Blur {
 			img = blurImage(img)
 		}
 		jpg, err := encodeJPEG(img, pol.JPEGQuality)
 		if err != nil {
-			a.gap(now, "encode screenshot: "+err.Error())
+			last = fmt.Errorf("encode screenshot: %w", err)
+			a.gap(now, last.Error())
 			continue
 		}
 		thumb, err := encodeJPEG(thumbnail(img, 320), 70)
 		if err != nil {
-			a.gap(now, "encode thumbnail: "+err.Error())
+			last = fmt.Errorf("encode thumbnail: %w", err)
+			a.gap(now, last.Error())
 			continue
 		}
 		id := NewID(now)
@@ -399,22 +412,32 @@ func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy) {
 		m, err := channel.NewMessage(channel.TypeCapture, channel.Capture{
 			ID: id, Session: session, Taken: now, Display: s.Display,
 			X: s.Bounds.Min.X, Y: s.Bounds.Min.Y, Width: s.Bounds.Dx(), Height: s.Bounds.Dy(),
-			Activity: &actCopy, Blurred: pol.Blur,
+			Activity: &actCopy, Blurred: pol.Blur, RetakeOf: retakeOf,
 		}, jpg, thumb)
 		if err != nil {
-			a.gap(now, "encode capture: "+err.Error())
+			last = fmt.Errorf("encode capture: %w", err)
+			a.gap(now, last.Error())
 			continue
 		}
 		if err := a.spool.Put(id, m, false); err != nil {
-			a.gap(now, fmt.Sprintf("spool full: screenshot of display %d dropped", s.Display))
+			last = fmt.Errorf("spool full: screenshot of display %d dropped", s.Display)
+			a.gap(now, last.Error())
 			continue
 		}
 		a.mu.Lock()
 		a.lastShot = now
 		a.mu.Unlock()
-		a.log.Info("screenshot spooled", "id", id, "display", s.Display, "bytes", len(jpg))
+		ids = append(ids, id)
+		a.log.Info("screenshot spooled", "id", id, "display", s.Display, "bytes", len(jpg), "retake_of", retakeOf)
 	}
 	a.kick()
+	if len(ids) == 0 && last == nil && retake != nil {
+		last = fmt.Errorf("no display %d to retake", retake.Display)
+	}
+	if len(ids) == 0 && last != nil {
+		return nil, last
+	}
+	return ids, nil
 }
 
 // ---- channel ----
@@ -602,6 +625,22 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		return channel.NewMessage("status", a.Status())
 	case channel.TypeStatus:
 		return channel.NewMessage("status", a.Status())
+	case channel.TypeShoot:
+		var sh channel.Shoot
+		if err := req.Decode(&sh); err != nil {
+			return nil, err
+		}
+		a.mu.Lock()
+		pol, tr := a.st.Policy, a.st.Track
+		a.mu.Unlock()
+		if pol == nil || !tr.On {
+			return nil, errors.New("not tracking: a retake is taken only while tracking")
+		}
+		ids, err := a.takeShots(a.cfg.Now(), tr.Session, *pol, &sh)
+		if err != nil {
+			return nil, err
+		}
+		return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: ids})
 	}
 	return nil, fmt.Errorf("invalid request: unknown type %q", req.Type)
 }

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,9 +205,9 @@ func edgeEnergy(t *testing.T, jpg []byte) float64 {
 func TestBlurPolicyBlursInTheGuest(t *testing.T) {
 	a, clk := offlineAgent(t, busyCapturer{})
 	pol := channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 8 << 20}
-	a.takeShots(clk.Now(), "s1", pol)
+	a.takeShots(clk.Now(), "s1", pol, nil)
 	pol.Blur = true
-	a.takeShots(clk.Now().Add(time.Second), "s1", pol)
+	a.takeShots(clk.Now().Add(time.Second), "s1", pol, nil)
 	_, caps, msgs := spooled(t, a)
 	if len(caps) != 2 {
 		t.Fatalf("%d captures spooled", len(caps))
@@ -230,7 +231,7 @@ func TestFullSpoolDropsShotsWithGapRecords(t *testing.T) {
 	pol := channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 1 << 20}
 	a.spool.SetLimit(pol.SpoolLimit)
 	for i := range 200 {
-		a.takeShots(clk.Now().Add(time.Duration(i)*time.Second), "s1", pol)
+		a.takeShots(clk.Now().Add(time.Duration(i)*time.Second), "s1", pol, nil)
 	}
 	recs, caps, _ := spooled(t, a)
 	_, used := a.spool.Usage()
@@ -248,5 +249,38 @@ func TestFullSpoolDropsShotsWithGapRecords(t *testing.T) {
 	}
 	if st := a.Status(); st.Gaps != gaps {
 		t.Fatalf("status counts %d gaps, the spool holds %d", st.Gaps, gaps)
+	}
+}
+
+// The host's shoot request takes a retake now, of the retaken shot's
+// display only, marked as its retake; only while tracking.
+func TestShootTakesARetake(t *testing.T) {
+	a, _ := offlineAgent(t, &fakeCapturer{fill: color.RGBA{10, 200, 10, 255}})
+	ctx := t.Context()
+	shoot := func(sh channel.Shoot) (*channel.Message, error) {
+		m, _ := channel.NewMessage(channel.TypeShoot, sh)
+		return a.handle(ctx, m)
+	}
+	if _, err := shoot(channel.Shoot{RetakeOf: "old", Display: 1}); err == nil || !strings.Contains(err.Error(), "not tracking") {
+		t.Fatalf("a retake while not tracking: %v", err)
+	}
+	pol := testPolicy()
+	a.mu.Lock()
+	a.st.Policy, a.st.Track = &pol, channel.Track{On: true, Session: "s1"}
+	a.mu.Unlock()
+	ans, err := shoot(channel.Shoot{RetakeOf: "old", Display: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res channel.Shot
+	if err := ans.Decode(&res); err != nil || len(res.IDs) != 1 {
+		t.Fatalf("answer %+v %v", res, err)
+	}
+	_, caps, _ := spooled(t, a)
+	if len(caps) != 1 || caps[0].ID != res.IDs[0] || caps[0].RetakeOf != "old" || caps[0].Display != 1 || caps[0].Session != "s1" {
+		t.Fatalf("spooled %+v", caps)
+	}
+	if _, err := shoot(channel.Shoot{RetakeOf: "old", Display: 5}); err == nil || !strings.Contains(err.Error(), "no display 5") {
+		t.Fatalf("a retake of a display that is not there: %v", err)
 	}
 }

@@ -217,6 +217,16 @@ func (s *Server) doDelete(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/w/"+r.PostFormValue("w")+"?day="+r.PostFormValue("day"), http.StatusSeeOther)
 }
 
+// doRetake has the agent retake the shot now; back to the day, which
+// shows the retake beside it.
+func (s *Server) doRetake(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.b.Retake(r.Context(), r.PathValue("id")); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/w/"+url.PathEscape(r.PostFormValue("w"))+"?day="+url.QueryEscape(r.PostFormValue("day")), http.StatusSeeOther)
+}
+
 // doWorkspace starts or stops a VM or its tracking.
 func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PathValue("name"), r.PathValue("action")

@@ -37,6 +37,7 @@ type Backend interface {
 	ShotImage(ctx context.Context, id, kind string) ([]byte, error)
 	Cover(ctx context.Context, id string, req api.CoverRequest) error
 	DeleteShot(ctx context.Context, id string) error
+	Retake(ctx context.Context, id string) (api.Retake, error)
 	Export(ctx context.Context, name string, req api.ExportRequest, w io.Writer) error
 	Start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error)
 	Stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error)
@@ -121,6 +122,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /shot/{id}/image", s.auth(s.shotImage))
 	mux.HandleFunc("POST /shot/{id}/cover", s.auth(s.doCover))
 	mux.HandleFunc("POST /shot/{id}/delete", s.auth(s.doDelete))
+	mux.HandleFunc("POST /shot/{id}/retake", s.auth(s.doRetake))
 	mux.HandleFunc("POST /shot/{id}/reveal", s.auth(s.doReveal))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no page "+r.URL.Path+".")

@@ -83,6 +83,13 @@ func (f *fakeBackend) Cover(_ context.Context, id string, req api.CoverRequest) 
 	f.covers = append(f.covers, req)
 	return nil
 }
+func (f *fakeBackend) Retake(_ context.Context, id string) (api.Retake, error) {
+	if id != "shot-1" {
+		return api.Retake{}, fmt.Errorf("%w: no shot %q", api.ErrNotFound, id)
+	}
+	f.record("retake " + id)
+	return api.Retake{Shot: id, Workspace: "acme", Retakes: []string{id + "-r"}}, nil
+}
 func (f *fakeBackend) DeleteShot(_ context.Context, id string) error {
 	f.record("delete " + id)
 	return nil
@@ -416,5 +423,33 @@ func TestSlotMarksAndWorkspaceColumns(t *testing.T) {
 		if !strings.Contains(body, w) {
 			t.Errorf("the workspaces page lacks %q", w)
 		}
+	}
+}
+
+func TestRetakeButton(t *testing.T) {
+	s, fb, c := newTestServer(t)
+	ck := login(t, s, c)
+	_, body := c.do("GET", "/shot/shot-1?w=acme&day=2026-11-20", nil, ck, "")
+	if !strings.Contains(body, `action="/shot/shot-1/retake"`) {
+		t.Fatal("the shot page has no retake button")
+	}
+	s.mu.Lock()
+	sess := s.sessions[ck.Value]
+	s.mu.Unlock()
+	form := url.Values{"csrf": {sess.csrf}, "w": {"acme"}, "day": {"2026-11-20"}}
+	if resp, _ := c.do("POST", "/shot/shot-1/retake", url.Values{"w": {"acme"}}, ck, ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("retake without the CSRF token: %d", resp.StatusCode)
+	}
+	resp, _ := c.do("POST", "/shot/shot-1/retake", form, ck, "")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/w/acme?day=2026-11-20" {
+		t.Fatalf("retake: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, _ := c.do("POST", "/shot/shot-9/retake", form, ck, ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("retake of an unknown shot: %d", resp.StatusCode)
+	}
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if len(fb.calls) != 1 || fb.calls[0] != "retake shot-1" {
+		t.Fatalf("calls %v", fb.calls)
 	}
 }

@@ -50,7 +50,7 @@ See docs/diary.md.`,
 	rf.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(
-		newDiaryShowCmd(a), newDiaryCoverCmd(a), newDiaryRevealCmd(a), newDiaryDeleteCmd(a),
+		newDiaryShowCmd(a), newDiaryCoverCmd(a), newDiaryRevealCmd(a), newDiaryDeleteCmd(a), newDiaryRetakeCmd(a),
 		newDiaryAddCmd(a), newDiaryExportCmd(a), newDiaryVerifyCmd(a), newDiaryVerifyRevealCmd(a),
 		newDiaryPruneCmd(a), newDiaryCheckCmd(a),
 	)
@@ -199,7 +199,11 @@ func printDiary(w io.Writer, v api.DiaryView) {
 			}
 			var shots []string
 			for _, sh := range s.Shots {
-				shots = append(shots, sh.ID+" ("+sh.State+")")
+				st := sh.State
+				if sh.Retake != "" {
+					st += ", retake of " + sh.Retake
+				}
+				shots = append(shots, sh.ID+" ("+st+")")
 			}
 			if len(shots) == 0 {
 				shots = []string{"-"}
@@ -344,11 +348,42 @@ func newDiaryDeleteCmd(a *app) *cobra.Command {
 			if err := a.client().DeleteShot(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "Shot %s deleted; a tombstone stays in the log and its slot is unbilled.\n", args[0])
+			fmt.Fprintf(a.stdout, "Shot %s deleted; a tombstone stays in the log, and its slot is unbilled unless a retake of the shot stands in for it.\n", args[0])
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	return cmd
+}
+
+func newDiaryRetakeCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "retake SHOT [--json]",
+		Short: "Have the agent take a new shot now, as the retake of a bad one in the running slot",
+		Long: `Asks the agent in the shot's VM for a new screenshot of the same display
+now, recorded as the retake of SHOT. Only a shot of the running slot can be
+retaken, once, and only while tracking. Deleting the bad shot afterwards
+does not cost its slot its pay: the retake stands in for it. Both the retake
+and any delete are in the log, and the client sees them.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.client().Retake(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(a.stdout, r)
+			}
+			if r.Pending {
+				fmt.Fprintf(a.stdout, "The agent of %s took %s as the retake of %s; it is in the guest's spool and reaches the diary with its next delivery.\n", r.Workspace, strings.Join(r.Retakes, ", "), r.Shot)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "Shot %s retaken as %s. To drop the bad one without losing the slot: workspace diary delete %s --yes\n", r.Shot, strings.Join(r.Retakes, ", "), r.Shot)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
