@@ -150,6 +150,48 @@ tracking {
 		}
 		time.Sleep(3 * time.Second)
 	}
+	// A retake, as a user asks for one: the agent in the VM takes a new
+	// shot of the same display now; deleting the bad one then does not cost
+	// the slot its pay. Only a shot of the running slot can be retaken, so
+	// wait for one with a few seconds of its slot left.
+	for retakeBy := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		shots := shotsOf(e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute)))
+		bad := shots[len(shots)-1]
+		if time.Until(bad.Taken.Truncate(30*time.Second).Add(30*time.Second)) < 10*time.Second {
+			if time.Now().After(retakeBy) {
+				t.Fatal("no shot early enough in its slot to retake in 2 minutes")
+			}
+			continue
+		}
+		var rt api.Retake
+		if err := json.Unmarshal([]byte(mustCLI(t, e.socket, "diary", "retake", bad.ID, "--json").stdout), &rt); err != nil || rt.Pending || len(rt.Retakes) != 1 {
+			t.Fatalf("retake of %s: %+v %v", bad.ID, rt, err)
+		}
+		if r := cli(t, e.socket, "diary", "retake", bad.ID); r.code == 0 || !strings.Contains(r.stderr, "retaken already") {
+			t.Fatalf("a second retake: %s", r)
+		}
+		mustCLI(t, e.socket, "diary", "delete", bad.ID, "--yes")
+		v = e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute))
+		var found bool
+		for _, d := range v.Days {
+			for _, s := range d.Slots {
+				for _, sh := range s.Shots {
+					if sh.ID == rt.Retakes[0] {
+						found = true
+						if sh.Retake != bad.ID || sh.State != api.ShotOK || s.Reason == "a screenshot was deleted" {
+							t.Fatalf("the retake %+v in slot %+v", sh, s)
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("the retake %s is not in the diary", rt.Retakes[0])
+		}
+		t.Logf("shot %s retaken as %s, deleted, and its slot kept", bad.ID, rt.Retakes[0])
+		break
+	}
+
 	var ts api.TrackStatus
 	json.Unmarshal([]byte(mustCLI(t, e.socket, "track", "status", name, "--json").stdout), &ts)
 	if !ts.Tracking || ts.Guest == nil || !ts.Guest.Tracking || ts.Guest.LastShot.IsZero() {
@@ -173,6 +215,9 @@ tracking {
 		t.Error("no activity minutes recorded")
 	}
 	for _, sh := range shotsOf(v) {
+		if sh.State == api.ShotDeleted {
+			continue // the retaken shot, shredded
+		}
 		f := filepath.Join(e.dir, sh.ID+".jpg")
 		mustCLI(t, e.socket, "diary", "show", sh.ID, "--out", f)
 		b, _ := os.ReadFile(f)
