@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,6 +191,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 			t.Skipf("libvirtd is not available at %s (%v): run `sudo make libvirt`\n%s", uri, err, out)
 		}
 	}
+	sweepOnce.Do(func() { sweepStale(t, uri) })
 	base, err := os.MkdirTemp("", "wse2e")
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +204,44 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	t.Cleanup(e.cleanup)
 	e.startDaemon()
 	return e
+}
+
+var sweepOnce sync.Once
+
+// sweepStale removes what dead test runs left in the shared libvirtd (a
+// test killed by its timeout runs no cleanup): test domains
+// (ws-wstest-*), their networks and filters, and the e2e tests' pools.
+// Test packages run one at a time (make test: go test -p 1), so none of
+// these belongs to a live test; every daemon would otherwise list them.
+func sweepStale(t *testing.T, uri string) {
+	virsh := func(args ...string) string {
+		out, _ := exec.Command("virsh", append([]string{"-c", uri}, args...)...).Output()
+		return string(out)
+	}
+	for _, d := range strings.Fields(virsh("list", "--all", "--name")) {
+		if strings.HasPrefix(d, "ws-wstest-") {
+			virsh("destroy", d)
+			virsh("undefine", d, "--snapshots-metadata")
+			t.Logf("removed the stale test domain %s", d)
+		}
+	}
+	for _, n := range strings.Fields(virsh("net-list", "--all", "--name")) {
+		if strings.HasPrefix(n, "ws-wstest-") {
+			virsh("net-destroy", n)
+			virsh("net-undefine", n)
+		}
+	}
+	for _, line := range strings.Split(virsh("nwfilter-list"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "ws-wstest-") {
+			virsh("nwfilter-undefine", f[1])
+		}
+	}
+	for _, p := range strings.Fields(virsh("pool-list", "--all", "--name")) {
+		if strings.HasPrefix(p, "wstest-e2e-") {
+			virsh("pool-destroy", p)
+			virsh("pool-undefine", p)
+		}
+	}
 }
 
 func (e *e2eEnv) startDaemon() {
