@@ -439,3 +439,44 @@ func TestImageGC(t *testing.T) {
 		t.Fatalf("after gc: %+v", imgs)
 	}
 }
+
+// A base cannot be collected while a workspace is being made on it: gc
+// waits for the create, then keeps the image it now has a user.
+func TestImageGCWaitsForACreate(t *testing.T) {
+	hv := newFakeHV()
+	c, _ := startDaemon(t, hv)
+	ctx := context.Background()
+	if _, err := importBytes(t, c, "base", qcow2Bytes(1<<30, false, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	hv.mu.Lock()
+	hv.createGate = gate
+	hv.mu.Unlock()
+	created := make(chan error, 1)
+	go func() {
+		_, err := c.Create(ctx, api.CreateRequest{Name: "acme", Profile: testProfile(t, `image = "base"`)})
+		created <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the create is inside the hypervisor now
+	collected := make(chan api.GCResult, 1)
+	go func() {
+		res, err := c.ImageGC(ctx, false)
+		if err != nil {
+			t.Error(err)
+		}
+		collected <- res
+	}()
+	select {
+	case res := <-collected:
+		t.Fatalf("gc ran during a create on its base: %+v", res)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if res := <-collected; len(res.Removed) != 0 || len(res.Kept) != 1 {
+		t.Fatalf("gc after the create: %+v", res)
+	}
+}

@@ -21,6 +21,8 @@ type fakeHV struct {
 	down       bool
 	ignoreACPI bool
 	failCreate error
+	// createGate, when set, holds Create until it is closed.
+	createGate chan struct{}
 	// snaps are each workspace's snapshots, oldest first; discarded
 	// counts DiscardLeftovers calls per workspace.
 	snaps     map[string][]vm.Snapshot
@@ -70,6 +72,12 @@ func (f *fakeHV) DeleteVolume(_ context.Context, name string) error {
 }
 
 func (f *fakeHV) Create(_ context.Context, s vm.Spec) error {
+	f.mu.Lock()
+	gate := f.createGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {

@@ -258,6 +258,8 @@ func (s *server) handleImageRemove(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.m.bases.Lock()
+	defer s.m.bases.Unlock()
 	users, err := s.m.usersOf(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("remove image %q: cannot tell which workspaces use it: %w", name, err))
@@ -371,6 +373,8 @@ func (b *broker) subscribe() (<-chan api.Event, func()) {
 // users waited years for this); with dry_run=true it only says which.
 func (s *server) handleImageGC(w http.ResponseWriter, r *http.Request) {
 	dry := r.URL.Query().Get("dry_run") == "true"
+	s.m.bases.Lock()
+	defer s.m.bases.Unlock()
 	imgs, err := s.images.list()
 	if err != nil {
 		s.writeError(w, r, err)

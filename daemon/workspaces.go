@@ -30,6 +30,12 @@ type manager struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// bases keeps base images and the workspaces made on them consistent:
+	// create holds it shared from the image lookup to the domain's
+	// definition, image rm and gc exclusively from the check of an image's
+	// users to its removal, so a base cannot go while a workspace is being
+	// made on it.
+	bases sync.RWMutex
 }
 
 func newManager(hv Hypervisor, images *imageStore, log hclog.Logger) *manager {
@@ -134,6 +140,8 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Worksp
 		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: profile %s: %v", api.ErrInvalid, req.Name, req.ProfilePath, err)
 	}
 	defer m.lock(req.Name)()
+	m.bases.RLock()
+	defer m.bases.RUnlock()
 
 	if _, err := m.hv.Info(ctx, req.Name); err == nil {
 		return api.Workspace{}, fmt.Errorf("%w: workspace %q already exists", api.ErrExists, req.Name)
