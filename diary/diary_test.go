@@ -646,6 +646,18 @@ func TestExportTamper(t *testing.T) {
 		{"slot length in the manifest (more billable hours)", func(d *exportData) {
 			d.m.SlotSeconds = 86400
 		}, "600 s slots, but the export's totals use 86400 s slots"},
+		{"client name", func(d *exportData) {
+			d.m.Client = "Other Corp"
+		}, "the export's client was altered"},
+		{"range", func(d *exportData) {
+			d.m.From = d.m.From.Add(-24 * time.Hour)
+		}, "the export's from was altered"},
+		{"statement removed", func(d *exportData) {
+			d.m.Statement = ""
+		}, "no signed statement"},
+		{"statement of another export", func(d *exportData) {
+			d.m.Statement = oldData.m.Statement
+		}, "the export's checkpoint was altered"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -656,7 +668,7 @@ func TestExportTamper(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
 			}
-			if c.name != "extra file" && c.name != "checkpoint signature" {
+			if !strings.Contains(c.want, "export's") && c.name != "extra file" && c.name != "checkpoint signature" && c.name != "statement removed" {
 				var ee *EntryError
 				if !errors.As(err, &ee) {
 					t.Fatalf("error does not name an entry: %v", err)

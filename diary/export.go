@@ -21,7 +21,7 @@ import (
 )
 
 // ExportFormat names the export format and its version.
-const ExportFormat = "workspace-diary-export/1"
+const ExportFormat = "workspace-diary-export/2"
 
 // Limits of the export reader: a file beyond them is refused, not read.
 const (
@@ -41,6 +41,7 @@ type manifest struct {
 	SlotSeconds int                     `json:"slot_seconds"`
 	Signer      string                  `json:"signer"`
 	Checkpoint  string                  `json:"checkpoint"`
+	Statement   string                  `json:"statement"` // signed: the labels above (statement.go)
 	First       int64                   `json:"first"`
 	Entries     []manifestEntry         `json:"entries"`
 	Shots       map[string]manifestShot `json:"shots"`
@@ -137,6 +138,9 @@ func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra
 	}
 	m.Signer = keys.VerifierKey()
 	m.Created = s.now().UTC()
+	if m.Statement, err = signStatement(m, keys.Signer()); err != nil {
+		return ExportSummary{}, fmt.Errorf("export: sign its statement: %w", err)
+	}
 	aw, err := age.Encrypt(w, recips...)
 	if err != nil {
 		return ExportSummary{}, fmt.Errorf("export: %w", err)
@@ -564,6 +568,11 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 	}
 	v.Entries = len(entries)
 	if err := verifyShots(d, entries, v); err != nil {
+		return nil, err
+	}
+	// Last: the labels the entries do not sign (the entry checks above
+	// name the entry when one is at fault).
+	if err := checkStatement(m, signer); err != nil {
 		return nil, err
 	}
 	loc := opts.Loc
