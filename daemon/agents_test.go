@@ -150,16 +150,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hv := newFakeHV()
-	c, d := startDaemon(t, hv)
-	d.server.agents.resend = 50 * time.Millisecond
-	logs := captureAgentLog(d)
-	if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Init(ctx, api.InitRequest{}); err != nil {
-		t.Fatal(err)
-	}
+	hv, c, _, logs := agentDaemon(t)
 	good := agentWorkspace(t, hv, c, "good")
 	bad := agentWorkspace(t, hv, c, "bad")
 	if _, err := good.connect(ctx); err != nil {
