@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -19,7 +20,11 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 	for _, d := range view.Days {
 		for _, s := range d.Slots {
 			cov, del := 0, 0
+			note := s.Reason
 			for _, sh := range s.Shots {
+				if sh.Retake != "" {
+					note = strings.TrimPrefix(note+"; shot "+sh.ID+" is the retake of "+sh.Retake, "; ")
+				}
 				switch sh.State {
 				case api.ShotCovered:
 					cov++
@@ -30,7 +35,7 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 			rows = append(rows, []string{d.Date, s.Start.Format("15:04"), s.End.Format("15:04"), "tracked", strconv.FormatBool(s.Billable),
 				strconv.Itoa(s.ActivityPercent), strconv.Itoa(s.Activity.Active), strconv.Itoa(s.Activity.Keys), strconv.Itoa(s.Activity.Clicks),
 				strconv.Itoa(s.Activity.Moves), strconv.Itoa(s.Activity.Scrolls), strconv.Itoa(s.IdleSeconds), strconv.Itoa(len(s.Shots)),
-				strconv.Itoa(cov), strconv.Itoa(del), csvSafe(s.Memo), s.Reason})
+				strconv.Itoa(cov), strconv.Itoa(del), csvSafe(s.Memo), note})
 		}
 	}
 	for _, m := range view.Manual {
@@ -106,7 +111,7 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 {{range .Slots}}<div class="slot{{if not .Billable}} unbilled{{end}}">
 <div class="time">{{hm .Start}}–{{hm .End}}</div>
 {{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{.ID}} at {{hm .Taken}}">{{else}}<div class="none">{{.State}}</div>{{end}}
-{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
+{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{if .Retake}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
 <div class="bar" title="activity {{.ActivityPercent}}%"><span style="width:{{.ActivityPercent}}%"></span></div>
 <div>{{.ActivityPercent}}% activity{{if .IdleSeconds}} · idle {{.IdleSeconds}}s{{end}}</div>
 {{with .Memo}}<div class="memo">{{.}}</div>{{end}}

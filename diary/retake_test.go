@@ -1,7 +1,9 @@
 package diary
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,14 @@ func TestRetakeKeepsTheSlotBilled(t *testing.T) {
 	}
 	if ver.View.Totals.BillableSeconds != v.Totals.BillableSeconds || ver.View.Totals.BillableSeconds != 600 {
 		t.Fatalf("billable: the client's verify %d s, the diary %d s, want 600", ver.View.Totals.BillableSeconds, v.Totals.BillableSeconds)
+	}
+	// The client's timesheet and report say which shot is a retake.
+	var csvOut, html bytes.Buffer
+	if err := WriteCSV(&csvOut, ver.View); err != nil || !strings.Contains(csvOut.String(), "is the retake of "+bad) {
+		t.Fatalf("timesheet: %v\n%s", err, csvOut.String())
+	}
+	if err := WriteHTML(&html, ver); err != nil || !strings.Contains(html.String(), ">retake</span>") {
+		t.Fatalf("report: %v", err)
 	}
 	// Deleting the retake too gives the slot up after all.
 	if err := f.s.Delete(ctx, re); err != nil {
