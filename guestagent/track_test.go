@@ -145,6 +145,7 @@ func TestIdlePeriodFromLastInputToNextInput(t *testing.T) {
 	// Tracking stopping during an idle period closes it at that moment.
 	a.checkIdle(back.Add(timeout), timeout)
 	stop := back.Add(timeout + time.Minute)
+	clk.Set(stop) // spool ids are by time: the records come back in order
 	a.closeIdle(stop)
 	recs, _, _ = spooled(t, a)
 	if len(recs) != 2 || !recs[1].Start.Equal(back) || !recs[1].End.Equal(stop) {
