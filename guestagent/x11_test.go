@@ -89,11 +89,11 @@ func TestX11CaptureUsesNoSharedMemory(t *testing.T) {
 		t.Fatalf("shared memory segments appeared during captures (key shmid perms ...):\n%s", strings.Join(seen, "\n"))
 	}
 	// The watch does see a short-lived world-readable segment.
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 1<<20, unix.IPC_CREAT|0o777)
+	if err != nil {
+		t.Skipf("cannot make a test segment: %v", err)
+	}
 	seen := watch(func() {
-		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 1<<20, unix.IPC_CREAT|0o777)
-		if err != nil {
-			t.Skipf("cannot make a test segment: %v", err)
-		}
 		time.Sleep(20 * time.Millisecond)
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 	})
