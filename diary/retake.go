@@ -69,7 +69,7 @@ func (s *Store) retakeable(ctx context.Context, q querier, si shotInfo, c Captur
 	var other string
 	err := q.QueryRowContext(ctx, `SELECT shot FROM retakes WHERE orig=?`, si.id).Scan(&other)
 	if err == nil {
-		return t, fmt.Errorf("%w: shot %s was retaken already (as %s): one retake a shot", ErrConflict, si.id, other)
+		return t, fmt.Errorf("%w: shot %s was retaken already (as %s), and a shot is retaken only once", ErrConflict, si.id, other)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("retakes of %s: %w", si.id, err)
