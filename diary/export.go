@@ -279,7 +279,8 @@ func (s *Store) exportShot(ctx context.Context, id string) ([]namedFile, *manife
 			return nil, nil, err
 		}
 		kinds = []string{blobCovered, blobCoveredThumb}
-		files = []string{coverBlob(blobCovered, c.Covered), coverBlob(blobCoveredThumb, c.CoveredThumb)}
+		img, th := c.files()
+		files = []string{img, th}
 		ms = &manifestShot{Covered: true}
 	}
 	var out []namedFile

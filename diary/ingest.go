@@ -39,6 +39,11 @@ func coverBlob(kind, sum string) string {
 	return kind + "." + sum
 }
 
+// files are the blob kinds of the cover's image and thumbnail.
+func (c CoverBody) files() (image, thumb string) {
+	return coverBlob(blobCovered, c.Covered), coverBlob(blobCoveredThumb, c.CoveredThumb)
+}
+
 // blobName is the readable name of a blob kind, cover hashes aside.
 func blobName(kind string) string {
 	k, _, _ := strings.Cut(kind, ".")
@@ -438,8 +443,8 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 						s.log.Warn("cannot tell the current cover of a shot; keeping its files", "workspace", ws, "shot", id, "error", err)
 						continue
 					}
-					cur[coverBlob(blobCovered, c.Covered)] = true
-					cur[coverBlob(blobCoveredThumb, c.CoveredThumb)] = true
+					img, th := c.files()
+					cur[img], cur[th] = true, true
 				}
 				covers[id] = cur
 			}

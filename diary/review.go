@@ -149,9 +149,10 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 			if err != nil {
 				return nil, "", err
 			}
-			blob = coverBlob(blobCovered, c.Covered)
+			img, th := c.files()
+			blob = img
 			if kind == ImageThumbnail {
-				blob = coverBlob(blobCoveredThumb, c.CoveredThumb)
+				blob = th
 			}
 		}
 	default:
@@ -201,7 +202,8 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 		if err != nil {
 			return fmt.Errorf("cover shot %s: %w", id, err)
 		}
-		prev = []string{coverBlob(blobCovered, pc.Covered), coverBlob(blobCoveredThumb, pc.CoveredThumb)}
+		pimg, pth := pc.files()
+		prev = []string{pimg, pth}
 		if len(pc.Rects) == 0 || len(rects) == 0 {
 			rects = nil // the whole shot
 		} else {
@@ -228,7 +230,8 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	for _, r := range rects {
 		body.Rects = append(body.Rects, Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
 	}
-	files := []string{coverBlob(blobCovered, body.Covered), coverBlob(blobCoveredThumb, body.CoveredThumb)}
+	cimg, cth := body.files()
+	files := []string{cimg, cth}
 	// Files of the same name as the previous cover's hold the same bytes
 	// (same hash): they are neither removed on failure nor after success.
 	fresh := func(names []string, other []string) []string {
@@ -451,14 +454,15 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 			if !ok {
 				return 0, bad(errors.New("the shot is marked covered but the log has no cover of it"))
 			}
-			cov, err := s.readBlob(ws, si.id, coverBlob(blobCovered, lc.Covered), sec.key)
+			img, th := lc.files()
+			cov, err := s.readBlob(ws, si.id, img, sec.key)
 			if err != nil {
 				return 0, bad(err)
 			}
 			if sum256hex(cov) != lc.Covered {
 				return 0, bad(errors.New("the covered image does not match its cover entry"))
 			}
-			cth, err := s.readBlob(ws, si.id, coverBlob(blobCoveredThumb, lc.CoveredThumb), sec.key)
+			cth, err := s.readBlob(ws, si.id, th, sec.key)
 			if err != nil {
 				return 0, bad(err)
 			}
