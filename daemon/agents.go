@@ -164,17 +164,7 @@ func (h *agentHub) loop(ctx context.Context, name, sock string, c *agentConn) {
 		wait := 500 * time.Millisecond
 		switch {
 		case errors.Is(err, channel.ErrUnsupportedVersion):
-			var ve *versionError
-			agent := ""
-			if errors.As(err, &ve) {
-				agent = ve.hello.Agent
-			}
-			reason := fmt.Sprintf("agent %.64q refused: %v; install an agent of this daemon's version in the guest", agent, err)
-			c.mu.Lock()
-			c.refused = reason
-			c.mu.Unlock()
-			log.Error("agent refused: unsupported protocol version; install an agent of this daemon's version in the guest",
-				"agent", fmt.Sprintf("%.64s", agent), "error", err, "retry_in", versionRetry)
+			// serveConn logged it and set the reason in the status.
 			wait, versionRetry = versionRetry, min(2*versionRetry, maxVersionRetry)
 		case errors.Is(err, channel.ErrBadRequest), errors.Is(err, channel.ErrMalformed), errors.Is(err, channel.ErrTooLarge):
 			log.Warn("the agent sent a malformed or oversized frame; its session is closed, resyncing", "error", err)
@@ -191,15 +181,6 @@ func (h *agentHub) loop(ctx context.Context, name, sock string, c *agentConn) {
 	}
 }
 
-// versionError is a handshake refused for the agent's protocol version.
-type versionError struct {
-	hello channel.Hello
-	err   error
-}
-
-func (e *versionError) Error() string { return e.err.Error() }
-func (e *versionError) Unwrap() error { return e.err }
-
 func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c *agentConn, log hclog.Logger) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -207,7 +188,11 @@ func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c 
 	defer stop()
 	hello, br, err := channel.HostHandshake(cctx, conn, h.resend)
 	if errors.Is(err, channel.ErrUnsupportedVersion) {
-		return &versionError{hello: hello, err: fmt.Errorf("handshake: %w", err)}
+		c.mu.Lock()
+		c.refused = fmt.Sprintf("agent %.64q refused: handshake: %v; install an agent of this daemon's version in the guest", hello.Agent, err)
+		c.mu.Unlock()
+		log.Error("agent refused: unsupported protocol version; install an agent of this daemon's version in the guest",
+			"agent", fmt.Sprintf("%.64s", hello.Agent), "error", err)
 	}
 	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
