@@ -232,7 +232,7 @@ func floorTo(t time.Time, d time.Duration) time.Time {
 func (a *Agent) trackLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var curSlot, curMinute time.Time
+	var curSlot, curEnd, curMinute time.Time
 	var moments []time.Time
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for {
@@ -254,21 +254,13 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		}
 		slotLen := time.Duration(pol.SlotSeconds) * time.Second
 		if s := floorTo(now, slotLen); !s.Equal(curSlot) {
-			curSlot = s
-			moments = moments[:0]
-			// Random moments in what is left of the slot: all of it at a
-			// slot's start, the rest of it when tracking (or the guest)
-			// starts mid-slot.
-			from := s
-			if now.After(from) {
-				from = now
+			if len(moments) > 0 && !curSlot.IsZero() && !now.Before(curEnd) {
+				// The loop ran late past the old slot's end: say so in
+				// that slot rather than lose its shot silently.
+				a.gap(curEnd.Add(-time.Second), fmt.Sprintf("missed %d screenshot moment(s) of the slot: the agent ran late", len(moments)))
 			}
-			if left := s.Add(slotLen).Sub(from); left > 0 {
-				for i := 0; i < pol.ScreenshotsPerSlot; i++ {
-					moments = append(moments, from.Add(time.Duration(rng.Int63n(int64(left)))))
-				}
-			}
-			sort.Slice(moments, func(i, j int) bool { return moments[i].Before(moments[j]) })
+			curSlot, curEnd = s, s.Add(slotLen)
+			moments = slotMoments(s, now, slotLen, pol.ScreenshotsPerSlot, rng)
 			a.mu.Lock()
 			a.slotAct = channel.Activity{}
 			a.mu.Unlock()
@@ -283,6 +275,31 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		}
 		a.checkIdle(now, time.Duration(pol.IdleSeconds)*time.Second)
 	}
+}
+
+// momentMargin keeps screenshot moments off a slot's last seconds: the
+// loop ticks once a second, and a moment it reaches only after the slot
+// ended would be taken in the next one.
+const momentMargin = 2 * time.Second
+
+// slotMoments returns n random moments, in order, in what is left of the
+// slot that starts at s: all of it at the slot's start, the rest of it when
+// tracking (or the guest) starts mid-slot; none in its last momentMargin.
+func slotMoments(s, now time.Time, slotLen time.Duration, n int, rng *rand.Rand) []time.Time {
+	from := s
+	if now.After(from) {
+		from = now
+	}
+	left := s.Add(slotLen - momentMargin).Sub(from)
+	if left <= 0 {
+		return nil
+	}
+	moments := make([]time.Time, 0, n)
+	for range n {
+		moments = append(moments, from.Add(time.Duration(rng.Int63n(int64(left)))))
+	}
+	sort.Slice(moments, func(i, j int) bool { return moments[i].Before(moments[j]) })
+	return moments
 }
 
 // closeMinute spools the activity record of a finished minute.

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -283,5 +284,39 @@ func TestShootTakesARetake(t *testing.T) {
 	}
 	if _, err := shoot(channel.Shoot{RetakeOf: "old", Display: 5}); err == nil || !strings.Contains(err.Error(), "no display 5") {
 		t.Fatalf("a retake of a display that is not there: %v", err)
+	}
+}
+
+// A slot's moments fall in what is left of it, never in its last seconds
+// (the loop ticks once a second: a moment reached after the slot's end
+// would be taken in the next slot), and in order.
+func TestSlotMomentsStayInsideTheSlot(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	s := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now  time.Time
+		slot time.Duration
+		n    int
+	}{
+		{s, 30 * time.Second, 3},
+		{s.Add(20 * time.Second), 30 * time.Second, 2},
+		{s, 10 * time.Second, 10},
+		{s.Add(9 * time.Minute), 10 * time.Minute, 1},
+	} {
+		for range 2000 {
+			ms := slotMoments(s, tc.now, tc.slot, tc.n, rng)
+			if len(ms) != tc.n {
+				t.Fatalf("%d moments, want %d", len(ms), tc.n)
+			}
+			for i, m := range ms {
+				if m.Before(tc.now) || !m.Before(s.Add(tc.slot-momentMargin)) || (i > 0 && m.Before(ms[i-1])) {
+					t.Fatalf("moment %s (slot %s+%s, now %s): %v", m, s, tc.slot, tc.now, ms)
+				}
+			}
+		}
+	}
+	// Starting within the margin of the slot's end: no moment this slot.
+	if ms := slotMoments(s, s.Add(29*time.Second), 30*time.Second, 1, rng); len(ms) != 0 {
+		t.Fatalf("moments in the last seconds: %v", ms)
 	}
 }
