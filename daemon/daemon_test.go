@@ -74,7 +74,11 @@ func qcow2Bytes(virtual uint64, backing bool, size int) []byte {
 	if backing {
 		binary.BigEndian.PutUint64(b[8:16], 512)
 	}
+	binary.BigEndian.PutUint32(b[20:24], 16)
 	binary.BigEndian.PutUint64(b[24:32], virtual)
+	if size >= qcow2V3HeaderLen+8 {
+		binary.BigEndian.PutUint32(b[100:104], qcow2V3HeaderLen)
+	}
 	return b
 }
 
@@ -379,11 +383,11 @@ func TestPeerAllowed(t *testing.T) {
 }
 
 func TestSniffDisk(t *testing.T) {
-	h, err := sniffDisk(qcow2Bytes(5<<30, false, 72), 72)
+	h, err := sniffDisk(qcow2Bytes(5<<30, false, 112), 112)
 	if err != nil || h.format != "qcow2" || h.virtualSize != 5<<30 {
 		t.Fatalf("%+v %v", h, err)
 	}
-	if _, err := sniffDisk(qcow2Bytes(5<<30, true, 72), 72); !errors.Is(err, api.ErrInvalid) {
+	if _, err := sniffDisk(qcow2Bytes(5<<30, true, 112), 112); !errors.Is(err, api.ErrInvalid) {
 		t.Fatalf("backing file accepted: %v", err)
 	}
 	if _, err := sniffDisk([]byte(qcow2Magic), 4); !errors.Is(err, api.ErrInvalid) {
@@ -395,7 +399,7 @@ func TestSniffDisk(t *testing.T) {
 }
 
 func FuzzSniffDisk(f *testing.F) {
-	f.Add(qcow2Bytes(1<<30, false, 72), int64(72))
+	f.Add(qcow2Bytes(1<<30, false, 112), int64(112))
 	f.Add([]byte("QFI\xfb"), int64(4))
 	f.Add([]byte{}, int64(0))
 	f.Fuzz(func(t *testing.T, head []byte, size int64) {

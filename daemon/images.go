@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -89,30 +88,6 @@ type diskHeader struct {
 	virtualSize uint64
 }
 
-const qcow2Magic = "QFI\xfb"
-
-// sniffDisk reads a disk's format from its first bytes. A qcow2 that names a
-// backing file is refused: it could make QEMU read any file on the host.
-func sniffDisk(head []byte, size int64) (diskHeader, error) {
-	if len(head) >= 4 && string(head[:4]) == qcow2Magic {
-		if len(head) < 32 {
-			return diskHeader{}, fmt.Errorf("%w: qcow2 header is truncated", api.ErrInvalid)
-		}
-		if backing := binary.BigEndian.Uint64(head[8:16]); backing != 0 {
-			return diskHeader{}, fmt.Errorf("%w: qcow2 image has a backing file; flatten it first (qemu-img convert -O qcow2)", api.ErrInvalid)
-		}
-		vs := binary.BigEndian.Uint64(head[24:32])
-		if vs == 0 {
-			return diskHeader{}, fmt.Errorf("%w: qcow2 image has a virtual size of 0", api.ErrInvalid)
-		}
-		return diskHeader{format: "qcow2", virtualSize: vs}, nil
-	}
-	if size <= 0 {
-		return diskHeader{}, fmt.Errorf("%w: disk is empty", api.ErrInvalid)
-	}
-	return diskHeader{format: "raw", virtualSize: uint64(size)}, nil
-}
-
 // importImage reads a multipart upload (meta, disk, then optional kernel and
 // initrd) and streams each part into the pool as it arrives. Anything made
 // is removed again if a later step fails.
@@ -159,8 +134,8 @@ func (s *imageStore) importImage(ctx context.Context, mr *multipart.Reader) (img
 		}
 		switch part.FormName() {
 		case "disk":
-			br := bufio.NewReaderSize(part, 64<<10)
-			head, _ := br.Peek(72)
+			br := bufio.NewReaderSize(part, qcow2HeadBytes)
+			head, _ := br.Peek(qcow2HeadBytes)
 			hdr, herr := sniffDisk(head, meta.DiskSize)
 			if herr != nil {
 				return img, herr
