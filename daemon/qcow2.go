@@ -35,12 +35,12 @@ const (
 	qcow2IncAllowed = qcow2IncDirty | qcow2IncCompression | qcow2IncExtendedL2
 
 	// Header extension types that name host files.
-	qcow2ExtEnd         = 0x00000000
-	qcow2ExtBackingFmt  = 0xe2792aca
-	qcow2ExtDataFile    = 0x44415441
+	qcow2ExtEnd        = 0x00000000
+	qcow2ExtBackingFmt = 0xe2792aca
+	qcow2ExtDataFile   = 0x44415441
 
 	// An autoclear bit: the external data file is a raw image.
-	qcow2AutoclearRaw   = 1 << 1
+	qcow2AutoclearRaw = 1 << 1
 )
 
 // sniffDisk reads a disk's format from its first bytes (up to
