@@ -437,18 +437,21 @@ type VerifyOptions struct {
 
 // Verified is a verified export.
 type Verified struct {
-	Workspace  string            `json:"workspace"`
-	Client     string            `json:"client,omitempty"`
-	From       time.Time         `json:"from"`
-	To         time.Time         `json:"to"`
-	Created    time.Time         `json:"created"`
-	Signer     string            `json:"signer"`
-	Checkpoint int64             `json:"checkpoint_size"`
-	Entries    int               `json:"entries_checked"`
-	Bodies     int               `json:"entries_with_content"`
-	View       api.DiaryView     `json:"diary"`
-	Thumbs     map[string][]byte `json:"-"`
-	Images     map[string][]byte `json:"-"`
+	Workspace string    `json:"workspace"`
+	Client    string    `json:"client,omitempty"`
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	Created   time.Time `json:"created"`
+	Signer    string    `json:"signer"`
+	// SignerPinned: the signer was checked against a key the client gave
+	// (VerifyOptions.Signer); false means anyone's key was accepted.
+	SignerPinned bool              `json:"signer_pinned"`
+	Checkpoint   int64             `json:"checkpoint_size"`
+	Entries      int               `json:"entries_checked"`
+	Bodies       int               `json:"entries_with_content"`
+	View         api.DiaryView     `json:"diary"`
+	Thumbs       map[string][]byte `json:"-"`
+	Images       map[string][]byte `json:"-"`
 }
 
 // DecryptExport opens an age-encrypted export with ids, with errors a
@@ -523,7 +526,7 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 	if m.SlotSeconds <= 0 || m.SlotSeconds > 24*3600 {
 		return nil, fmt.Errorf("slot length %d s is not plausible", m.SlotSeconds)
 	}
-	v := &Verified{Workspace: m.Workspace, Client: m.Client, From: m.From, To: m.To, Created: m.Created, Signer: signer, Checkpoint: cp.Size,
+	v := &Verified{Workspace: m.Workspace, Client: m.Client, From: m.From, To: m.To, Created: m.Created, Signer: signer, SignerPinned: opts.Signer != "", Checkpoint: cp.Size,
 		Thumbs: map[string][]byte{}, Images: map[string][]byte{}}
 	for _, me := range m.Entries {
 		if me.I >= cp.Size {

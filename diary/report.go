@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 )
 
 // WriteCSV writes a timesheet: one row per slot and per manual entry.
@@ -23,7 +24,7 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 			note := s.Reason
 			for _, sh := range s.Shots {
 				if sh.Retake != "" {
-					note = strings.TrimPrefix(note+"; shot "+sh.ID+" is the retake of "+sh.Retake, "; ")
+					note = strings.TrimPrefix(note+"; shot "+safetext.Term(sh.ID)+" is the retake of "+safetext.Term(sh.Retake), "; ")
 				}
 				switch sh.State {
 				case api.ShotCovered:
@@ -35,12 +36,12 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 			rows = append(rows, []string{d.Date, s.Start.Format("15:04"), s.End.Format("15:04"), "tracked", strconv.FormatBool(s.Billable),
 				strconv.Itoa(s.ActivityPercent), strconv.Itoa(s.Activity.Active), strconv.Itoa(s.Activity.Keys), strconv.Itoa(s.Activity.Clicks),
 				strconv.Itoa(s.Activity.Moves), strconv.Itoa(s.Activity.Scrolls), strconv.Itoa(s.IdleSeconds), strconv.Itoa(len(s.Shots)),
-				strconv.Itoa(cov), strconv.Itoa(del), csvSafe(s.Memo), note})
+				strconv.Itoa(cov), strconv.Itoa(del), safetext.CSV(s.Memo), safetext.CSV(note)})
 		}
 	}
 	for _, m := range view.Manual {
 		rows = append(rows, []string{m.Start.In(view.From.Location()).Format("2006-01-02"), m.Start.Format("15:04"), m.End.Format("15:04"), "manual", "true",
-			"", "", "", "", "", "", "", "0", "0", "0", csvSafe(m.Memo), "manual time"})
+			"", "", "", "", "", "", "", "0", "0", "0", safetext.CSV(m.Memo), "manual time"})
 	}
 	rows = append(rows, []string{"total", "", "", "", "", strconv.Itoa(view.Totals.ActivityPercent), "", "", "", "", "", strconv.Itoa(view.Totals.IdleSeconds),
 		strconv.Itoa(view.Totals.Shots), strconv.Itoa(view.Totals.Covered), strconv.Itoa(view.Totals.Deleted), "",
@@ -51,14 +52,6 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 	return nil
 }
 
-// csvSafe keeps a memo from being run as a formula by a spreadsheet.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') {
-		return "'" + s
-	}
-	return s
-}
-
 // Hours formats seconds as "3h 20m".
 func Hours(secs int) string {
 	d := time.Duration(secs) * time.Second
@@ -67,6 +60,9 @@ func Hours(secs int) string {
 
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"hours": Hours,
+	// Strings of the export (names, memos, reasons, ids) are shown with
+	// their control and direction characters escaped, then HTML-escaped.
+	"term": safetext.Term,
 	"thumb": func(v *Verified, id string) template.URL {
 		if b, ok := v.Thumbs[id]; ok {
 			return template.URL("data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(b))
@@ -78,7 +74,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Work diary: {{.V.Workspace}} {{.V.From.Format "2006-01-02"}} to {{.V.To.Format "2006-01-02"}}</title>
+<title>Work diary: {{term .V.Workspace}} {{.V.From.Format "2006-01-02"}} to {{.V.To.Format "2006-01-02"}}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.5em 0 .5em}
@@ -94,10 +90,11 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 .covered{background:#fde9b6}.deleted{background:#f7c9c9}.pruned{background:#ddd}
 .none{height:60px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777;border-radius:3px;font-size:.85em}
 </style></head><body>
-<h1>Work diary of {{.V.Workspace}}{{with .V.Client}} for {{.}}{{end}}</h1>
+<h1>Work diary of {{term .V.Workspace}}{{with .V.Client}} for {{term .}}{{end}}</h1>
 <p class="meta">{{ts .V.From}} to {{ts .V.To}} · exported {{ts .V.Created}}</p>
 <p class="ok">Verified: signature, {{.V.Entries}} log entries with inclusion proofs, every screenshot against its commitment.</p>
-<p class="meta">Signer key: <code>{{.V.Signer}}</code> · signed log size {{.V.Checkpoint}}</p>
+<p class="meta">Signer key: <code>{{term .V.Signer}}</code> · signed log size {{.V.Checkpoint}}</p>
+{{if not .V.SignerPinned}}<p class="why">The signer was not pinned: this export is signed by the key above, but nothing checked that the key is your freelancer's (verify with --signer KEY).</p>{{end}}
 <table class="totals">
 <tr><th>Billable</th><td>{{hours .V.View.Totals.BillableSeconds}}</td></tr>
 <tr><th>of which manual</th><td>{{hours .V.View.Totals.ManualSeconds}}</td></tr>
@@ -110,17 +107,17 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 <div class="grid">
 {{range .Slots}}<div class="slot{{if not .Billable}} unbilled{{end}}">
 <div class="time">{{hm .Start}}–{{hm .End}}</div>
-{{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{.ID}} at {{hm .Taken}}">{{else}}<div class="none">{{.State}}</div>{{end}}
-{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{if .Retake}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
+{{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{term .ID}} at {{hm .Taken}}">{{else}}<div class="none">{{term .State}}</div>{{end}}
+{{if ne .State "ok"}}<span class="badge {{term .State}}">{{term .State}}</span>{{end}}{{if .Retake}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
 <div class="bar" title="activity {{.ActivityPercent}}%"><span style="width:{{.ActivityPercent}}%"></span></div>
 <div>{{.ActivityPercent}}% activity{{if .IdleSeconds}} · idle {{.IdleSeconds}}s{{end}}</div>
-{{with .Memo}}<div class="memo">{{.}}</div>{{end}}
-{{if not .Billable}}<div class="why">not billed: {{.Reason}}</div>{{end}}
+{{with .Memo}}<div class="memo">{{term .}}</div>{{end}}
+{{if not .Billable}}<div class="why">not billed: {{term .Reason}}</div>{{end}}
 </div>{{end}}
 </div>
 {{end}}
 {{with .V.View.Manual}}<h2>Manual time (flagged)</h2><ul>
-{{range .}}<li>{{ts .Start}}–{{hm .End}}: {{.Memo}}</li>{{end}}</ul>{{end}}
+{{range .}}<li>{{ts .Start}}–{{hm .End}}: {{term .Memo}}</li>{{end}}</ul>{{end}}
 </body></html>
 `))
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/workspace-sandbox/workspace/daemon"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 )
 
 func newDaemonCmd(a *app) *cobra.Command {
@@ -19,10 +20,16 @@ func newDaemonCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Socket = a.socket
+			// Log values may hold what a guest sent (gap reasons, agent
+			// versions, errors): hclog quotes one-line values, and this
+			// writer escapes the control bytes (ESC, CR...) left in
+			// multi-line ones, so no log line can recolour or rewrite the
+			// terminal it is read on. A value's own newlines stay indented
+			// under its key ("  | "), so they cannot pass for a log line.
 			cfg.Logger = hclog.New(&hclog.LoggerOptions{
 				Name:       "workspace",
 				Level:      hclog.LevelFromString(logLevel),
-				Output:     a.stderr,
+				Output:     safetext.Writer(a.stderr),
 				JSONFormat: logJSON,
 			})
 			return daemon.Run(cmd.Context(), cfg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/diary"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 )
 
 func newDiaryCmd(a *app) *cobra.Command {
@@ -176,9 +177,11 @@ func parseMoment(s string, now time.Time) (t time.Time, isDay bool, err error) {
 }
 
 func printDiary(w io.Writer, v api.DiaryView) {
-	title := v.Workspace
+	// The names, memos, reasons and shot ids came from profiles and from
+	// the guest: shown escaped, none can fake a line or a column.
+	title := safetext.Term(v.Workspace)
 	if v.Client != "" {
-		title += " for " + v.Client
+		title += " for " + safetext.Term(v.Client)
 	}
 	fmt.Fprintf(w, "%s, %s to %s\n", title, v.From.Local().Format("2006-01-02 15:04"), v.To.Local().Format("2006-01-02 15:04"))
 	if len(v.Days) == 0 {
@@ -195,15 +198,15 @@ func printDiary(w io.Writer, v api.DiaryView) {
 		for _, s := range d.Slots {
 			mark := "billable"
 			if !s.Billable {
-				mark = "not billed: " + s.Reason
+				mark = "not billed: " + safetext.Term(s.Reason)
 			}
 			var shots []string
 			for _, sh := range s.Shots {
-				st := sh.State
+				st := safetext.Term(sh.State)
 				if sh.Retake != "" {
-					st += ", retake of " + sh.Retake
+					st += ", retake of " + safetext.Term(sh.Retake)
 				}
-				shots = append(shots, sh.ID+" ("+st+")")
+				shots = append(shots, safetext.Term(sh.ID)+" ("+st+")")
 			}
 			if len(shots) == 0 {
 				shots = []string{"-"}
@@ -213,9 +216,13 @@ func printDiary(w io.Writer, v api.DiaryView) {
 				extra += fmt.Sprintf(" idle %ds", s.IdleSeconds)
 			}
 			if len(s.Gaps) > 0 {
-				extra += " gap: " + strings.Join(s.Gaps, "; ")
+				gaps := make([]string, len(s.Gaps))
+				for i, g := range s.Gaps {
+					gaps[i] = safetext.Term(g)
+				}
+				extra += " gap: " + strings.Join(gaps, "; ")
 			}
-			fmt.Fprintf(tw, "  %s-%s\t%3d%%\t%s\t%s\t%s%s\n", s.Start.Format(clock), s.End.Format(clock), s.ActivityPercent, mark, strings.Join(shots, ", "), s.Memo, extra)
+			fmt.Fprintf(tw, "  %s-%s\t%3d%%\t%s\t%s\t%s%s\n", s.Start.Format(clock), s.End.Format(clock), s.ActivityPercent, mark, strings.Join(shots, ", "), safetext.Term(s.Memo), extra)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "  day: billable %s of %s tracked, activity %d%%\n", diary.Hours(d.Totals.BillableSeconds), diary.Hours(d.Totals.TrackedSeconds), d.Totals.ActivityPercent)
@@ -223,7 +230,7 @@ func printDiary(w io.Writer, v api.DiaryView) {
 	if len(v.Manual) > 0 {
 		fmt.Fprintln(w, "\nManual time (flagged as manual):")
 		for _, m := range v.Manual {
-			fmt.Fprintf(w, "  %s-%s  %s  %s\n", m.Start.Local().Format("2006-01-02 15:04"), m.End.Local().Format("15:04"), diary.Hours(int(m.End.Sub(m.Start).Seconds())), m.Memo)
+			fmt.Fprintf(w, "  %s-%s  %s  %s\n", m.Start.Local().Format("2006-01-02 15:04"), m.End.Local().Format("15:04"), diary.Hours(int(m.End.Sub(m.Start).Seconds())), safetext.Term(m.Memo))
 		}
 	}
 	t := v.Totals
@@ -500,7 +507,7 @@ entry when anything fails. It needs no daemon and no network.
 			defer f.Close()
 			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer})
 			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[0], err)}
+				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %s", args[0], safetext.Term(err.Error()))}
 			}
 			if htmlOut != "" {
 				if err := writeAtomically(htmlOut, 0o644, func(w io.Writer) error { return diary.WriteHTML(w, v) }, nil); err != nil {
@@ -516,14 +523,23 @@ entry when anything fails. It needs no daemon and no network.
 				return printJSON(a.stdout, v)
 			}
 			t := v.View.Totals
-			fmt.Fprintf(a.stdout, "OK: %s verified (%d entries, signed log of %d).\n", args[0], v.Entries, v.Checkpoint)
+			// Everything below the first line but the counts comes from the
+			// export: shown escaped, it cannot fake a line.
+			fmt.Fprintf(a.stdout, "OK: %s verified (%d entries, signed log of %d).\n", safetext.Term(args[0]), v.Entries, v.Checkpoint)
+			if !v.SignerPinned {
+				fmt.Fprintf(a.stdout, "WARNING: the signer was not pinned: this export is signed by the key below, but nothing checked that it is your freelancer's key. Ask them for it (they print it with \"workspace init\") and verify with --signer KEY.\n")
+			}
 			tw := newTable(a.stdout)
-			fmt.Fprintf(tw, "workspace:\t%s\n", v.Workspace)
+			fmt.Fprintf(tw, "workspace:\t%s\n", safetext.Term(v.Workspace))
 			if v.Client != "" {
-				fmt.Fprintf(tw, "client:\t%s\n", v.Client)
+				fmt.Fprintf(tw, "client:\t%s\n", safetext.Term(v.Client))
 			}
 			fmt.Fprintf(tw, "range:\t%s to %s\n", v.From.Local().Format("2006-01-02 15:04"), v.To.Local().Format("2006-01-02 15:04"))
-			fmt.Fprintf(tw, "signer:\t%s\n", v.Signer)
+			pinned := "pinned with --signer"
+			if !v.SignerPinned {
+				pinned = "NOT pinned"
+			}
+			fmt.Fprintf(tw, "signer:\t%s (%s)\n", safetext.Term(v.Signer), pinned)
 			fmt.Fprintf(tw, "billable:\t%s (manual %s, flagged)\n", diary.Hours(t.BillableSeconds), diary.Hours(t.ManualSeconds))
 			fmt.Fprintf(tw, "tracked:\t%s in %d slots, %d billable\n", diary.Hours(t.TrackedSeconds), t.Slots, t.BillableSlots)
 			fmt.Fprintf(tw, "activity:\t%d%%\n", t.ActivityPercent)
@@ -569,7 +585,7 @@ func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
 			defer rf.Close()
 			r, err := diary.VerifyReveal(ef, rf, ids, diary.VerifyOptions{Signer: signer})
 			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[1], err)}
+				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %s", args[1], safetext.Term(err.Error()))}
 			}
 			if out != "" {
 				if err := os.WriteFile(out, r.Original, 0o600); err != nil {
@@ -583,7 +599,10 @@ func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
 			if r.Covered {
 				state = "covered in the export"
 			}
-			fmt.Fprintf(a.stdout, "OK: the revealed image of shot %s (%s) is the one captured and logged at entry %d.\n", r.Shot, state, r.Entry)
+			fmt.Fprintf(a.stdout, "OK: the revealed image of shot %s (%s) is the one captured and logged at entry %d.\n", safetext.Term(r.Shot), state, r.Entry)
+			if signer == "" {
+				fmt.Fprintln(a.stdout, "WARNING: the signer was not pinned (--signer KEY): the export's own key was accepted.")
+			}
 			if out != "" {
 				fmt.Fprintf(a.stdout, "Original written to %s.\n", out)
 			}

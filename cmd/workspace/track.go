@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 )
 
 func newTrackCmd(a *app) *cobra.Command {
@@ -65,7 +66,7 @@ or a daemon restart until you stop it.`,
 			if st.Tracking {
 				fmt.Fprintf(tw, "tracking:\ton since %s (session %s)\n", st.Since.Local().Format("2006-01-02 15:04:05"), st.Session)
 				if st.Memo != "" {
-					fmt.Fprintf(tw, "memo:\t%s\n", st.Memo)
+					fmt.Fprintf(tw, "memo:\t%s\n", safetext.Term(st.Memo))
 				}
 			} else {
 				fmt.Fprintf(tw, "tracking:\toff\n")
@@ -79,10 +80,10 @@ or a daemon restart until you stop it.`,
 				fmt.Fprintf(tw, "last shot:\t%s\n", last)
 				fmt.Fprintf(tw, "guest spool:\t%d items, %s\n", g.SpoolItems, humanBytes(uint64(g.SpoolBytes)))
 				if g.DisplayError != "" {
-					fmt.Fprintf(tw, "display error:\t%s\n", g.DisplayError)
+					fmt.Fprintf(tw, "display error:\t%s\n", safetext.Term(g.DisplayError))
 				}
 				if g.PolicyError != "" {
-					fmt.Fprintf(tw, "policy error:\t%s\n", g.PolicyError)
+					fmt.Fprintf(tw, "policy error:\t%s\n", safetext.Term(g.PolicyError))
 				}
 				if g.Gaps > 0 {
 					fmt.Fprintf(tw, "gaps:\t%d\n", g.Gaps)
@@ -99,9 +100,9 @@ or a daemon restart until you stop it.`,
 func agentLine(ai api.AgentInfo) string {
 	switch {
 	case ai.Connected:
-		return fmt.Sprintf("connected (%s), last seen %s", ai.Version, humanAge(ai.LastSeen, time.Now()))
+		return fmt.Sprintf("connected (%s), last seen %s", safetext.Term(ai.Version), humanAge(ai.LastSeen, time.Now()))
 	case ai.Error != "":
-		return "not connected: " + ai.Error
+		return "not connected: " + safetext.Term(ai.Error)
 	case !ai.LastSeen.IsZero():
 		return fmt.Sprintf("not connected, last seen %s", humanAge(ai.LastSeen, time.Now()))
 	}
