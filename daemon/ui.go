@@ -75,6 +75,12 @@ func (d *Daemon) startUI(ctx context.Context) {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
+	if err := ws.SetAddr(ln.Addr().String()); err != nil {
+		ln.Close()
+		d.ui.set(nil, "", err.Error())
+		d.log.Error("web UI not started", "error", err)
+		return
+	}
 	base := scheme + "://" + ln.Addr().String()
 	d.ui.set(ws, base, "")
 	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second,

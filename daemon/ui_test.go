@@ -141,7 +141,7 @@ func TestUIOverTLS(t *testing.T) {
 	}
 	var session *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "workspace_session" {
+		if ck.Name == "workspace_session_"+strings.TrimPrefix(l.Base[strings.LastIndex(l.Base, ":"):], ":") {
 			session = ck
 		}
 	}

@@ -1,7 +1,9 @@
 // Package web is the work diary in the browser: server-rendered pages on a
 // loopback address, behind a one-time login token that becomes an HttpOnly,
-// SameSite=Strict session cookie; every change is a POST with a CSRF token
-// and a checked Origin. Pages call the daemon through the same JSON API as
+// SameSite=Strict session cookie named for the UI's port (cookies on one
+// host are shared by all its ports), expiring after an idle hour; only
+// requests naming this UI's own host and port are served (against DNS
+// rebinding); every change is a POST with a CSRF token and a checked Origin. Pages call the daemon through the same JSON API as
 // the CLI. Assets are embedded; the pages make no external request.
 package web
 
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,15 +54,17 @@ type Backend interface {
 var _ Backend = (*api.Client)(nil)
 
 const (
-	cookieName   = "workspace_session"
+	cookiePrefix = "workspace_session_"
 	loginTTL     = 5 * time.Minute
-	sessionTTL   = 12 * time.Hour
+	sessionTTL   = 12 * time.Hour // at most, however busy
+	idleTTL      = time.Hour      // a session unused this long is gone
 	maxFormBytes = 64 << 10
 )
 
 type session struct {
-	csrf    string
-	expires time.Time
+	csrf     string
+	expires  time.Time
+	lastSeen time.Time
 }
 
 // Server serves the web UI.
@@ -72,6 +77,10 @@ type Server struct {
 	mu       sync.Mutex
 	logins   map[string]time.Time // one-time login tokens → expiry
 	sessions map[string]*session
+	// cookie is the session cookie's name, hosts the Host headers served;
+	// both come from the listening address (SetAddr).
+	cookie string
+	hosts  map[string]bool
 }
 
 // New makes a web UI server over b.
@@ -92,6 +101,33 @@ func randToken() string {
 	return hex.EncodeToString(b)
 }
 
+// SetAddr tells the server the address it listens on ("127.0.0.1:7420"),
+// before it serves: the session cookie is named for its port, and only
+// requests whose Host is 127.0.0.1:PORT, localhost:PORT or the address
+// itself are served. A page of another site that a rebound DNS name points
+// at 127.0.0.1 sends its own name as Host and gets nothing.
+func (s *Server) SetAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return fmt.Errorf("web UI address %q: need host:port", addr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cookie = cookiePrefix + port
+	s.hosts = map[string]bool{net.JoinHostPort(host, port): true}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		s.hosts["127.0.0.1:"+port], s.hosts["localhost:"+port] = true, true
+	}
+	return nil
+}
+
+// CookieName is the session cookie's name ("workspace_session_7420").
+func (s *Server) CookieName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cookie
+}
+
 // NewLogin returns a one-time login token, valid for a few minutes.
 func (s *Server) NewLogin() string {
 	tok := randToken()
@@ -110,6 +146,7 @@ func (s *Server) NewLogin() string {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", s.handleLogin)
+	mux.HandleFunc("POST /logout", s.auth(s.doLogout))
 	mux.Handle("GET /static/", http.FileServerFS(assets))
 	mux.HandleFunc("GET /{$}", s.auth(s.pageWorkspaces))
 	mux.HandleFunc("GET /w/{name}", s.auth(s.pageDiary))
@@ -127,7 +164,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no page "+r.URL.Path+".")
 	})
-	return securityHeaders(mux)
+	return securityHeaders(s.checkHost(mux))
+}
+
+// checkHost serves only requests addressed to this UI by its own names.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		ok := s.hosts[strings.ToLower(r.Host)]
+		s.mu.Unlock()
+		if !ok {
+			s.log.Warn("refused a request for another host", "host", r.Host, "path", r.URL.Path)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			fmt.Fprintln(w, "This is the workspace web UI; open it as http://127.0.0.1:PORT or http://localhost:PORT (run `workspace ui`).")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -153,15 +207,50 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var sid string
 	if valid {
 		sid = randToken()
-		s.sessions[sid] = &session{csrf: randToken(), expires: s.now().Add(sessionTTL)}
+		now := s.now()
+		s.sessions[sid] = &session{csrf: randToken(), expires: now.Add(sessionTTL), lastSeen: now}
+		s.sweepLocked(now)
 	}
+	name := s.cookie
 	s.mu.Unlock()
 	if !valid {
 		s.fail(w, r, http.StatusUnauthorized, "This login link is not valid (it works once and for five minutes). Run `workspace ui` for a new one.")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(sessionTTL / time.Second)})
+	// No Max-Age: the cookie goes with the browser session; the server
+	// forgets the session after an idle hour or 12 hours anyway.
+	http.SetCookie(w, &http.Cookie{Name: name, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// sweepLocked forgets sessions that expired; s.mu is held.
+func (s *Server) sweepLocked(now time.Time) {
+	for k, sess := range s.sessions {
+		if sess.dead(now) {
+			delete(s.sessions, k)
+		}
+	}
+}
+
+func (sess *session) dead(now time.Time) bool {
+	return !now.Before(sess.expires) || now.Sub(sess.lastSeen) >= idleTTL
+}
+
+// doLogout ends the session: the server forgets it and the browser's
+// cookie is cleared.
+func (s *Server) doLogout(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if c, err := r.Cookie(s.cookie); err == nil {
+		delete(s.sessions, c.Value)
+	}
+	name := s.cookie
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.tmpl.ExecuteTemplate(w, "error.html", map[string]any{"Title": "Logged out", "Status": http.StatusOK, "Message": "Logged out. Run `workspace ui` to log in again."}); err != nil {
+		s.log.Error("render", "page", "logout", "error", err)
+	}
 }
 
 type ctxKey struct{}
@@ -170,19 +259,23 @@ type ctxKey struct{}
 // the session's CSRF token and, when the browser sends one, our Origin.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(cookieName)
+		s.mu.Lock()
+		c, err := r.Cookie(s.cookie)
 		var sess *session
 		if err == nil {
-			s.mu.Lock()
+			now := s.now()
 			sess = s.sessions[c.Value]
-			if sess != nil && s.now().After(sess.expires) {
+			if sess != nil && sess.dead(now) {
 				delete(s.sessions, c.Value)
 				sess = nil
 			}
-			s.mu.Unlock()
+			if sess != nil {
+				sess.lastSeen = now
+			}
 		}
+		s.mu.Unlock()
 		if sess == nil {
-			s.fail(w, r, http.StatusUnauthorized, "Not logged in: run `workspace ui` and open the link it prints.")
+			s.fail(w, r, http.StatusUnauthorized, "Not logged in (or the session ended after an idle hour): run `workspace ui` and open the link it prints.")
 			return
 		}
 		if r.Method == http.MethodPost {

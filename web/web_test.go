@@ -173,6 +173,9 @@ func newTestServer(t *testing.T) (*Server, *fakeBackend, *client) {
 	s.loc = time.UTC
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
+	if err := s.SetAddr(srv.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return s, fb, &client{t: t, srv: srv, hc: hc}
 }
@@ -209,7 +212,7 @@ func login(t *testing.T, s *Server, c *client) *http.Cookie {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
 	for _, ck := range resp.Cookies() {
-		if ck.Name == cookieName {
+		if ck.Name == s.CookieName() {
 			if !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
 				t.Fatalf("session cookie is not HttpOnly+SameSite=Strict: %+v", ck)
 			}
@@ -231,7 +234,7 @@ func TestNothingWithoutALogin(t *testing.T) {
 			t.Errorf("GET %s without a session leaked a shot", p)
 		}
 	}
-	bogus := &http.Cookie{Name: cookieName, Value: "made-up"}
+	bogus := &http.Cookie{Name: s.CookieName(), Value: "made-up"}
 	if resp, body := c.do("GET", "/shot/shot-1/image", nil, bogus, ""); resp.StatusCode != 401 || strings.Contains(body, "SECRET") {
 		t.Errorf("made-up session: %d", resp.StatusCode)
 	}
@@ -359,14 +362,17 @@ func BenchmarkDayPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	s.loc = time.UTC
-	sess := &session{csrf: "x", expires: time.Now().Add(time.Hour)}
+	if err := s.SetAddr("127.0.0.1:7420"); err != nil {
+		b.Fatal(err)
+	}
+	sess := &session{csrf: "x", expires: time.Now().Add(time.Hour), lastSeen: time.Now()}
 	s.sessions["sid"] = sess
 	h := s.Handler()
 	var size int
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		req := httptest.NewRequest("GET", "/w/acme?day=2026-11-20", nil)
-		req.AddCookie(&http.Cookie{Name: cookieName, Value: "sid"})
+		req := httptest.NewRequest("GET", "http://127.0.0.1:7420/w/acme?day=2026-11-20", nil)
+		req.AddCookie(&http.Cookie{Name: s.CookieName(), Value: "sid"})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
