@@ -48,7 +48,10 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	}
 	log := cfg.Logger.Named("daemon")
 	imgDir := filepath.Join(cfg.StateDir, "images")
-	if err := os.MkdirAll(imgDir, 0o755); err != nil {
+	if err := os.MkdirAll(imgDir, 0o700); err != nil {
+		return nil, fmt.Errorf("prepare state dir: %w", err)
+	}
+	if err := os.Chmod(imgDir, 0o700); err != nil { // an older daemon made it 0755
 		return nil, fmt.Errorf("prepare state dir: %w", err)
 	}
 	images := &imageStore{dir: imgDir, hv: hv, log: log.Named("images")}
@@ -100,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.StateDir = abs
 	// qemu runs as its own user and must traverse into workspace folders.
-	if err := os.MkdirAll(cfg.StateDir, 0o711); err != nil {
+	if err := ensureDir(cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	drv, err := vm.New(ctx, vm.Options{URI: cfg.LibvirtURI, StateDir: cfg.StateDir, PoolName: cfg.PoolName, Logger: cfg.Logger})
@@ -204,7 +207,8 @@ func (d *Daemon) forwardEvents(ctx context.Context) <-chan api.Event {
 // listen opens the API socket: mode 0660, group "workspace" when it exists.
 // A stale socket file is replaced; a live daemon on it is an error.
 func listen(path string, log hclog.Logger) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// Members of the workspace group must reach the socket.
+	if err := ensureDir(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create socket dir: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -228,4 +232,22 @@ func listen(path string, log hclog.Logger) (net.Listener, error) {
 		}
 	}
 	return ln, nil
+}
+
+// ensureDir makes a folder others must pass through (the state folder for
+// QEMU, the socket's folder for the workspace group) and gives it at least
+// mode's bits whatever the umask (the daemon runs with 077). It only adds
+// bits, never takes any away.
+func ensureDir(path string, mode os.FileMode) error {
+	if err := os.MkdirAll(path, mode); err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&mode != mode {
+		return os.Chmod(path, perm|mode)
+	}
+	return nil
 }

@@ -79,7 +79,7 @@ func (s *imageStore) put(img api.Image) error {
 	if err != nil {
 		return fmt.Errorf("encode image %q: %w", img.Name, err)
 	}
-	return writeFileAtomic(s.path(img.Name), b, 0o644)
+	return writeFileAtomic(s.path(img.Name), b, 0o600)
 }
 
 // diskHeader describes what the first bytes of a disk say about it.

@@ -279,7 +279,7 @@ func (d *Driver) ensurePool(ctx context.Context) error {
 		if !errors.Is(d.lverr(err), ErrNotFound) {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, d.lverr(err))
 		}
-		if err := os.MkdirAll(d.poolDir(), 0o711); err != nil {
+		if err := ensureDir(d.poolDir(), 0o711); err != nil {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, err)
 		}
 		pool, err = l.StoragePoolDefineXML(string(renderPool(d.opts.PoolName, d.poolDir())), 0)
@@ -294,7 +294,7 @@ func (d *Driver) ensurePool(ctx context.Context) error {
 		return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, d.lverr(err))
 	}
 	if libvirt.StoragePoolState(state) != libvirt.StoragePoolRunning {
-		if err := os.MkdirAll(d.poolDir(), 0o711); err != nil {
+		if err := ensureDir(d.poolDir(), 0o711); err != nil {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, err)
 		}
 		if err := l.StoragePoolCreate(pool, 0); err != nil {
@@ -427,10 +427,10 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	}()
 
 	paths := WorkspacePaths(d.opts.StateDir, s.Name)
-	if err := os.MkdirAll(filepath.Dir(paths.Dir), 0o711); err != nil {
+	if err := ensureDir(filepath.Dir(paths.Dir), 0o711); err != nil {
 		return fmt.Errorf("workspace folder: %w", err)
 	}
-	if err := os.Mkdir(paths.Dir, 0o770); err != nil {
+	if err := os.Mkdir(paths.Dir, 0o700); err != nil {
 		return fmt.Errorf("workspace folder: %w", err)
 	}
 	undo.add("remove workspace folder", func() error { return os.RemoveAll(paths.Dir) })

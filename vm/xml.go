@@ -563,7 +563,7 @@ func renderPool(name, dir string) []byte {
 }
 
 func renderVolume(name, format string, capacity uint64, backingPath, backingFormat string) []byte {
-	b := fmt.Sprintf("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation><target><format type='%s'/><permissions><mode>0644</mode></permissions></target>",
+	b := fmt.Sprintf("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><allocation>0</allocation><target><format type='%s'/><permissions><mode>0600</mode></permissions></target>",
 		xmlEscape(name), capacity, xmlEscape(format))
 	if backingPath != "" {
 		b += fmt.Sprintf("<backingStore><path>%s</path><format type='%s'/></backingStore>", xmlEscape(backingPath), xmlEscape(backingFormat))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -20,6 +21,11 @@ func newDaemonCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Socket = a.socket
+			// Nothing the daemon writes (diary database, records, logs of
+			// its own) is for other users; what must be shared (the
+			// socket, the public keys, folders QEMU passes through) gets
+			// its mode explicitly.
+			syscall.Umask(0o077)
 			// Log values may hold what a guest sent (gap reasons, agent
 			// versions, errors): hclog quotes one-line values, and this
 			// writer escapes the control bytes (ESC, CR...) left in

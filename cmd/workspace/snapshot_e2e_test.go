@@ -75,6 +75,7 @@ func TestEndToEndSnapshots(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &running); err != nil || !regexp.MustCompile(`^\d{8}-\d{4}$`).MatchString(running.Name) || running.State != "running" || !running.Memory {
 		t.Fatalf("running snapshot: %v %s", err, r)
 	}
+	e.checkPrivateFiles() // the overlay now holds the guest's memory too
 	mustCLI(t, e.socket, "stop", name, "--timeout", "60s")
 
 	// A snapshot that does not exist: named in the error with those there

@@ -232,6 +232,11 @@ tracking {
 	if r := mustCLI(t, e.socket, "diary", "check", name); !strings.Contains(r.stdout, "OK") {
 		t.Fatalf("check: %s", r)
 	}
+	// An export, then everything the daemon made for this running,
+	// tracked workspace is private.
+	today := time.Now().Format("2006-01-02")
+	mustCLI(t, e.socket, "diary", "export", name, "--from", today, "--to", today, "--out", filepath.Join(t.TempDir(), "today.diary"))
+	e.checkPrivateFiles()
 }
 
 // waitConsoleSince waits for a marker in the (freshly truncated) console
