@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -70,10 +71,30 @@ func checkMinSize(min Size) func(Size) error {
 	}
 }
 
+// Upper bounds no host reaches: the daemon checks memory and CPUs against
+// the host's, and the disk against the pool's free space, at create.
+const (
+	MaxMemory = Size(4 << 40)  // 4 TiB
+	MaxDisk   = Size(16 << 40) // 16 TiB, the largest file ext4 holds
+	MaxSpool  = Size(64 << 30) // in the guest's own disk
+)
+
+func checkSize(min, max Size) func(Size) error {
+	return func(v Size) error {
+		if v < min {
+			return fmt.Errorf("must be at least %s, got %s", min, v)
+		}
+		if v > max {
+			return fmt.Errorf("must be at most %s, got %s", max, v)
+		}
+		return nil
+	}
+}
+
 var (
-	checkMemory = checkMinSize(64 << 20)
-	checkDisk   = checkMinSize(1 << 30)
-	checkSpool  = checkMinSize(16 << 20)
+	checkMemory = checkSize(64<<20, MaxMemory)
+	checkDisk   = checkSize(1<<30, MaxDisk)
+	checkSpool  = checkSize(16<<20, MaxSpool)
 )
 
 func checkNetworkMode(v string) error { return oneOf(v, "none", "nat", "isolated") }
@@ -150,6 +171,38 @@ func checkTag(v string) error {
 func checkHostPath(v string) error {
 	if !filepath.IsAbs(v) {
 		return fmt.Errorf("must be an absolute path, got %q", v)
+	}
+	if filepath.Clean(v) != v {
+		return fmt.Errorf("%q is not a clean path: write it as %q", v, filepath.Clean(v))
+	}
+	return CheckShareFolder(v)
+}
+
+// SystemFolders may never be shared, nor anything in them: a guest with
+// them could change the host's programs, configuration, devices or state.
+var SystemFolders = []string{
+	"/bin", "/boot", "/dev", "/efi", "/etc", "/lib", "/lib32", "/lib64", "/libx32",
+	"/lost+found", "/proc", "/root", "/run", "/sbin", "/snap", "/sys", "/usr", "/var",
+}
+
+// CheckShareFolder refuses a host folder that no profile may share,
+// whatever the daemon's share roots: "/", a system folder or anything
+// in one, and any hidden folder on the way (like ~/.ssh or ~/.config,
+// where a guest could plant keys or programs the host user runs). The
+// daemon checks again, on the real folder, at create.
+func CheckShareFolder(p string) error {
+	if p == "/" {
+		return errors.New(`"/" would give the guest the whole host: share a folder of your own`)
+	}
+	for _, sys := range SystemFolders {
+		if p == sys || strings.HasPrefix(p, sys+"/") {
+			return fmt.Errorf("%q is a system folder (or in one, %s): the guest could change the host; share a folder of your own", p, sys)
+		}
+	}
+	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
+		if strings.HasPrefix(part, ".") {
+			return fmt.Errorf("%q goes through the hidden folder %q (keys and settings live in those): share a visible folder", p, part)
+		}
 	}
 	return nil
 }

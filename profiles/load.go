@@ -122,19 +122,23 @@ type entry struct {
 type layer map[string]entry
 
 type loader struct {
-	read   func(name string) ([]byte, error)
-	resolv func(from, rel string) string
-	abs    func(name string) string
-	parser *hclparse.Parser
-	diags  hcl.Diagnostics
-	chain  []string
+	read func(name string) ([]byte, error)
+	// realPath resolves symlinks on this machine (Load only): a share that
+	// links into a system folder is refused here already.
+	realPath func(name string) (string, error)
+	resolv   func(from, rel string) string
+	abs      func(name string) string
+	parser   *hclparse.Parser
+	diags    hcl.Diagnostics
+	chain    []string
 }
 
 // Load parses the profile at path, follows extends, merges, applies defaults
 // and validates. Any problem gives a *DiagnosticsError with all of them.
 func Load(p string) (*Profile, error) {
 	l := &loader{
-		read: os.ReadFile,
+		read:     os.ReadFile,
+		realPath: filepath.EvalSymlinks,
 		resolv: func(from, rel string) string {
 			if filepath.IsAbs(rel) {
 				return filepath.Clean(rel)
@@ -167,6 +171,10 @@ func (l *loader) run(p string) (*Profile, error) {
 	var prof *Profile
 	if merged != nil {
 		prof = l.build(merged)
+		prof.Positions = map[string]string{}
+		for k, e := range merged {
+			prof.Positions[k] = fmt.Sprintf("%s:%d:%d", e.rng.Filename, e.rng.Start.Line, e.rng.Start.Column)
+		}
 	}
 	if l.diags.HasErrors() {
 		return nil, &DiagnosticsError{Diags: l.diags, Files: l.parser.Files()}
@@ -409,6 +417,13 @@ func (l *loader) build(m layer) *Profile {
 			l.errorf(&blk.rng, "Missing share host", "share %q needs host = \"/absolute/path\"", tag)
 		}
 		str("share."+tag+".host", &s.Host, checkHostPath)
+		if e, ok := m["share."+tag+".host"]; ok && l.realPath != nil && checkHostPath(s.Host) == nil {
+			if real, err := l.realPath(s.Host); err == nil && real != s.Host {
+				if err := CheckShareFolder(real); err != nil {
+					l.errorf(&e.rng, "Invalid share."+tag+".host", "%q is a symbolic link to %q, which cannot be shared: %v", s.Host, real, err)
+				}
+			}
+		}
 		boolean("share."+tag+".readonly", &s.ReadOnly)
 		p.Shares = append(p.Shares, s)
 	}

@@ -27,6 +27,10 @@ type Profile struct {
 	Shares      []Share  `json:"shares,omitempty"`
 	Tracking    Tracking `json:"tracking"`
 	Client      *Client  `json:"client,omitempty"`
+	// Positions says where each field was set ("share.src.host" →
+	// "team/acme.hcl:12:10"), for errors found later by the daemon (which
+	// cannot see the file); the CLI sends it along with the profile.
+	Positions map[string]string `json:"-"`
 }
 
 // Network is the VM's network policy.
@@ -66,12 +70,14 @@ type Client struct {
 // Size is a number of bytes, written like "4GiB" in profiles.
 type Size uint64
 
-var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?$`)
+var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]i?B|B)?$`)
 
+// sizeUnits include peta and exa so that an absurd size is read, and then
+// refused as too large rather than as not a size.
 var sizeUnits = map[string]float64{
 	"": 1, "B": 1,
-	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50, "EiB": 1 << 60,
+	"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15, "EB": 1e18,
 }
 
 // ParseSize parses "512MiB", "4GiB", "1.5GiB", "2GB" or a plain byte count.
@@ -86,7 +92,7 @@ func ParseSize(s string) (Size, error) {
 	}
 	v := n * sizeUnits[m[2]]
 	if v >= 1<<62 {
-		return 0, fmt.Errorf("%q is too large", s)
+		return 0, fmt.Errorf("%q is too large (at most a few EiB can even be written down)", s)
 	}
 	return Size(v), nil
 }
