@@ -58,7 +58,10 @@ type Spec struct {
 	// Clipboard adds the SPICE agent channel (needs a spice display).
 	Clipboard bool
 	Shares    []ShareSpec
-	Meta      Metadata
+	// RunAs is the user QEMU runs as instead of libvirt's (qemu.conf's);
+	// Create sets it to the owner of the read-write shares (see shares.go).
+	RunAs *Owner
+	Meta  Metadata
 }
 
 // ShareSpec is a host folder shared into the guest under a tag.
@@ -416,9 +419,11 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return &invalidError{err}
 	}
-	if err := d.checkShares(s.Shares); err != nil {
+	owner, err := d.checkShares(s.Shares)
+	if err != nil {
 		return &invalidError{err}
 	}
+	s.RunAs = owner
 	var undo revert
 	defer func() {
 		if err != nil {
@@ -435,6 +440,9 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	}
 	undo.add("remove workspace folder", func() error { return os.RemoveAll(paths.Dir) })
 	if uid, gid, ok := qemuOwner(); ok && d.uri.Host == "" {
+		if s.RunAs != nil { // QEMU makes its sockets here
+			uid, gid = s.RunAs.UID, s.RunAs.GID
+		}
 		if err := os.Chown(paths.Dir, uid, gid); err != nil {
 			return fmt.Errorf("workspace folder: %w", err)
 		}
@@ -461,7 +469,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("overlay path: %w", d.lverr(err))
 	}
-	in := domainInput{Spec: s, Type: d.domType, Paths: paths, Overlay: ovPath, Virtiofs: d.virtiofsAvailable()}
+	in := domainInput{Spec: s, Type: d.domType, Paths: paths, Overlay: ovPath}
 	if s.KernelVolume != "" {
 		if in.KernelPath, err = d.VolumePath(ctx, s.KernelVolume); err != nil {
 			return err

@@ -17,10 +17,39 @@ func sharingInput(clipboard bool, virtiofs bool) domainInput {
 	return in
 }
 
+// runAsInput is the domain a read-write share makes: every share 9p
+// mapped, QEMU running as the read-write folder's owner.
+func runAsInput() domainInput {
+	in := sharingInput(false, false)
+	in.Spec.RunAs = &Owner{UID: 1000, GID: 64055}
+	return in
+}
+
+func TestRunAsLabel(t *testing.T) {
+	x, err := renderDomain(runAsInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(x), `<seclabel type="static" model="dac" relabel="yes">`) || !strings.Contains(string(x), `<label>+1000:+64055</label>`) {
+		t.Errorf("no static DAC label for the share's owner:\n%s", x)
+	}
+	if strings.Contains(string(x), "virtiofs") || !strings.Contains(string(x), `accessmode="mapped"`) {
+		t.Errorf("the read-write share is not 9p mapped:\n%s", x)
+	}
+	for _, bad := range []Owner{{UID: 0, GID: 0}, {UID: -1, GID: 5}} {
+		in := runAsInput()
+		in.Spec.RunAs = &bad
+		if _, err := renderDomain(in); err == nil {
+			t.Errorf("QEMU as %+v rendered", bad)
+		}
+	}
+}
+
 func TestSharingGoldens(t *testing.T) {
 	for name, in := range map[string]domainInput{
 		"domain-shares-clipboard.xml": sharingInput(true, true),
 		"domain-shares-9p-only.xml":   sharingInput(false, false),
+		"domain-shares-runas.xml":     runAsInput(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := renderDomain(in)

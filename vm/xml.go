@@ -52,6 +52,17 @@ type domainXML struct {
 	OnReboot   string  `xml:"on_reboot"`
 	OnCrash    string  `xml:"on_crash"`
 	Devices    devices `xml:"devices"`
+	// SecLabel runs QEMU as a given user (a read-write share's owner).
+	SecLabel *secLabelXML `xml:"seclabel,omitempty"`
+}
+
+// secLabelXML is a static DAC label: QEMU runs as +UID:+GID, and libvirt
+// gives it its disks, kernel and sockets for the run.
+type secLabelXML struct {
+	Type    string `xml:"type,attr"`
+	Model   string `xml:"model,attr"`
+	Relabel string `xml:"relabel,attr"`
+	Label   string `xml:"label"`
 }
 
 type metadataEl struct {
@@ -258,8 +269,9 @@ type domainInput struct {
 	Overlay    string // overlay volume path
 	KernelPath string
 	InitrdPath string
-	// Virtiofs says virtiofsd is available to libvirt: read-write shares
-	// then use virtiofs, otherwise 9p.
+	// Virtiofs makes read-write shares virtiofs instead of 9p. The driver
+	// never sets it: Debian 12's virtiofsd runs as root with the guest's
+	// uids (see shares.go); it waits for a virtiofsd with id mapping.
 	Virtiofs bool
 	// Subnet is N of the workspace's network 10.213.N.0/24 (nat and
 	// isolated modes).
@@ -331,6 +343,12 @@ func renderDomain(in domainInput) ([]byte, error) {
 	dv.Controller = []controller{{Type: "virtio-serial", Index: 0}}
 	if err := renderShares(&d, s.Shares, in.Virtiofs); err != nil {
 		return nil, err
+	}
+	if s.RunAs != nil {
+		if s.RunAs.UID <= 0 || s.RunAs.GID < 0 {
+			return nil, fmt.Errorf("domain %s: QEMU cannot run as uid %d gid %d", d.Name, s.RunAs.UID, s.RunAs.GID)
+		}
+		d.SecLabel = &secLabelXML{Type: "static", Model: "dac", Relabel: "yes", Label: fmt.Sprintf("+%d:+%d", s.RunAs.UID, s.RunAs.GID)}
 	}
 	switch s.NetworkMode {
 	case "nat", "isolated":
