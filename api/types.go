@@ -45,6 +45,9 @@ type CreateRequest struct {
 	Profile     *profiles.Profile `json:"profile"`
 	// Disposable: the disk's changes are thrown away at every stop.
 	Disposable bool `json:"disposable,omitempty"`
+	// Positions says where the profile set each field ("share.src.host" →
+	// "acme.hcl:12:10"), so the daemon's errors can point at the line.
+	Positions map[string]string `json:"positions,omitempty"`
 }
 
 // StartRequest starts a workspace; with Wait the call returns only when the

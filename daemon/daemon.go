@@ -30,6 +30,9 @@ type Config struct {
 	// UIAddr is the web UI's address (DefaultUIAddr when empty, "off" for
 	// none); a non-loopback one needs UITLSCert and UITLSKey.
 	UIAddr, UITLSCert, UITLSKey string
+	// ShareRoots are the folders below which profiles may share host
+	// folders; none means the home folder of the user asking.
+	ShareRoots []string
 }
 
 // Daemon is a running daemon.
@@ -57,6 +60,12 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	images := &imageStore{dir: imgDir, hv: hv, log: log.Named("images")}
 	d := &Daemon{cfg: cfg, hv: hv, log: log}
 	m := newManager(hv, images, log.Named("workspaces"))
+	m.shares.roots, m.shares.stateDir = cfg.ShareRoots, cfg.StateDir
+	for _, r := range cfg.ShareRoots {
+		if !filepath.IsAbs(r) || filepath.Clean(r) != r || r == "/" {
+			return nil, fmt.Errorf("--share-root %q: need a clean absolute folder other than /", r)
+		}
+	}
 	ds, err := newDiaryService(context.Background(), cfg.StateDir, m, log.Named("diary"))
 	if err != nil {
 		return nil, fmt.Errorf("open diary: %w", err)

@@ -27,6 +27,8 @@ type fakeHV struct {
 	// counts DiscardLeftovers calls per workspace.
 	snaps     map[string][]vm.Snapshot
 	discarded map[string]int
+	res       *vm.Resources
+	specs     map[string]vm.Spec // what Create was given, by workspace
 }
 
 func newFakeHV() *fakeHV {
@@ -93,6 +95,10 @@ func (f *fakeHV) Create(_ context.Context, s vm.Spec) error {
 		return fmt.Errorf("base volume %q: %w", s.BaseVolume, vm.ErrNotFound)
 	}
 	f.domains[s.Name] = &vm.Info{Name: "ws-" + s.Name, State: vm.State("stopped"), Meta: s.Meta, DisplayType: s.DisplayType}
+	if f.specs == nil {
+		f.specs = map[string]vm.Spec{}
+	}
+	f.specs[s.Name] = s
 	f.emit(s.Name, "defined")
 	return nil
 }
@@ -306,4 +312,18 @@ func (f *fakeHV) DiscardLeftovers(_ context.Context, name string) error {
 	}
 	f.discarded[name]++
 	return nil
+}
+
+// Resources: a host of 8 CPUs and 16 GiB with 100 GiB free, unless a test
+// sets res.
+func (f *fakeHV) Resources(_ context.Context) (vm.Resources, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return vm.Resources{}, err
+	}
+	if f.res != nil {
+		return *f.res, nil
+	}
+	return vm.Resources{CPUs: 8, MemoryBytes: 16 << 30, PoolFree: 100 << 30}, nil
 }

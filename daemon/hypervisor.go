@@ -41,6 +41,9 @@ type Hypervisor interface {
 	// DiscardLeftovers deletes what a disposable workspace's run that did
 	// not end cleanly left on the host.
 	DiscardLeftovers(ctx context.Context, name string) error
+	// Resources is what the host can give a workspace at most: its CPUs,
+	// memory and the pool's free space.
+	Resources(ctx context.Context) (vm.Resources, error)
 }
 
 var _ Hypervisor = (*vm.Driver)(nil)

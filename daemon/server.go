@@ -158,7 +158,8 @@ func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out, err := s.m.create(r.Context(), req)
+	pc, ok := r.Context().Value(peerKey{}).(peerCred)
+	out, err := s.m.create(r.Context(), req, requesterOf(pc, ok))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

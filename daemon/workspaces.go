@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 	"github.com/workspace-sandbox/workspace/profiles"
 	"github.com/workspace-sandbox/workspace/vm"
 )
@@ -28,6 +29,9 @@ type manager struct {
 	now    func() time.Time
 	poll   time.Duration
 
+	// shares decides which host folders profiles may share.
+	shares sharePolicy
+
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	// bases keeps base images and the workspaces made on them consistent:
@@ -39,7 +43,8 @@ type manager struct {
 }
 
 func newManager(hv Hypervisor, images *imageStore, log hclog.Logger) *manager {
-	return &manager{hv: hv, images: images, log: log, now: time.Now, poll: 500 * time.Millisecond, locks: map[string]*sync.Mutex{}}
+	return &manager{hv: hv, images: images, log: log, now: time.Now, poll: 500 * time.Millisecond, locks: map[string]*sync.Mutex{},
+		shares: sharePolicy{home: userHome}}
 }
 
 // lock serialises operations on one workspace name.
@@ -129,15 +134,25 @@ func (m *manager) usersOf(ctx context.Context, image string) ([]string, error) {
 	return users, nil
 }
 
-func (m *manager) create(ctx context.Context, req api.CreateRequest) (api.Workspace, error) {
+func (m *manager) create(ctx context.Context, req api.CreateRequest, who requester) (api.Workspace, error) {
 	if err := api.ValidateWorkspaceName(req.Name); err != nil {
 		return api.Workspace{}, err
 	}
 	if req.Profile == nil {
 		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: no profile given", api.ErrInvalid, req.Name)
 	}
-	if err := req.Profile.Validate(); err != nil {
-		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: profile %s: %v", api.ErrInvalid, req.Name, req.ProfilePath, err)
+	if err := req.Profile.ValidateAt(req.Positions); err != nil {
+		return api.Workspace{}, fmt.Errorf("%w: create workspace %q: profile %s: %v", api.ErrInvalid, req.Name, safetext.Term(req.ProfilePath), err)
+	}
+	// Shares are checked on the real folders, and recorded by their real
+	// paths: those are what QEMU opens.
+	resolved, err := m.shares.check(req.Profile, who, req.Positions)
+	if err != nil {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: profile %s: %w", req.Name, safetext.Term(req.ProfilePath), err)
+	}
+	req.Profile = resolved
+	if err := m.checkResources(ctx, req); err != nil {
+		return api.Workspace{}, fmt.Errorf("create workspace %q: profile %s: %w", req.Name, safetext.Term(req.ProfilePath), err)
 	}
 	defer m.lock(req.Name)()
 	m.bases.RLock()
@@ -215,6 +230,9 @@ func (m *manager) start(ctx context.Context, name string, req api.StartRequest) 
 	}
 	defer m.lock(name)()
 	if w.State != api.StateRunning {
+		if err := recheckShares(w.Settings); err != nil {
+			return w, fmt.Errorf("start workspace %q: %w", name, err)
+		}
 		if err := m.hv.Start(ctx, name); err != nil {
 			return w, fmt.Errorf("start workspace %q: %w", name, classify(err))
 		}
@@ -354,5 +372,35 @@ func (m *manager) destroy(ctx context.Context, name string) error {
 		return fmt.Errorf("destroy workspace %q: %w", name, classify(err))
 	}
 	m.log.Info("workspace destroyed", "workspace", name)
+	return nil
+}
+
+// checkResources refuses a profile asking for more than the host has: more
+// CPUs or memory than the host's, a disk larger than the pool's free space.
+func (m *manager) checkResources(ctx context.Context, req api.CreateRequest) error {
+	res, err := m.hv.Resources(ctx)
+	if err != nil {
+		return fmt.Errorf("host resources: %w", classify(err))
+	}
+	p := req.Profile
+	at := func(field string) string {
+		if pos := req.Positions[field]; pos != "" {
+			return safetext.Term(pos) + ": " + field
+		}
+		return field
+	}
+	var errs []error
+	if res.CPUs > 0 && p.CPUs > res.CPUs {
+		errs = append(errs, fmt.Errorf("%s: %d CPUs is more than this host's %d", at("cpus"), p.CPUs, res.CPUs))
+	}
+	if res.MemoryBytes > 0 && uint64(p.Memory) > res.MemoryBytes {
+		errs = append(errs, fmt.Errorf("%s: %s is more than this host's %s of memory", at("memory"), p.Memory, profiles.Size(res.MemoryBytes&^(1<<20-1))))
+	}
+	if uint64(p.Disk) > res.PoolFree {
+		errs = append(errs, fmt.Errorf("%s: %s is more than the %s free in the storage pool", at("disk"), p.Disk, profiles.Size(res.PoolFree&^(1<<20-1))))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrInvalid, err)
+	}
 	return nil
 }

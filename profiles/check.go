@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 )
 
 // Defaults for everything a profile may leave out.
@@ -226,12 +228,27 @@ func checkRecipient(v string) error {
 
 // Validate checks an already-built profile, e.g. one the daemon decoded from
 // JSON. All problems are joined, each prefixed with its field path.
-func (p *Profile) Validate() error {
+func (p *Profile) Validate() error { return p.ValidateAt(nil) }
+
+// ValidateAt is Validate with each problem also prefixed by where its field
+// was set ("acme.hcl:12:10: share.src.host: ..."), from positions as Load
+// records them (the CLI sends them to the daemon with the profile). The
+// positions are untrusted text: shown with control characters escaped.
+func (p *Profile) ValidateAt(positions map[string]string) error {
 	var errs []error
 	add := func(field string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		if err == nil {
+			return
 		}
+		key := field
+		if i := strings.IndexByte(key, '['); i > 0 {
+			key = key[:i]
+		}
+		if pos := positions[key]; pos != "" {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", safetext.Term(pos), field, err))
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", field, err))
 	}
 	add("image", checkImage(p.Image))
 	add("cpus", checkCPUs(p.CPUs))
@@ -248,7 +265,7 @@ func (p *Profile) Validate() error {
 		add("clipboard", checkClipboardDisplay(p.Clipboard, p.Display.Type))
 	}
 	for _, s := range p.Shares {
-		add("share", checkTag(s.Tag))
+		add("share."+s.Tag, checkTag(s.Tag))
 		add(fmt.Sprintf("share.%s.host", s.Tag), checkHostPath(s.Host))
 	}
 	t := p.Tracking

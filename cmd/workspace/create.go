@@ -35,7 +35,7 @@ Sandbox or a Qubes disposable). A disposable workspace has no snapshots.`,
 			if err != nil {
 				return fmt.Errorf("profile %s: %w", profilePath, err)
 			}
-			w, err := a.client().Create(cmd.Context(), api.CreateRequest{Name: name, ProfilePath: abs, Profile: p, Disposable: disposable})
+			w, err := a.client().Create(cmd.Context(), api.CreateRequest{Name: name, ProfilePath: abs, Profile: p, Disposable: disposable, Positions: p.Positions})
 			if err != nil {
 				return err
 			}

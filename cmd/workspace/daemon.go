@@ -53,5 +53,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.UIAddr, "ui-addr", daemon.DefaultUIAddr, "web UI address (loopback unless TLS is given; \"off\" for none)")
 	cmd.Flags().StringVar(&cfg.UITLSCert, "ui-tls-cert", "", "TLS certificate for a web UI beyond loopback")
 	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
+	cmd.Flags().StringArrayVar(&cfg.ShareRoots, "share-root", nil, "a folder below which profiles may share host folders (repeatable; default: the home folder of the user asking)")
 	return cmd
 }

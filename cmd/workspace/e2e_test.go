@@ -252,7 +252,8 @@ func (e *e2eEnv) startDaemon() {
 	}
 	e.logFile = lf
 	cmd := exec.Command(binPath, "daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
-		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", "127.0.0.1:0")
+		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", "127.0.0.1:0",
+		"--share-root", e.dir) // the tests run as root, whose home is no share root
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -181,6 +181,7 @@ func TestEndToEndDisposable(t *testing.T) {
 	if len(leftovers()) != 1 {
 		t.Fatalf("a running disposable workspace has no throw-away overlay: %v", leftovers())
 	}
+	e.checkPrivateFiles() // the throw-away overlay too
 	e.stopDaemon()
 	if out, err := exec.Command("virsh", "-c", e.uri, "destroy", "ws-"+name).CombinedOutput(); err != nil {
 		t.Fatalf("virsh destroy: %v\n%s", err, out)

@@ -14,6 +14,9 @@ display {
   type = "spice"
 }
 
+# A shared folder must lie below the daemon's share roots: the home folder
+# of the user who runs `workspace create`, or a `--share-root` of the daemon
+# (here: `workspace daemon --share-root /srv/clients`).
 share "handoff" {
   host     = "/srv/clients/handoff"
   readonly = true
