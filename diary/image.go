@@ -8,7 +8,7 @@ import (
 	"image/draw"
 	"image/jpeg"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // ThumbWidth is the width of thumbnails made on the host.
@@ -74,7 +74,7 @@ func average(img image.Image, r image.Rectangle) color.RGBA {
 const CoverBlock = 24
 
 // checkRects refuses rectangles that are empty or leave the image.
-func checkRects(rects []api.Rect, size image.Point) error {
+func checkRects(rects []tracking.Rect, size image.Point) error {
 	// Compared with the room left, not as sums: x+w can wrap around.
 	for i, r := range rects {
 		if r.W <= 0 || r.H <= 0 || r.X < 0 || r.Y < 0 || r.W > size.X-r.X || r.H > size.Y-r.Y {
@@ -88,12 +88,12 @@ func checkRects(rects []api.Rect, size image.Point) error {
 // when rects is empty) reduced to flat CoverBlock-sized blocks of their mean
 // colour and then box-blurred across block edges: the layout's colours stay,
 // text does not.
-func coverImage(img image.Image, rects []api.Rect) *image.RGBA {
+func coverImage(img image.Image, rects []tracking.Rect) *image.RGBA {
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
 	if len(rects) == 0 {
-		rects = []api.Rect{{X: 0, Y: 0, W: b.Dx(), H: b.Dy()}}
+		rects = []tracking.Rect{{X: 0, Y: 0, W: b.Dx(), H: b.Dy()}}
 	}
 	for _, r := range rects {
 		area := image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H).Intersect(out.Bounds())
