@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -42,7 +43,7 @@ func benchShot(b *testing.B) (orig, thumb []byte) {
 		q -= 5
 	}
 	orig = append([]byte{}, buf.Bytes()...)
-	thumb, err := thumbnailOf(img)
+	thumb, err := thumbnail.Make(img)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -401,7 +402,7 @@ func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, re
 			a.gap(now, last.Error())
 			continue
 		}
-		thumb, err := encodeJPEG(thumbnail(img, 320), 70)
+		thumb, err := thumbnail.Make(img)
 		if err != nil {
 			last = fmt.Errorf("encode thumbnail: %w", err)
 			a.gap(now, last.Error())
