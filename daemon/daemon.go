@@ -146,7 +146,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("shutdown: connections still open after the grace period", "error", err)
+		}
 		d.log.Info("stopped")
 		return nil
 	case err := <-errc:

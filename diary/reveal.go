@@ -150,7 +150,10 @@ func checkReveal(d *exportData, v *Verified, rf *revealFile) (*Revealed, error) 
 	if rf.Workspace != v.Workspace {
 		return nil, fmt.Errorf("the reveal is for workspace %q, the export for %q", rf.Workspace, v.Workspace)
 	}
-	salt, _ := hex.DecodeString(rf.Salt)
+	salt, err := hex.DecodeString(rf.Salt)
+	if err != nil {
+		return nil, fmt.Errorf("the reveal's salt is not hex: %w", err)
+	}
 	for _, me := range d.m.Entries {
 		h, err := parseHeader([]byte(me.Header))
 		if err != nil || h.Type != TypeCapture || h.Ref != rf.Shot || me.Body == "" {

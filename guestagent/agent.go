@@ -674,16 +674,29 @@ type LocalStatus struct {
 	Written   time.Time `json:"written"`
 }
 
+// statusLoop writes status.json every two seconds. A failed write is
+// logged once until a write works again: the agent goes on tracking, only
+// `workspace-agent status` is stale meanwhile.
 func (a *Agent) statusLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var lastErr string
 	for {
 		ls := LocalStatus{AgentStatus: a.Status(), Written: a.cfg.Now()}
 		a.mu.Lock()
 		ls.Connected, ls.PortError, ls.InputErr, ls.Policy = a.connected, a.portErr, a.inputErr, a.st.Policy != nil
 		a.mu.Unlock()
-		b, _ := json.MarshalIndent(ls, "", "  ")
-		_ = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		b, err := json.MarshalIndent(ls, "", "  ")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			a.log.Warn("write status.json; `workspace-agent status` shows an old status meanwhile", "error", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
 		select {
 		case <-ctx.Done():
 			return
