@@ -32,19 +32,11 @@ type revealFile struct {
 // Reveal writes a reveal file of a shot, encrypted to the workspace's
 // export recipients: it proves, against an export, what a cover hid.
 func (s *Store) Reveal(ctx context.Context, id string, extra []string, w io.Writer) error {
-	si, err := s.shot(ctx, id)
-	if err != nil {
-		return err
-	}
-	sec, err := s.shotSecret(ctx, si)
+	si, sec, orig, err := s.shotOriginal(ctx, id)
 	if err != nil {
 		return err
 	}
 	recips, err := s.Recipients(ctx, si.ws, extra)
-	if err != nil {
-		return err
-	}
-	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
 	if err != nil {
 		return err
 	}

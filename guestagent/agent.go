@@ -24,6 +24,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
+	"github.com/workspace-sandbox/workspace/internal/backoff"
 	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
@@ -163,7 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // ---- input ----
 
 func (a *Agent) inputLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		stop := make(chan struct{})
 		go func() { <-ctx.Done(); close(stop) }()
@@ -174,13 +175,10 @@ func (a *Agent) inputLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.inputErr = err.Error()
 		a.mu.Unlock()
-		a.log.Warn("input counting stopped; retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		a.log.Warn("input counting stopped; retrying", "error", err, "in", b.Next())
+		if !b.Wait(ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -465,22 +463,19 @@ func (a *Agent) hello() channel.Hello {
 // host's sync, serve the host's requests and send the spool; after any
 // failure, back off and start over.
 func (a *Agent) connLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		port, err := a.open()
 		if err != nil {
 			a.setPortErr(err.Error())
-			a.log.Warn("no channel to the host", "error", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			a.log.Warn("no channel to the host", "error", err, "retry_in", b.Next())
+			if !b.Wait(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
 		a.setPortErr("")
-		backoff = time.Second
+		b.Reset()
 		err = a.session(ctx, port)
 		port.Close()
 		a.mu.Lock()
