@@ -15,32 +15,27 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cfg := daemon.Config{Version: version}
 	var logLevel string
 	var logJSON bool
-	cmd := &cobra.Command{
-		Use:   "daemon",
-		Short: "Run the host daemon (as root): owns libvirt, serves the API on a unix socket",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Socket = a.socket
-			// Nothing the daemon writes (diary database, records, logs of
-			// its own) is for other users; what must be shared (the
-			// socket, the public keys, folders QEMU passes through) gets
-			// its mode explicitly.
-			syscall.Umask(0o077)
-			// Log values may hold what a guest sent (gap reasons, agent
-			// versions, errors): hclog quotes one-line values, and this
-			// writer escapes the control bytes (ESC, CR...) left in
-			// multi-line ones, so no log line can recolour or rewrite the
-			// terminal it is read on. A value's own newlines stay indented
-			// under its key ("  | "), so they cannot pass for a log line.
-			cfg.Logger = hclog.New(&hclog.LoggerOptions{
-				Name:       "workspace",
-				Level:      hclog.LevelFromString(logLevel),
-				Output:     safetext.Writer(a.stderr),
-				JSONFormat: logJSON,
-			})
-			return daemon.Run(cmd.Context(), cfg)
-		},
-	}
+	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		cfg.Socket = a.socket
+		// Nothing the daemon writes (diary database, records, logs of its
+		// own) is for other users; what must be shared (the socket, the
+		// public keys, folders QEMU passes through) gets its mode
+		// explicitly.
+		syscall.Umask(0o077)
+		// Log values may hold what a guest sent (gap reasons, agent
+		// versions, errors): hclog quotes one-line values, and this writer
+		// escapes the control bytes (ESC, CR...) left in multi-line ones,
+		// so no log line can recolour or rewrite the terminal it is read
+		// on. A value's own newlines stay indented under its key ("  | "),
+		// so they cannot pass for a log line.
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{
+			Name:       "workspace",
+			Level:      hclog.LevelFromString(logLevel),
+			Output:     safetext.Writer(a.stderr),
+			JSONFormat: logJSON,
+		})
+		return daemon.Run(cmd.Context(), cfg)
+	})
 	def := os.Getenv("WORKSPACE_STATE_DIR")
 	if def == "" {
 		def = "/var/lib/workspace"

@@ -14,8 +14,8 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/diary"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // hostileName is a client name (it comes from a profile) written to fake a
@@ -52,16 +52,16 @@ func TestVerifyEscapesExportStrings(t *testing.T) {
 	if err := jpeg.Encode(&jb, image.NewRGBA(image.Rect(0, 0, 32, 20)), nil); err != nil {
 		t.Fatal(err)
 	}
-	recs := []api.Record{{ID: "start-1", Type: api.RecordSessionStart, Session: "s1", Time: day, Memo: "=HYPERLINK(\"http://evil\")\n\x1b[31mfix\tbug"}}
+	recs := []tracking.Record{{ID: "start-1", Type: tracking.RecordSessionStart, Session: "s1", Time: day, Memo: "=HYPERLINK(\"http://evil\")\n\x1b[31mfix\tbug"}}
 	for m := 0; m < 10; m++ {
-		recs = append(recs, api.Record{ID: "act-" + string(rune('a'+m)), Type: api.RecordActivity, Session: "s1", Minute: day.Add(time.Duration(m) * time.Minute),
-			Activity: &api.Activity{Keys: 30, Clicks: 4, Moves: 100, Active: 45}})
+		recs = append(recs, tracking.Record{ID: "act-" + string(rune('a'+m)), Type: tracking.RecordActivity, Session: "s1", Minute: day.Add(time.Duration(m) * time.Minute),
+			Activity: &tracking.Activity{Keys: 30, Clicks: 4, Moves: 100, Active: 45}})
 	}
-	recs = append(recs, api.Record{ID: "gap-1", Type: api.RecordGap, Session: "s1", Start: day.Add(12 * time.Minute), End: day.Add(14 * time.Minute), Reason: "\tdisplay\x1b[8m gone\r\nbillable: 99h"})
+	recs = append(recs, tracking.Record{ID: "gap-1", Type: tracking.RecordGap, Session: "s1", Start: day.Add(12 * time.Minute), End: day.Add(14 * time.Minute), Reason: "\tdisplay\x1b[8m gone\r\nbillable: 99h"})
 	if _, err := st.AddRecords(ctx, "acme", recs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddCapture(ctx, "acme", api.CaptureMeta{ID: diary.NewID(day.Add(3 * time.Minute)), Session: "s1", Taken: day.Add(3 * time.Minute)}, jb.Bytes(), nil); err != nil {
+	if _, err := st.AddCapture(ctx, "acme", tracking.Capture{ID: tracking.NewID(day.Add(3 * time.Minute)), Session: "s1", Taken: day.Add(3 * time.Minute)}, jb.Bytes(), nil); err != nil {
 		t.Fatal(err)
 	}
 	exp := filepath.Join(dir, "week.diary")
