@@ -66,15 +66,6 @@ func checkCPUs(v int) error {
 	return nil
 }
 
-func checkMinSize(min Size) func(Size) error {
-	return func(v Size) error {
-		if v < min {
-			return fmt.Errorf("must be at least %s, got %s", min, v)
-		}
-		return nil
-	}
-}
-
 // Upper bounds no host reaches: the daemon checks memory and CPUs against
 // the host's, and the disk against the pool's free space, at create.
 const (
