@@ -116,6 +116,18 @@ func TestProfileCommands(t *testing.T) {
 			t.Errorf("diagnostics lack %q:\n%s", want, r.stderr)
 		}
 	}
+
+	// A profile handing the guest the host: refused at validate, where
+	// each share's host was written.
+	hostile := filepath.Join(dir, "hostile.hcl")
+	os.WriteFile(hostile, []byte("image = \"test\"\nmemory = \"4PiB\"\ndisk = \"3.8EiB\"\nshare \"root\" {\n  host     = \"/\"\n  readonly = false\n}\nshare \"cron\" {\n  host = \"/etc/cron.d\"\n}\n"), 0o644)
+	r = cli(t, "/nonexistent", "profile", "validate", hostile)
+	for _, want := range []string{"hostile.hcl:2:10: Invalid memory: must be at most 4TiB", "hostile.hcl:3:8: Invalid disk: must be at most 16TiB",
+		`hostile.hcl:5:14: Invalid share.root.host: "/" would give the guest the whole host`, "hostile.hcl:9:10: Invalid share.cron.host", "system folder"} {
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("hostile profile: want %q in:\n%s", want, r)
+		}
+	}
 }
 
 func TestDaemonNotRunningMessage(t *testing.T) {

@@ -55,6 +55,14 @@ func TestEndToEndSnapshots(t *testing.T) {
 	if r := cli(t, e.socket, "snapshot", name); r.code == 0 || !strings.Contains(r.stderr, "no workspace named") {
 		t.Fatalf("snapshot of a missing workspace: %s", r)
 	}
+	// The daemon refuses to share its own state folder (disks, diary,
+	// keys), naming the profile's line; it validates fine on the client,
+	// which cannot know where the daemon keeps its state.
+	stateShare := filepath.Join(e.dir, "state-share.hcl")
+	os.WriteFile(stateShare, []byte("image = \"snapimg\"\ndisk = \"1GiB\"\nshare \"s\" {\n  host = \""+filepath.Join(e.dir, "state")+"\"\n}\n"), 0o644)
+	if r := cli(t, e.socket, "create", name, "--profile", stateShare); r.code == 0 || !strings.Contains(r.stderr, stateShare+":4:10: share.s.host") || !strings.Contains(r.stderr, "the daemon's state folder") {
+		t.Fatalf("create sharing the state folder: %s", r)
+	}
 	mustCLI(t, e.socket, "create", name, "--profile", prof)
 	if r := cli(t, e.socket, "snapshot", name, "--name", "bad name!"); r.code == 0 || !strings.Contains(r.stderr, "snapshot name") {
 		t.Fatalf("bad snapshot name: %s", r)
