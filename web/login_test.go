@@ -169,3 +169,30 @@ func TestSessionIdleExpiry(t *testing.T) {
 		t.Fatalf("a busy session outlived 12 hours: %d", code)
 	}
 }
+
+// TestPagesEscapeGuestStrings: memos, gap reasons and client names (from a
+// profile or the guest) are shown with control and direction characters
+// escaped, then HTML-escaped.
+func TestPagesEscapeGuestStrings(t *testing.T) {
+	s, fb, c := newTestServer(t)
+	v := fb.view
+	sl := &v.Days[0].Slots[0]
+	sl.Memo = "fix\x1b[31m bug"
+	sl.Gaps = []string{"display\u202egone <b>"}
+	sl.Billable, sl.Reason = false, "no\nshot"
+	v.Client = "Acme\x1b[2K"
+	fb.view = v
+	ck := login(t, s, c)
+	resp, body := c.do("GET", "/w/acme?day=2026-11-20", nil, ck, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("day page: %d", resp.StatusCode)
+	}
+	if strings.ContainsAny(body, "\x1b\u202e") {
+		t.Errorf("a control or direction character reached the page")
+	}
+	for _, want := range []string{`fix\x1b[31m bug`, `display\u{202e}gone &lt;b&gt;`, `not billed: no\nshot`, `Acme\x1b[2K`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}

@@ -10,10 +10,15 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 var funcs = template.FuncMap{
+	// term shows a string from a guest or a profile (memos, gap reasons,
+	// client names) with control and direction characters escaped, before
+	// the template's HTML escaping.
+	"term": safetext.Term,
 	"hours": func(secs int) string {
 		d := time.Duration(secs) * time.Second
 		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
