@@ -19,7 +19,9 @@ import (
 // and a guest's symbolic link is a plain file too, so nothing it makes can
 // lead the host out of the folder. A workspace with a read-write share runs
 // its QEMU as that folder's owner (a static DAC label), so what the guest
-// writes belongs to the folder's owner, never to root or another user. Its
+// writes belongs to the folder's owner, never to root or another user (and
+// one with only read-only shares of one user, as that user, who can enter
+// the home folder they are in). Its
 // group stays libvirt's QEMU group (the one of /var/lib/libvirt/qemu, where
 // libvirt keeps each domain's private folder), and the files get no group
 // permission.
@@ -36,8 +38,11 @@ type Owner struct {
 // checkShares makes sure every shared host folder exists, is a folder and
 // is named by its real path (no symbolic link on the way: QEMU opens the
 // folder by name at every start, so the name must be the folder that was
-// checked), and returns the owner of the read-write ones, whom QEMU will run
-// as: one user, not root. A remote host's folders are not ours to see.
+// checked), and returns whom QEMU will run as: the owner of the read-write
+// ones (one user, not root), else the one user (not root) owning the
+// read-only ones, who can read them in a home folder others may not enter
+// (Debian 12 makes homes 0700); nil means libvirt's QEMU user. A remote
+// host's folders are not ours to see.
 func (d *Driver) checkShares(shares []ShareSpec) (*Owner, error) {
 	if d.uri.Host != "" {
 		for _, sh := range shares {
@@ -49,6 +54,7 @@ func (d *Driver) checkShares(shares []ShareSpec) (*Owner, error) {
 	}
 	var errs []error
 	var owner *Owner
+	roOwners := map[int]bool{}
 	for _, sh := range shares {
 		fi, err := os.Lstat(sh.HostPath)
 		switch {
@@ -69,12 +75,15 @@ func (d *Driver) checkShares(shares []ShareSpec) (*Owner, error) {
 			errs = append(errs, fmt.Errorf("share %q: host path %s goes through a symbolic link (to %s): name the folder itself", sh.Tag, sh.HostPath, real))
 			continue
 		}
-		if sh.ReadOnly {
-			continue
-		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if !ok {
 			errs = append(errs, fmt.Errorf("share %q: cannot read the owner of %s", sh.Tag, sh.HostPath))
+			continue
+		}
+		if sh.ReadOnly {
+			if st.Uid != 0 {
+				roOwners[int(st.Uid)] = true
+			}
 			continue
 		}
 		o := Owner{UID: int(st.Uid), GID: qemuGroup()}
@@ -89,6 +98,11 @@ func (d *Driver) checkShares(shares []ShareSpec) (*Owner, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if owner == nil && len(roOwners) == 1 {
+		for uid := range roOwners {
+			owner = &Owner{UID: uid, GID: qemuGroup()}
+		}
 	}
 	if owner != nil && d.domType == "kvm" {
 		if err := canUseKVM(owner.UID); err != nil {
