@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -64,6 +65,7 @@ func (d *Daemon) startUI(ctx context.Context) {
 		return
 	}
 	scheme := "http"
+	var certNames []string
 	if d.cfg.UITLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(d.cfg.UITLSCert, d.cfg.UITLSKey)
 		if err != nil {
@@ -74,8 +76,15 @@ func (d *Daemon) startUI(ctx context.Context) {
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
+		// Beyond loopback, browsers name the UI as its certificate does.
+		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+			certNames = append(certNames, leaf.DNSNames...)
+			for _, ip := range leaf.IPAddresses {
+				certNames = append(certNames, ip.String())
+			}
+		}
 	}
-	if err := ws.SetAddr(ln.Addr().String()); err != nil {
+	if err := ws.SetAddr(ln.Addr().String(), certNames...); err != nil {
 		ln.Close()
 		d.ui.set(nil, "", err.Error())
 		d.log.Error("web UI not started", "error", err)

@@ -66,6 +66,23 @@ func TestHostAllowlist(t *testing.T) {
 			t.Errorf("asset with Host %s: %d, want 421", host, code)
 		}
 	}
+	// Beyond loopback (with TLS), the names of the certificate are served.
+	tlsSrv, err := New(&fakeBackend{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlsSrv.SetAddr("0.0.0.0:8443", "ws.example", "192.0.2.7"); err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"ws.example:8443": http.StatusUnauthorized, "WS.example:8443": http.StatusUnauthorized, "192.0.2.7:8443": http.StatusUnauthorized,
+		"evil.example:8443": http.StatusMisdirectedRequest, "ws.example:7420": http.StatusMisdirectedRequest, "127.0.0.1:8443": http.StatusMisdirectedRequest} {
+		req, _ := http.NewRequest("GET", "https://"+host+"/", nil)
+		rec := &recorder{h: http.Header{}}
+		tlsSrv.Handler().ServeHTTP(rec, req)
+		if rec.code != want {
+			t.Errorf("TLS UI, Host %s: %d, want %d", host, rec.code, want)
+		}
+	}
 	// Without an address the server serves nothing.
 	bare, err := New(&fakeBackend{}, nil)
 	if err != nil {

@@ -104,10 +104,11 @@ func randToken() string {
 
 // SetAddr tells the server the address it listens on ("127.0.0.1:7420"),
 // before it serves: the session cookie is named for its port, and only
-// requests whose Host is 127.0.0.1:PORT, localhost:PORT or the address
-// itself are served. A page of another site that a rebound DNS name points
-// at 127.0.0.1 sends its own name as Host and gets nothing.
-func (s *Server) SetAddr(addr string) error {
+// requests whose Host is 127.0.0.1:PORT, localhost:PORT, the address itself
+// or one of names (with the port: the names a TLS certificate holds) are
+// served. A page of another site that a rebound DNS name points at
+// 127.0.0.1 sends its own name as Host and gets nothing.
+func (s *Server) SetAddr(addr string, names ...string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" || port == "0" {
 		return fmt.Errorf("web UI address %q: need host:port", addr)
@@ -116,6 +117,9 @@ func (s *Server) SetAddr(addr string) error {
 	defer s.mu.Unlock()
 	s.cookie = cookiePrefix + port
 	s.hosts = map[string]bool{net.JoinHostPort(host, port): true}
+	for _, n := range names {
+		s.hosts[strings.ToLower(net.JoinHostPort(n, port))] = true
+	}
 	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		s.hosts["127.0.0.1:"+port], s.hosts["localhost:"+port] = true, true
 	}
