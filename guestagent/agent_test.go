@@ -287,7 +287,7 @@ func TestBlurDestroysDetail(t *testing.T) {
 			img.SetRGBA(x, y, color.RGBA{v, v, v, 255})
 		}
 	}
-	b := blurImage(img).(*Frame)
+	b := blurPixels(img)
 	for y := 0; y < 96; y++ {
 		for x := 1; x < 160; x++ {
 			d := int(b.Pix[y*b.Stride+4*x+b.R]) - int(b.Pix[y*b.Stride+4*(x-1)+b.R])

@@ -11,6 +11,8 @@ import (
 	"github.com/jezek/xgb/shm"
 	"github.com/jezek/xgb/xproto"
 	"golang.org/x/sys/unix"
+
+	"github.com/workspace-sandbox/workspace/internal/jpegenc"
 )
 
 // MIT-SHM capture with a private segment. The X server copies the screen
@@ -173,15 +175,15 @@ func (s *shmBands) failed() error {
 	return s.err
 }
 
-// band waits for band i and returns its slot as a frame.
-func (s *shmBands) band(i int) (*Frame, error) {
+// band waits for band i and returns its slot's pixels.
+func (s *shmBands) band(i int) (jpegenc.Pixels, error) {
 	<-s.ready[i]
 	if err := s.failed(); err != nil {
-		return nil, err
+		return jpegenc.Pixels{}, err
 	}
 	o, bh := (i%s.slots)*s.slotBytes, s.bandRows(i)
 	w := s.r.Dx()
-	return &Frame{Pix: s.mem[o : o+4*w*bh], Stride: 4 * w, Rect: image.Rect(0, 0, w, bh), R: s.px.R, G: s.px.G, B: s.px.B}, nil
+	return jpegenc.Pixels{Pix: s.mem[o : o+4*w*bh], Stride: 4 * w, Width: w, Height: bh, R: s.px.R, G: s.px.G, B: s.px.B}, nil
 }
 
 // done frees band i's slot for the band that comes slots bands later.

@@ -15,6 +15,8 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xinerama"
 	"github.com/jezek/xgb/xproto"
+
+	"github.com/workspace-sandbox/workspace/internal/jpegenc"
 )
 
 // x11Capturer takes screenshots straight from the X server through xgb:
@@ -163,7 +165,7 @@ func (c *x11Capturer) shoot(quality int, blur bool, only int) ([]EncodedShot, er
 		err := x.shmErr
 		if err == nil {
 			var src *shmBands
-			if src, err = c.openSHMBands(x.conn, x.root, h, x.px, stripRowsFor(W), shmSlots()); err == nil {
+			if src, err = c.openSHMBands(x.conn, x.root, h, x.px, jpegenc.StripRows(W), shmSlots()); err == nil {
 				jpg, thumb, err = encodeBands(src, W, H, x.px, quality, blur)
 				src.close()
 			}
@@ -214,20 +216,20 @@ func (c *x11Capturer) Capture() ([]Shot, error) {
 
 // shmFrame captures a head through MIT-SHM into a frame in memory.
 func (c *x11Capturer) shmFrame(x *x11Session, h image.Rectangle) (*Frame, error) {
-	rows := stripRowsFor(h.Dx())
+	rows := jpegenc.StripRows(h.Dx())
 	src, err := c.openSHMBands(x.conn, x.root, h, x.px, rows, 2)
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
-	f := newFrame(h.Dx(), h.Dy())
-	f.R, f.G, f.B = x.px.R, x.px.G, x.px.B
+	w := h.Dx()
+	f := &Frame{Pixels: jpegenc.Pixels{Pix: make([]byte, 4*w*h.Dy()), Stride: 4 * w, Width: w, Height: h.Dy(), R: x.px.R, G: x.px.G, B: x.px.B}}
 	for i := range src.n {
 		b, err := src.band(i)
 		if err != nil {
 			return nil, err
 		}
-		copy(f.Pix[i*rows*f.Stride:], b.Pix)
+		copy(f.Pix[i*rows*f.Stride:], b.Pix[:4*w*b.Height])
 		src.done(i)
 	}
 	return f, nil
@@ -297,5 +299,5 @@ func getImage(conn *xgb.Conn, root xproto.Window, r image.Rectangle, layout pixe
 	if len(rep.Data) < w*h*4 {
 		return nil, fmt.Errorf("depth %d image of %d bytes for %dx%d: only 24/32-bit visuals are supported", rep.Depth, len(rep.Data), w, h)
 	}
-	return &Frame{Pix: rep.Data[:w*h*4], Stride: 4 * w, Rect: image.Rect(0, 0, w, h), R: layout.R, G: layout.G, B: layout.B}, nil
+	return &Frame{Pixels: jpegenc.Pixels{Pix: rep.Data[:w*h*4], Stride: 4 * w, Width: w, Height: h, R: layout.R, G: layout.G, B: layout.B}}, nil
 }

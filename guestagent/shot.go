@@ -7,12 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/hashicorp/go-hclog"
-)
 
-// Thumbnails are thumbWidth pixels wide, JPEG at thumbQuality.
-const (
-	thumbWidth   = 320
-	thumbQuality = 70
+	"github.com/workspace-sandbox/workspace/internal/jpegenc"
 )
 
 // encodeShot turns one display's capture into what a tracking shot
@@ -20,13 +16,12 @@ const (
 // at the policy's quality, and its thumbnail. Captures that come band by
 // band from the X server go through the same encodeBands.
 func encodeShot(img image.Image, quality int, blur bool) (jpg, thumb []byte, err error) {
-	f := frameOf(img)
-	if err := f.check(); err != nil {
+	p := pixelsOf(img)
+	if err := p.Check(); err != nil {
 		return nil, nil, fmt.Errorf("encode screenshot: %w", err)
 	}
-	W := f.Rect.Dx()
-	src := frameBandSource{frameBands(f, stripRowsFor(W))}
-	if jpg, thumb, err = encodeBands(src, W, f.Rect.Dy(), f.offsets(), quality, blur); err != nil {
+	src := pixelSource{p: p, rows: jpegenc.StripRows(p.Width)}
+	if jpg, thumb, err = encodeBands(src, p.Width, p.Height, pixelOffsets{p.R, p.G, p.B}, quality, blur); err != nil {
 		return nil, nil, fmt.Errorf("encode screenshot: %w", err)
 	}
 	return jpg, thumb, nil

@@ -1,29 +1,86 @@
-package guestagent
+// Package jpegenc is the project's JPEG encoder, written for screenshots:
+// baseline, YCbCr with 4:2:0 chroma, the standard (ITU T.81 annex K)
+// Huffman tables and the IJG quantisation tables scaled by the quality
+// setting as libjpeg does, so a file is what `cjpeg -quality Q` (or
+// `scrot -q Q`) makes of the same pixels, to a rounding, and decodes
+// with any decoder.
+//
+// A picture is cut into strips of StripRows rows (four rows of 16×16
+// blocks) with a restart marker between strips; every strip starts its
+// DC prediction afresh, so strips are colour-converted, transformed and
+// entropy-coded on all cores at once and simply joined. The strip height
+// does not depend on the number of cores: the bytes are the same on every
+// machine. Blocks of one colour (a screen's backgrounds) skip the
+// transform. Pixels are read as they are captured (BGRX from an X server,
+// RGBA), never converted first. It imports only the standard library.
+package jpegenc
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"image"
+	"image/draw"
 	"math"
 	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
-
-// The agent's JPEG encoder: baseline, YCbCr with 4:2:0 chroma, the
-// standard (ITU T.81 annex K) Huffman tables and the IJG quantisation
-// tables scaled by the quality setting as libjpeg does, so a file is what
-// `cjpeg -quality Q` (or scrot -q Q) would make of the same pixels, to a
-// rounding. The picture is cut into strips of stripMCURows rows of 16×16
-// blocks with a restart marker between strips; every strip starts its DC
-// prediction afresh, so the strips are colour-converted, transformed and
-// entropy-coded on all cores at once and simply joined. The strip height
-// does not depend on the number of cores: the bytes are the same on every
-// machine.
 
 const (
 	stripMCURows = 4 // 64 pixel rows per restart interval
-	maxJPEGSide  = 65535
+	// MaxSide is the largest width or height a JPEG can have.
+	MaxSide = 65535
 )
+
+// Pixels is a picture of 4-byte pixels: R, G and B are the byte offsets
+// of the colours in a pixel, the fourth byte is ignored.
+type Pixels struct {
+	Pix           []byte
+	Stride        int
+	Width, Height int
+	R, G, B       int
+}
+
+// Check refuses pixels whose buffer cannot hold the picture or whose
+// offsets are not three distinct bytes of a pixel.
+func (p Pixels) Check() error {
+	w, h := p.Width, p.Height
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("an empty %dx%d picture", w, h)
+	}
+	if p.Stride < 4*w || len(p.Pix) < p.Stride*(h-1)+4*w {
+		return fmt.Errorf("a %dx%d picture in %d bytes at a stride of %d: too few", w, h, len(p.Pix), p.Stride)
+	}
+	if p.R < 0 || p.G < 0 || p.B < 0 || p.R > 3 || p.G > 3 || p.B > 3 || p.R == p.G || p.G == p.B || p.R == p.B {
+		return fmt.Errorf("colour offsets %d,%d,%d: not three bytes of a pixel", p.R, p.G, p.B)
+	}
+	return nil
+}
+
+// Rows returns rows y0 up to y1 as pixels of their own, sharing the buffer.
+func (p Pixels) Rows(y0, y1 int) Pixels {
+	q := p
+	q.Pix, q.Height = p.Pix[y0*p.Stride:], y1-y0
+	return q
+}
+
+// FromImage returns img's pixels: an RGBA picture's own, without a copy,
+// or a converted copy of anything else.
+func FromImage(img image.Image) Pixels {
+	m, ok := img.(*image.RGBA)
+	if !ok {
+		r := img.Bounds()
+		m = image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+		draw.Draw(m, m.Rect, img, r.Min, draw.Src)
+	}
+	r := m.Rect
+	if r.Empty() {
+		return Pixels{R: 0, G: 1, B: 2}
+	}
+	return Pixels{Pix: m.Pix[m.PixOffset(r.Min.X, r.Min.Y):], Stride: m.Stride, Width: r.Dx(), Height: r.Dy(), R: 0, G: 1, B: 2}
+}
 
 // zigzag[i] is the natural (row-major) index of the i-th coefficient in
 // zig-zag order.
@@ -149,13 +206,13 @@ func quantTables(quality int) (q [2][64]uint8) {
 	return q
 }
 
-// jpegEncoder holds what every strip of one picture shares.
-type jpegEncoder struct {
+// Encoder holds what every strip of one picture shares.
+type Encoder struct {
 	w, h     int
 	mcuCols  int
 	stripMCU int // MCU rows per strip
 	q        [2][64]uint8
-	px       pixelOffsets
+	r, g, b  int // colour offsets of the pixels
 	// div[t][i]: the factor that turns the AAN transform's i-th output
 	// (natural order) of samples scaled by the colour conversion into a
 	// quantised coefficient of table t.
@@ -176,51 +233,64 @@ const (
 	yOffset       = 128 << 16
 )
 
-// encodeJPEG encodes img as a baseline JPEG at quality 1..100 on all cores.
-func encodeJPEG(img image.Image, quality int) ([]byte, error) {
-	return encodeFrame(frameOf(img), quality)
+// EncodeImage encodes img at quality 1..100, its strips on all cores.
+func EncodeImage(img image.Image, quality int) ([]byte, error) {
+	return Encode(FromImage(img), quality)
 }
 
-// encodeFrame encodes a whole frame, its strips on all cores.
-func encodeFrame(f *Frame, quality int) ([]byte, error) {
-	if err := f.check(); err != nil {
+// Encode encodes p at quality 1..100, its strips on all cores.
+func Encode(p Pixels, quality int) ([]byte, error) {
+	if err := p.Check(); err != nil {
 		return nil, fmt.Errorf("encode JPEG: %w", err)
 	}
-	e, err := newJPEGEncoder(f.Rect.Dx(), f.Rect.Dy(), quality, f.offsets())
+	e, err := New(p.Width, p.Height, quality, p.R, p.G, p.B)
 	if err != nil {
 		return nil, err
 	}
-	src := frameBands(f, e.stripRows())
-	strips := make([][]byte, src.n)
-	err = runBands(src.n, func(w *bandWorker, i int) error {
-		strips[i] = e.encodeStrip(&w.strip, src.band(i))
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	rows := e.StripRows()
+	strips := make([][]byte, (p.Height+rows-1)/rows)
+	var next atomic.Int32
+	work := func() {
+		var s Strip
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(strips) {
+				return
+			}
+			strips[i] = e.EncodeStrip(&s, p.Rows(i*rows, min((i+1)*rows, p.Height)))
+		}
 	}
-	return e.assemble(strips), nil
+	var wg sync.WaitGroup
+	for range min(len(strips), runtime.GOMAXPROCS(0)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return e.Assemble(strips), nil
 }
 
-// newJPEGEncoder prepares the tables for a w×h picture whose pixels have
-// the colours at px.
-func newJPEGEncoder(w, h, quality int, px pixelOffsets) (*jpegEncoder, error) {
-	if w <= 0 || h <= 0 || w > maxJPEGSide || h > maxJPEGSide {
-		return nil, fmt.Errorf("encode JPEG: a picture of %dx%d cannot be a JPEG (1 to %d pixels a side)", w, h, maxJPEGSide)
+// New prepares the tables for a w×h picture at quality 1..100 whose
+// pixels have red, green and blue at byte offsets r, g and b.
+func New(w, h, quality int, r, g, b int) (*Encoder, error) {
+	if w <= 0 || h <= 0 || w > MaxSide || h > MaxSide {
+		return nil, fmt.Errorf("encode JPEG: a picture of %dx%d cannot be a JPEG (1 to %d pixels a side)", w, h, MaxSide)
 	}
 	if quality < 1 || quality > 100 {
 		return nil, fmt.Errorf("encode JPEG: quality %d is not between 1 and 100", quality)
 	}
-	e := &jpegEncoder{w: w, h: h, mcuCols: (w + 15) / 16, px: px}
-	if e.fast = px.R+px.G+px.B == 3; e.fast {
+	if r < 0 || g < 0 || b < 0 || r > 3 || g > 3 || b > 3 || r == g || g == b || r == b {
+		return nil, fmt.Errorf("encode JPEG: colour offsets %d,%d,%d: not three bytes of a pixel", r, g, b)
+	}
+	e := &Encoder{w: w, h: h, mcuCols: (w + 15) / 16, r: r, g: g, b: b}
+	if e.fast = r+g+b == 3; e.fast {
 		for _, c := range []struct {
 			off       int
 			y, cb, cr int32
-		}{{px.R, yR, cbR, crR}, {px.G, yG, cbG, crG}, {px.B, yB, cbB, crB}} {
+		}{{r, yR, cbR, crR}, {g, yG, cbG, crG}, {b, yB, cbB, crB}} {
 			e.ky[c.off], e.kcb[c.off], e.kcr[c.off] = c.y, c.cb, c.cr
 		}
 	}
-	e.stripMCU = stripRowsFor(w) / 16
+	e.stripMCU = StripRows(w) / 16
 	e.q = quantTables(quality)
 	for t := range 2 {
 		// The colour conversion leaves luma 2^16 and chroma 2^18 too large.
@@ -235,20 +305,28 @@ func newJPEGEncoder(w, h, quality int, px pixelOffsets) (*jpegEncoder, error) {
 	return e, nil
 }
 
-// stripRows is the height of a strip (a restart interval) in pixels.
-func (e *jpegEncoder) stripRows() int { return 16 * e.stripMCU }
+// StripRows is the strip height (a restart interval) of a picture w
+// wide: four rows of 16×16 blocks, fewer when a restart interval (counted
+// in 16 bits) would not hold them.
+func StripRows(w int) int {
+	return 16 * max(1, min(stripMCURows, 65535/((w+15)/16)))
+}
 
-// encodeStrip entropy-codes one strip; band holds exactly its rows (all
-// stripRows of them but in the last strip) at the picture's width.
-func (e *jpegEncoder) encodeStrip(s *stripState, band *Frame) []byte {
-	s.e, s.f, s.h = e, band, band.Rect.Dy()
+// StripRows is the height of the encoder's strips.
+func (e *Encoder) StripRows() int { return 16 * e.stripMCU }
+
+// EncodeStrip entropy-codes one strip: band holds exactly its rows (all
+// StripRows of them but in the last strip) at the picture's width, with
+// the encoder's colour offsets. s is scratch space, one per goroutine.
+func (e *Encoder) EncodeStrip(s *Strip, band Pixels) []byte {
+	s.e, s.f, s.h = e, band, band.Height
 	s.bw = bitWriter{buf: make([]byte, 0, 16<<10)}
 	s.encode()
 	return s.bw.buf
 }
 
-// assemble joins the strips, restart markers between them, into a file.
-func (e *jpegEncoder) assemble(strips [][]byte) []byte {
+// Assemble joins the strips, restart markers between them, into a file.
+func (e *Encoder) Assemble(strips [][]byte) []byte {
 	size := 1024
 	for _, b := range strips {
 		size += len(b) + 2
@@ -265,7 +343,7 @@ func (e *jpegEncoder) assemble(strips [][]byte) []byte {
 }
 
 // header writes SOI, JFIF APP0, DQT, SOF0, DHT, DRI and SOS.
-func (e *jpegEncoder) header(b []byte, q [2][64]uint8, restart bool) []byte {
+func (e *Encoder) header(b []byte, q [2][64]uint8, restart bool) []byte {
 	b = append(b, 0xff, 0xd8)
 	b = append(b, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0)
 	b = append(b, 0xff, 0xdb, 0, 2+2*65)
@@ -294,10 +372,10 @@ func (e *jpegEncoder) header(b []byte, q [2][64]uint8, restart bool) []byte {
 	return append(b, 0xff, 0xda, 0, 12, 3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0)
 }
 
-// stripState is one worker's scratch space.
-type stripState struct {
-	e  *jpegEncoder
-	f  *Frame // the strip's rows
+// Strip is the scratch space of one goroutine's strips.
+type Strip struct {
+	e  *Encoder
+	f  Pixels // the strip's rows
 	h  int    // how many
 	bw bitWriter
 	dc [3]int32
@@ -309,7 +387,7 @@ type stripState struct {
 }
 
 // encode entropy-codes the strip.
-func (s *stripState) encode() {
+func (s *Strip) encode() {
 	e := s.e
 	s.dc = [3]int32{}
 	for my := 0; my < (s.h+15)/16; my++ {
@@ -340,13 +418,13 @@ func (s *stripState) encode() {
 }
 
 // colourMask keeps the three colour bytes of a little-endian pixel word.
-func (f *Frame) colourMask() uint32 {
-	return ^(uint32(0xff) << (8 * (6 - f.R - f.G - f.B)))
+func (p Pixels) colourMask() uint32 {
+	return ^(uint32(0xff) << (8 * (6 - p.R - p.G - p.B)))
 }
 
 // flatMCU reports whether the 16×16 pixels of an MCU inside the picture
 // all have one colour (screens are mostly backgrounds), and which.
-func (s *stripState) flatMCU(mx, my int) (uint32, bool) {
+func (s *Strip) flatMCU(mx, my int) (uint32, bool) {
 	f := s.f
 	mask := f.colourMask()
 	o := my*16*f.Stride + 64*mx
@@ -365,7 +443,7 @@ func (s *stripState) flatMCU(mx, my int) (uint32, bool) {
 }
 
 // codeFlatMCU codes an MCU of one colour: each block's DC and an end of block.
-func (s *stripState) codeFlatMCU(px uint32) {
+func (s *Strip) codeFlatMCU(px uint32) {
 	f, e := s.f, s.e
 	r := int32(px >> (8 * f.R) & 0xff)
 	g := int32(px >> (8 * f.G) & 0xff)
@@ -386,13 +464,13 @@ func quantDC(v float32) int32 {
 	return min(1023, max(-1024, int32(v+16384.5)-16384))
 }
 
-func (s *stripState) flatBlock(dc int32, t, c int) {
+func (s *Strip) flatBlock(dc int32, t, c int) {
 	s.emitDC(dc, t, c)
 	eob := stdCodes[2*t+1][0x00]
 	s.bw.put(eob&0xffffff, eob>>24)
 }
 
-func (s *stripState) emitDC(dc int32, t, c int) {
+func (s *Strip) emitDC(dc int32, t, c int) {
 	d := dc - s.dc[c]
 	s.dc[c] = dc
 	n, v := sizeBits(d)
@@ -421,7 +499,7 @@ func sizeBits(v int32) (uint32, uint32) {
 // first three bytes of a pixel: 16 rows of 16 pixels into four luma
 // blocks, and the sums of 2×2 pixels into the two chroma blocks; it notes
 // which blocks are flat.
-func (s *stripState) loadInside(mx, my int) {
+func (s *Strip) loadInside(mx, my int) {
 	e, f := s.e, s.f
 	k0, k1, k2 := e.ky[0], e.ky[1], e.ky[2]
 	o := my*16*f.Stride + 64*mx
@@ -470,7 +548,7 @@ func (s *stripState) loadInside(mx, my int) {
 
 // chromaBytes turns sums of bytes 0, 1 and 2 of 2×2 pixels into the
 // chroma blocks and notes flat ones.
-func (s *stripState) chromaBytes(s0, s1, s2 *[64]int32) {
+func (s *Strip) chromaBytes(s0, s1, s2 *[64]int32) {
 	e := s.e
 	cb, cr := &s.blk[4], &s.blk[5]
 	b0, b1, b2 := e.kcb[0], e.kcb[1], e.kcb[2]
@@ -490,7 +568,7 @@ func (s *stripState) chromaBytes(s0, s1, s2 *[64]int32) {
 }
 
 // chroma turns 2×2 sums into the chroma blocks and notes flat ones.
-func (s *stripState) chroma(sr, sg, sb *[64]int32) {
+func (s *Strip) chroma(sr, sg, sb *[64]int32) {
 	cb, cr := &s.blk[4], &s.blk[5]
 	fcb, fcr := true, true
 	for i := range 64 {
@@ -504,7 +582,7 @@ func (s *stripState) chroma(sr, sg, sb *[64]int32) {
 
 // loadEdge converts an MCU that the picture's right or bottom edge cuts,
 // repeating the last column and row past the edge.
-func (s *stripState) loadEdge(mx, my int) {
+func (s *Strip) loadEdge(mx, my int) {
 	e, f := s.e, s.f
 	x0, y0 := mx*16, my*16
 	var sr, sg, sb [64]int32
@@ -536,7 +614,7 @@ var unzig = func() (u [64]uint8) {
 
 // block transforms, quantises and entropy-codes one 8×8 block of
 // component c with quantisation and Huffman table set t.
-func (s *stripState) block(blk *[64]float32, t, c int) {
+func (s *Strip) block(blk *[64]float32, t, c int) {
 	fdct(blk)
 	div := &s.e.div[t]
 	zz := &s.zz
