@@ -3,6 +3,7 @@
 package guestagent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -90,34 +91,34 @@ func TestX11CaptureSharedMemoryIsPrivate(t *testing.T) {
 	if len(attaches) != 1 {
 		t.Fatalf("%d attaches seen for one capture", len(attaches))
 	}
+	mu.Lock()
+	attaches = nil
+	mu.Unlock()
 	if left := newSegments(shmBefore, shmSegments(t)); len(left) > 0 {
 		t.Fatalf("segments left after the shot was released:\n%s", strings.Join(left, "\n"))
 	}
 
-	// 40 captures, each frame held a little as an encoder would, while
-	// another user reads the segment table and tries to attach every
-	// segment it lists.
+	// 40 shots as tracking takes them (captured band by band and encoded
+	// meanwhile), while another user reads the segment table and tries to
+	// attach every segment it lists.
 	var seen []string
 	var attached []string
 	tried := 0
-	done := make(chan struct{})
-	switched := asOtherUser(t, func() {
+	watch := func(attach bool) {
+		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			for range 40 {
-				shots, err := c.Capture()
-				if err != nil {
+				if _, err := c.shoot(75, false, -1); err != nil {
 					t.Error(err)
 					return
 				}
-				time.Sleep(5 * time.Millisecond)
-				releaseShots(shots)
 			}
 		}()
 		for {
 			for _, l := range newSegments(shmBefore, shmSegments(t)) {
 				seen = append(seen, l)
-				if id, err := strconv.Atoi(strings.Fields(l)[1]); err == nil {
+				if id, err := strconv.Atoi(strings.Fields(l)[1]); err == nil && attach {
 					tried++
 					if tryAttach(id) {
 						attached = append(attached, l)
@@ -130,19 +131,12 @@ func TestX11CaptureSharedMemoryIsPrivate(t *testing.T) {
 			default:
 			}
 		}
-	})
+	}
+	switched := asOtherUser(t, func() { watch(true) })
 	if !switched {
 		t.Log("not root: the segments' modes are checked, no attach as another user is tried")
-		for range 40 {
-			shots, err := c.Capture()
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen = append(seen, newSegments(shmBefore, shmSegments(t))...)
-			releaseShots(shots)
-		}
+		watch(false)
 	}
-	<-done
 	if len(attached) > 0 {
 		t.Fatalf("another user attached our segments:\n%s", strings.Join(attached, "\n"))
 	}
@@ -158,7 +152,10 @@ func TestX11CaptureSharedMemoryIsPrivate(t *testing.T) {
 			t.Fatalf("a segment with a key appeared: %s", l)
 		}
 	}
-	t.Logf("%d segment sightings during 40 captures, %d attach attempts as another user, all refused; %d attaches checked", len(seen), tried, len(attaches))
+	if len(attaches) != 40 {
+		t.Fatalf("%d attaches checked for 40 shots", len(attaches))
+	}
+	t.Logf("%d segment sightings during 40 shots, %d attach attempts as another user, all refused; %d attaches checked", len(seen), tried, len(attaches))
 	if left := newSegments(shmBefore, shmSegments(t)); len(left) > 0 {
 		t.Fatalf("segments left after the shots were released:\n%s", strings.Join(left, "\n"))
 	}
@@ -186,25 +183,22 @@ func TestX11CaptureSharedMemoryIsPrivate(t *testing.T) {
 }
 
 // Without MIT-SHM in the server the capture uses core GetImage, says so
-// once in the log and in its name, and makes no segment at all.
+// once in the log and in its name, makes no segment at all, and its shots
+// are those a server with MIT-SHM gives of the same screen.
 func TestX11CaptureFallsBackWithoutMITSHM(t *testing.T) {
-	disp := xvfbtest.StartWith(t, 320, 200, "-extension", "MIT-SHM")
-	fillRoot(t, disp, 0x2080c0)
+	disp := xvfbtest.StartWith(t, 640, 400, "-extension", "MIT-SHM")
+	paintBusy(t, disp, 640, 400)
 	var logs syncBuffer
 	c := newX11Capturer(disp, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}))
 	before := shmSegments(t)
 	var seen []string
+	var shots []EncodedShot
 	for range 10 {
-		shots, err := c.Capture()
-		if err != nil {
+		var err error
+		if shots, err = c.shoot(75, false, -1); err != nil {
 			t.Fatal(err)
 		}
 		seen = append(seen, newSegments(before, shmSegments(t))...)
-		r, g, b, _ := shots[0].Image.At(300, 190).RGBA()
-		if r>>8 != 0x20 || g>>8 != 0x80 || b>>8 != 0xc0 {
-			t.Fatalf("pixel %x %x %x, want 20 80 c0", r>>8, g>>8, b>>8)
-		}
-		releaseShots(shots)
 	}
 	if len(seen) > 0 {
 		t.Fatalf("segments appeared without MIT-SHM:\n%s", strings.Join(seen, "\n"))
@@ -214,6 +208,23 @@ func TestX11CaptureFallsBackWithoutMITSHM(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "MIT-SHM is not usable; capturing with core GetImage"); n != 1 || !strings.Contains(logs.String(), "the X server has no MIT-SHM") {
 		t.Fatalf("fallback logged %d times, want once with the reason:\n%s", n, logs.String())
+	}
+	withSHM := xvfbtest.Start(t, 640, 400)
+	paintBusy(t, withSHM, 640, 400)
+	same, err := newX11Capturer(withSHM, nil).shoot(75, false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shots[0].JPEG, same[0].JPEG) || !bytes.Equal(shots[0].Thumbnail, same[0].Thumbnail) {
+		t.Fatal("the GetImage shot differs from the MIT-SHM shot of the same screen")
+	}
+	frames, err := c.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseShots(frames)
+	if r, _, _, _ := frames[0].Image.At(0, 0).RGBA(); r>>8 == 0 {
+		t.Fatal("the GetImage frame is black")
 	}
 }
 
