@@ -478,6 +478,28 @@ func (s *Strip) emitDC(dc int32, t, c int) {
 	s.bw.put(code&0xffffff<<n|v, code>>24+n)
 }
 
+// smallAC bounds the AC values of acSmall: most of a screen's.
+const smallAC = 64
+
+// acSmall[t][run][v+smallAC] is the whole code of AC value v after run
+// zeros with table set t: its length (at most 26) above bit 27, the
+// Huffman code followed by the value's bits below.
+var acSmall = func() (c [2][16][2 * smallAC]uint32) {
+	for t := range 2 {
+		for run := range 16 {
+			for v := int32(-smallAC); v < smallAC; v++ {
+				if v == 0 {
+					continue
+				}
+				size, vb := sizeBits(v)
+				code := stdCodes[2*t+1][uint32(run)<<4|size]
+				c[t][run][v+smallAC] = (code>>24+size)<<27 | (code&0xffffff)<<size | vb
+			}
+		}
+	}
+	return c
+}()
+
 // acBits[v+1023] is sizeBits(v) for an AC coefficient, as size<<16 | bits.
 var acBits = func() (t [2048]uint32) {
 	for v := int32(-1023); v <= 1023; v++ {
@@ -644,10 +666,17 @@ func (s *Strip) block(blk *[64]float32, t, c int) {
 			l, acc, n = putBits(buf, l, acc, n, ac[0xf0]&0xffffff, ac[0xf0]>>24)
 			run -= 16
 		}
-		sb := acBits[(min(1023, max(-1023, zz[next&63]))+1023)&2047]
-		size := sb >> 16
-		code := ac[(uint32(run)<<4|size)&255]
-		l, acc, n = putBits(buf, l, acc, n, code&0xffffff<<size|sb&0xffff, code>>24+size)
+		v := zz[next&63]
+		if uint32(v+smallAC) < 2*smallAC {
+			// The code and the value's bits in one look-up.
+			sym := acSmall[t&1][run&15][(v+smallAC)&(2*smallAC-1)]
+			l, acc, n = putBits(buf, l, acc, n, sym&(1<<27-1), sym>>27)
+		} else {
+			sb := acBits[(min(1023, max(-1023, v))+1023)&2047]
+			size := sb >> 16
+			code := ac[(uint32(run)<<4|size)&255]
+			l, acc, n = putBits(buf, l, acc, n, code&0xffffff<<size|sb&0xffff, code>>24+size)
+		}
 		k = next + 1
 		nz &= nz - 1
 	}
