@@ -27,16 +27,6 @@ func encodeShot(img image.Image, quality int, blur bool) (jpg, thumb []byte, err
 	return jpg, thumb, nil
 }
 
-// releaseShots gives back the memory of captured frames (a shared-memory
-// segment each, with MIT-SHM).
-func releaseShots(shots []Shot) {
-	for _, s := range shots {
-		if f, ok := s.Image.(*Frame); ok {
-			f.Release()
-		}
-	}
-}
-
 // ShotOptions are the settings of a one-shot capture: the X display
 // (empty: $DISPLAY) and the policy values a tracking shot uses.
 type ShotOptions struct {
@@ -70,7 +60,6 @@ func shootWith(c capturer, quality int, blur bool, only int) ([]EncodedShot, err
 	if err != nil {
 		return nil, err
 	}
-	defer releaseShots(shots)
 	var out []EncodedShot
 	for _, s := range shots {
 		if only >= 0 && s.Display != only {

@@ -111,7 +111,6 @@ func TestBandedShotIsTheFrameShot(t *testing.T) {
 				}
 			}
 		}
-		releaseShots(frames)
 		if only, err := c.shoot(60, blur, 1); err != nil || len(only) != 1 || only[0].Display != 1 || !bytes.Equal(only[0].JPEG, banded[1].JPEG) {
 			t.Errorf("only head 1: %d shots, %v", len(only), err)
 		}

@@ -38,16 +38,14 @@ func shot(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "workspace-agent shot: %v\n", err)
 		return 1
 	}
+	type file struct {
+		path, what string
+		data       []byte
+	}
 	for _, s := range shots {
-		files := []struct {
-			path, what string
-			data       []byte
-		}{{numbered(*out, s.Display), "screenshot", s.JPEG}}
+		files := []file{{numbered(*out, s.Display), "screenshot", s.JPEG}}
 		if *thumb != "" {
-			files = append(files, struct {
-				path, what string
-				data       []byte
-			}{numbered(*thumb, s.Display), "thumbnail", s.Thumbnail})
+			files = append(files, file{numbered(*thumb, s.Display), "thumbnail", s.Thumbnail})
 		}
 		for _, f := range files {
 			if err := writePrivate(f.path, f.data); err != nil {
@@ -72,7 +70,8 @@ func numbered(path string, n int) string {
 }
 
 // writePrivate writes a file only its owner can read (a screenshot is
-// private), through a temporary file renamed into place.
+// private), through a temporary file renamed into place. Unlike the
+// agent's state, a shot is not worth an fsync (scrot makes none either).
 func writePrivate(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
