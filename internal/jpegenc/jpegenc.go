@@ -383,7 +383,7 @@ type Strip struct {
 	// block k's samples are equal.
 	blk  [6][64]float32
 	flat [6]bool
-	zz   [64]int32
+	coef [64]int32 // the block's quantised coefficients, natural order
 }
 
 // encode entropy-codes the strip.
@@ -626,31 +626,15 @@ func (s *Strip) loadEdge(mx, my int) {
 	s.chroma(&sr, &sg, &sb)
 }
 
-// unzig[n] is the zig-zag position of natural index n.
-var unzig = func() (u [64]uint8) {
-	for i, n := range zigzag {
-		u[n] = uint8(i)
-	}
-	return u
-}()
-
 // block transforms, quantises and entropy-codes one 8×8 block of
 // component c with quantisation and Huffman table set t.
 func (s *Strip) block(blk *[64]float32, t, c int) {
-	fdct(blk)
-	div := &s.e.div[t]
-	zz := &s.zz
-	var nz uint64 // bit i: zig-zag coefficient i is not zero
-	for n := range 64 {
-		v := int32(blk[n]*div[n]+16384.5) - 16384
-		i := unzig[n] & 63
-		zz[i] = v
-		nz |= uint64(uint32(v|-v)>>31) << i // no branch on the data
-	}
+	nat := &s.coef
+	nz := zigzagMask(fdctQuant(blk, &s.e.div[t], nat)) // bit i: zig-zag coefficient i is not zero
 	// The bit writer's state in locals (registers) for the block.
 	s.bw.reserve()
 	buf, l, acc, n := s.bw.buf[:cap(s.bw.buf)], len(s.bw.buf), s.bw.acc, s.bw.n
-	dc := min(1023, max(-1024, zz[0]))
+	dc := min(1023, max(-1024, nat[0]))
 	d := dc - s.dc[c]
 	s.dc[c] = dc
 	size, vb := sizeBits(d)
@@ -666,7 +650,7 @@ func (s *Strip) block(blk *[64]float32, t, c int) {
 			l, acc, n = putBits(buf, l, acc, n, ac[0xf0]&0xffffff, ac[0xf0]>>24)
 			run -= 16
 		}
-		v := zz[next&63]
+		v := nat[zigzag[next&63]&63]
 		if uint32(v+smallAC) < 2*smallAC {
 			// The code and the value's bits in one look-up.
 			sym := acSmall[t&1][run&15][(v+smallAC)&(2*smallAC-1)]
@@ -684,50 +668,6 @@ func (s *Strip) block(blk *[64]float32, t, c int) {
 		l, acc, n = putBits(buf, l, acc, n, ac[0x00]&0xffffff, ac[0x00]>>24)
 	}
 	s.bw.buf, s.bw.acc, s.bw.n = buf[:l], acc, n
-}
-
-// fdct is the forward DCT of Arai, Agui and Nakajima (as libjpeg's
-// jfdctflt) in place; output k is scaled by 8·aanScale[row]·aanScale[col].
-func fdct(d *[64]float32) {
-	for i := 0; i < 64; i += 8 {
-		r := d[i : i+8 : i+8]
-		t0, t7 := r[0]+r[7], r[0]-r[7]
-		t1, t6 := r[1]+r[6], r[1]-r[6]
-		t2, t5 := r[2]+r[5], r[2]-r[5]
-		t3, t4 := r[3]+r[4], r[3]-r[4]
-		t10, t13 := t0+t3, t0-t3
-		t11, t12 := t1+t2, t1-t2
-		r[0], r[4] = t10+t11, t10-t11
-		z1 := (t12 + t13) * 0.707106781
-		r[2], r[6] = t13+z1, t13-z1
-		t10, t11, t12 = t4+t5, t5+t6, t6+t7
-		z5 := (t10 - t12) * 0.382683433
-		z2 := 0.541196100*t10 + z5
-		z4 := 1.306562965*t12 + z5
-		z3 := t11 * 0.707106781
-		z11, z13 := t7+z3, t7-z3
-		r[5], r[3] = z13+z2, z13-z2
-		r[1], r[7] = z11+z4, z11-z4
-	}
-	for i := 0; i < 8; i++ {
-		t0, t7 := d[i]+d[56+i], d[i]-d[56+i]
-		t1, t6 := d[8+i]+d[48+i], d[8+i]-d[48+i]
-		t2, t5 := d[16+i]+d[40+i], d[16+i]-d[40+i]
-		t3, t4 := d[24+i]+d[32+i], d[24+i]-d[32+i]
-		t10, t13 := t0+t3, t0-t3
-		t11, t12 := t1+t2, t1-t2
-		d[i], d[32+i] = t10+t11, t10-t11
-		z1 := (t12 + t13) * 0.707106781
-		d[16+i], d[48+i] = t13+z1, t13-z1
-		t10, t11, t12 = t4+t5, t5+t6, t6+t7
-		z5 := (t10 - t12) * 0.382683433
-		z2 := 0.541196100*t10 + z5
-		z4 := 1.306562965*t12 + z5
-		z3 := t11 * 0.707106781
-		z11, z13 := t7+z3, t7-z3
-		d[40+i], d[24+i] = z13+z2, z13-z2
-		d[8+i], d[56+i] = z11+z4, z11-z4
-	}
 }
 
 // bitWriter packs Huffman codes MSB first. It writes the bits as they
