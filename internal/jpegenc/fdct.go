@@ -15,11 +15,15 @@ const (
 	c1306 = 1.306562965
 )
 
-// fdctQuantGo transforms blk (used as scratch), quantises it with div (natural
-// order) into out (natural order), and returns which coefficients are
-// not zero: bit k for coefficient k.
-func fdctQuantGo(blk *[64]float32, div *[64]float32, out *[64]int32) uint64 {
-	d := blk
+// fdctQuantGo transforms the samples of blk (as float32; blk may be used
+// as scratch), quantises them with div (natural order) into out (natural
+// order), and returns which coefficients are not zero: bit k for
+// coefficient k.
+func fdctQuantGo(blk *[64]int32, div *[64]float32, out *[64]int32) uint64 {
+	var d [64]float32
+	for i, v := range blk {
+		d[i] = float32(v)
+	}
 	for i := 0; i < 8; i++ { // columns
 		d[i], d[8+i], d[16+i], d[24+i], d[32+i], d[40+i], d[48+i], d[56+i] =
 			aan(d[i], d[8+i], d[16+i], d[24+i], d[32+i], d[40+i], d[48+i], d[56+i])

@@ -17,8 +17,8 @@ var sseConsts = func() (k [24]uint32) {
 }()
 
 //go:noescape
-func fdctQuantSSE(blk *[64]float32, div *[64]float32, k *[24]uint32, out *[64]int32) uint64
+func fdctQuantSSE(blk *[64]int32, div *[64]float32, k *[24]uint32, out *[64]int32) uint64
 
-func fdctQuant(blk *[64]float32, div *[64]float32, out *[64]int32) uint64 {
+func fdctQuant(blk *[64]int32, div *[64]float32, out *[64]int32) uint64 {
 	return fdctQuantSSE(blk, div, &sseConsts, out)
 }

@@ -51,12 +51,13 @@
 	MOVHLPS o2, o3; \
 	MOVAPS a, o0; MOVAPS b, o2
 
-// COLS transforms four columns (byte offset off in each row) in place.
+// COLS transforms four columns (byte offset off in each row) of int32
+// samples, converted to float32, and leaves the floats in their place.
 #define COLS(off) \
-	MOVUPS (0*32+off)(AX), X0; MOVUPS (1*32+off)(AX), X1; \
-	MOVUPS (2*32+off)(AX), X2; MOVUPS (3*32+off)(AX), X3; \
-	MOVUPS (4*32+off)(AX), X4; MOVUPS (5*32+off)(AX), X5; \
-	MOVUPS (6*32+off)(AX), X6; MOVUPS (7*32+off)(AX), X7; \
+	MOVOU (0*32+off)(AX), X0; CVTPL2PS X0, X0; MOVOU (1*32+off)(AX), X1; CVTPL2PS X1, X1; \
+	MOVOU (2*32+off)(AX), X2; CVTPL2PS X2, X2; MOVOU (3*32+off)(AX), X3; CVTPL2PS X3, X3; \
+	MOVOU (4*32+off)(AX), X4; CVTPL2PS X4, X4; MOVOU (5*32+off)(AX), X5; CVTPL2PS X5, X5; \
+	MOVOU (6*32+off)(AX), X6; CVTPL2PS X6, X6; MOVOU (7*32+off)(AX), X7; CVTPL2PS X7, X7; \
 	AAN; \
 	MOVUPS X2, (0*32+off)(AX); MOVUPS X1, (1*32+off)(AX); \
 	MOVUPS X3, (2*32+off)(AX); MOVUPS X8, (3*32+off)(AX); \
@@ -91,7 +92,7 @@
 	TRANS4(X4, X5, X0, X7, X9, X10, X11, X12); \
 	QUANT(X9, base+16); QUANT(X10, base+48); QUANT(X11, base+80); QUANT(X12, base+112)
 
-// func fdctQuantSSE(blk *[64]float32, div *[64]float32, k *[24]uint32, out *[64]int32) uint64
+// func fdctQuantSSE(blk *[64]int32, div *[64]float32, k *[24]uint32, out *[64]int32) uint64
 TEXT ·fdctQuantSSE(SB), NOSPLIT, $0-40
 	MOVQ blk+0(FP), AX
 	MOVQ div+8(FP), DX

@@ -381,7 +381,7 @@ type Strip struct {
 	dc [3]int32
 	// The MCU's blocks: four luma, then Cb and Cr; flat[k] when all of
 	// block k's samples are equal.
-	blk  [6][64]float32
+	blk  [6][64]int32
 	flat [6]bool
 	coef [64]int32 // the block's quantised coefficients, natural order
 }
@@ -407,7 +407,7 @@ func (s *Strip) encode() {
 					t, c = 1, k-3
 				}
 				if s.flat[k] {
-					s.flatBlock(quantDC(s.blk[k][0]*64*s.e.div[t][0]), t, c)
+					s.flatBlock(quantDC(float32(s.blk[k][0])*64*s.e.div[t][0]), t, c)
 					continue
 				}
 				s.block(&s.blk[k], t, c)
@@ -548,10 +548,10 @@ func (s *Strip) loadInside(mx, my int) {
 				p11 := binary.LittleEndian.Uint32(r1[(x+4)&63:])
 				d |= (p00 ^ fk) | (p01 ^ fk) | (p10 ^ fk) | (p11 ^ fk)
 				i := bo + 2*cx
-				blk[i&63] = float32(k0*int32(p00&0xff) + k1*int32(p00>>8&0xff) + k2*int32(p00>>16&0xff) - yOffset)
-				blk[(i+1)&63] = float32(k0*int32(p01&0xff) + k1*int32(p01>>8&0xff) + k2*int32(p01>>16&0xff) - yOffset)
-				blk[(i+8)&63] = float32(k0*int32(p10&0xff) + k1*int32(p10>>8&0xff) + k2*int32(p10>>16&0xff) - yOffset)
-				blk[(i+9)&63] = float32(k0*int32(p11&0xff) + k1*int32(p11>>8&0xff) + k2*int32(p11>>16&0xff) - yOffset)
+				blk[i&63] = k0*int32(p00&0xff) + k1*int32(p00>>8&0xff) + k2*int32(p00>>16&0xff) - yOffset
+				blk[(i+1)&63] = k0*int32(p01&0xff) + k1*int32(p01>>8&0xff) + k2*int32(p01>>16&0xff) - yOffset
+				blk[(i+8)&63] = k0*int32(p10&0xff) + k1*int32(p10>>8&0xff) + k2*int32(p10>>16&0xff) - yOffset
+				blk[(i+9)&63] = k0*int32(p11&0xff) + k1*int32(p11>>8&0xff) + k2*int32(p11>>16&0xff) - yOffset
 				// Bytes 0 and 2 of four pixels in two 16-bit lanes, byte 1 in one.
 				lo := p00&0xff00ff + p01&0xff00ff + p10&0xff00ff + p11&0xff00ff
 				mid := p00>>8&0xff + p01>>8&0xff + p10>>8&0xff + p11>>8&0xff
@@ -583,8 +583,8 @@ func (s *Strip) chromaBytes(s0, s1, s2 *[64]int32) {
 		vr := r0*s0[i] + r1*s1[i] + r2*s2[i]
 		dcb |= vb ^ cb0
 		dcr |= vr ^ cr0
-		cb[i] = float32(vb)
-		cr[i] = float32(vr)
+		cb[i] = vb
+		cr[i] = vr
 	}
 	s.flat[4], s.flat[5] = dcb == 0, dcr == 0
 }
@@ -594,8 +594,8 @@ func (s *Strip) chroma(sr, sg, sb *[64]int32) {
 	cb, cr := &s.blk[4], &s.blk[5]
 	fcb, fcr := true, true
 	for i := range 64 {
-		cb[i] = float32(cbR*sr[i] + cbG*sg[i] + cbB*sb[i])
-		cr[i] = float32(crR*sr[i] + crG*sg[i] + crB*sb[i])
+		cb[i] = cbR*sr[i] + cbG*sg[i] + cbB*sb[i]
+		cr[i] = crR*sr[i] + crG*sg[i] + crB*sb[i]
 		fcb = fcb && cb[i] == cb[0]
 		fcr = fcr && cr[i] == cr[0]
 	}
@@ -613,7 +613,7 @@ func (s *Strip) loadEdge(mx, my int) {
 		for x := 0; x < 16; x++ {
 			o := 4 * min(x0+x, e.w-1)
 			r, g, b := int32(row[o+f.R]), int32(row[o+f.G]), int32(row[o+f.B])
-			s.blk[(y/8)*2+x/8][(y%8)*8+x%8] = float32(yR*r + yG*g + yB*b - yOffset)
+			s.blk[(y/8)*2+x/8][(y%8)*8+x%8] = yR*r + yG*g + yB*b - yOffset
 			c := (y/2)*8 + x/2
 			sr[c] += r
 			sg[c] += g
@@ -628,7 +628,7 @@ func (s *Strip) loadEdge(mx, my int) {
 
 // block transforms, quantises and entropy-codes one 8×8 block of
 // component c with quantisation and Huffman table set t.
-func (s *Strip) block(blk *[64]float32, t, c int) {
+func (s *Strip) block(blk *[64]int32, t, c int) {
 	nat := &s.coef
 	nz := zigzagMask(fdctQuant(blk, &s.e.div[t], nat)) // bit i: zig-zag coefficient i is not zero
 	// The bit writer's state in locals (registers) for the block.
