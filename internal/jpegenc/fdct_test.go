@@ -3,6 +3,7 @@ package jpegenc
 import (
 	"encoding/binary"
 	"math/rand"
+	"runtime"
 	"testing"
 )
 
@@ -75,4 +76,58 @@ func FuzzFDCTQuant(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The colour conversion used on this machine (SSE on amd64, where the
+// layout allows) gives the Go conversion's samples, and notes exactly the
+// blocks of one value.
+func TestLoadMCUIsTheGoConversion(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for _, off := range [][3]int{{2, 1, 0}, {0, 1, 2}} {
+		p := Pixels{Pix: make([]byte, 4*48*48), Stride: 4 * 48, Width: 48, Height: 48, R: off[0], G: off[1], B: off[2]}
+		e, err := New(48, 48, 75, p.R, p.G, p.B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 3000 {
+			switch k % 4 {
+			case 0:
+				r.Read(p.Pix)
+			case 1: // flat
+				c := r.Uint32()
+				for i := 0; i < len(p.Pix); i += 4 {
+					binary.LittleEndian.PutUint32(p.Pix[i:], c)
+				}
+			case 2: // a few pixels off a flat background
+				for i := 0; i < 5; i++ {
+					p.Pix[r.Intn(len(p.Pix))] = byte(r.Intn(256))
+				}
+			case 3: // extremes
+				for i := range p.Pix {
+					p.Pix[i] = []byte{0, 255}[r.Intn(2)]
+				}
+			}
+			mx, my := r.Intn(3), r.Intn(3)
+			var a, b Strip
+			a.e, a.f, a.h = e, p, 48
+			b.e, b.f, b.h = e, p, 48
+			a.loadMCU(mx, my)
+			b.loadInside(mx, my)
+			if a.blk != b.blk {
+				t.Fatalf("offsets %v, MCU %d,%d: the samples differ\n%v\n%v", off, mx, my, a.blk, b.blk)
+			}
+			for blk := range 6 {
+				one := true
+				for _, v := range a.blk[blk] {
+					one = one && v == a.blk[blk][0]
+				}
+				if a.flat[blk] != one || (b.flat[blk] && !one) {
+					t.Fatalf("offsets %v, block %d: flat %v (Go %v), one value %v", off, blk, a.flat[blk], b.flat[blk], one)
+				}
+			}
+		}
+		if !e.sse && runtime.GOARCH == "amd64" {
+			t.Fatalf("offsets %v: no SSE conversion on amd64", off)
+		}
+	}
 }

@@ -221,6 +221,9 @@ type Encoder struct {
 	// first three bytes (BGRX, RGBA): the fast path.
 	fast         bool
 	ky, kcb, kcr [3]int32
+	// The weights of the SSE conversion, when it can convert the pixels.
+	sse  bool
+	sseW [28]int32
 }
 
 // Colour conversion in 16-bit fixed point (JFIF): Y = .299 R + .587 G +
@@ -290,6 +293,7 @@ func New(w, h, quality int, r, g, b int) (*Encoder, error) {
 			e.ky[c.off], e.kcb[c.off], e.kcr[c.off] = c.y, c.cb, c.cr
 		}
 	}
+	e.sseW, e.sse = sseWeights(e)
 	e.stripMCU = StripRows(w) / 16
 	e.q = quantTables(quality)
 	for t := range 2 {
@@ -397,7 +401,7 @@ func (s *Strip) encode() {
 					s.codeFlatMCU(px)
 					continue
 				}
-				s.loadInside(mx, my)
+				s.loadMCU(mx, my)
 			} else {
 				s.loadEdge(mx, my)
 			}
