@@ -38,7 +38,7 @@ func (s pixelSource) done(int) {}
 // bandWorker is one core's scratch space, kept across its bands.
 type bandWorker struct {
 	strip   jpegenc.Strip
-	sums    []uint32
+	sums    thumbnail.Scratch
 	scratch []byte
 }
 

@@ -13,7 +13,7 @@ func blurPixels(img image.Image) jpegenc.Pixels {
 	p := pixelsOf(img)
 	sw, sh := blurBoxes(p.Width, p.Height)
 	small := thumbnail.NewSums(p.Width, p.Height, sw, sh)
-	var scratch []uint32
+	var scratch thumbnail.Scratch
 	small.Add(&scratch, 0, p)
 	var buf []byte
 	return scaledSource{small: small.Pixels(p.R, p.G, p.B), W: p.Width, H: p.Height, rows: p.Height}.bandInto(0, &buf)

@@ -8,7 +8,6 @@
 package thumbnail
 
 import (
-	"encoding/binary"
 	"fmt"
 	"image"
 	"runtime"
@@ -66,7 +65,7 @@ func resample(p jpegenc.Pixels, w, h int) jpegenc.Pixels {
 	workers := min(n, runtime.GOMAXPROCS(0))
 	for k := range workers {
 		wg.Go(func() {
-			var scratch []uint32
+			var scratch Scratch
 			for i := k; i < n; i += workers {
 				s.Add(&scratch, i*rows, p.Rows(i*rows, min((i+1)*rows, p.Height)))
 			}
@@ -101,9 +100,14 @@ func NewSums(W, H, w, h int) *Sums {
 func (s *Sums) y0(y int) int { return y * s.H / s.h }
 func (s *Sums) y1(y int) int { return max((y+1)*s.H/s.h, s.y0(y)+1) }
 
-// Add sums band, the source rows from by0 on, into the boxes it meets;
-// scratch is the caller's, kept between calls.
-func (s *Sums) Add(scratch *[]uint32, by0 int, band jpegenc.Pixels) {
+// Scratch is a goroutine's scratch space for Add, kept between calls.
+type Scratch struct {
+	part []uint32
+	cols []uint16
+}
+
+// Add sums band, the source rows from by0 on, into the boxes it meets.
+func (s *Sums) Add(scratch *Scratch, by0 int, band jpegenc.Pixels) {
 	by1 := by0 + band.Height
 	// The output rows whose boxes meet the band.
 	oy0 := by0 * s.h / s.H
@@ -121,15 +125,26 @@ func (s *Sums) Add(scratch *[]uint32, by0 int, band jpegenc.Pixels) {
 		return
 	}
 	need := 3 * s.w * (oy1 - oy0)
-	if cap(*scratch) < need {
-		*scratch = make([]uint32, need)
+	if cap(scratch.part) < need {
+		scratch.part = make([]uint32, need)
 	}
-	part := (*scratch)[:need]
+	part := scratch.part[:need]
 	clear(part)
+	if cap(scratch.cols) < 4*s.W {
+		scratch.cols = make([]uint16, 4*s.W)
+	}
+	cols := scratch.cols[:4*s.W]
 	for oy := oy0; oy < oy1; oy++ {
 		row := part[3*s.w*(oy-oy0) : 3*s.w*(oy-oy0+1)]
-		for sy := max(s.y0(oy), by0); sy < min(s.y1(oy), by1); sy++ {
-			s.addRow(row, band.Pix[(sy-by0)*band.Stride:(sy-by0)*band.Stride+4*s.W])
+		r0, r1 := max(s.y0(oy), by0)-by0, min(s.y1(oy), by1)-by0
+		// Down the columns first, each byte of each pixel in 16 bits:
+		// up to 257 rows at a time.
+		for ; r0 < r1; r0 += 256 {
+			clear(cols)
+			for r := r0; r < min(r0+256, r1); r++ {
+				addBytes(cols, band.Pix[r*band.Stride:r*band.Stride+4*s.W])
+			}
+			s.addCols(row, cols)
 		}
 	}
 	s.mu.Lock()
@@ -139,36 +154,28 @@ func (s *Sums) Add(scratch *[]uint32, by0 int, band jpegenc.Pixels) {
 	s.mu.Unlock()
 }
 
-// addRow adds one source row to the sums of one output row's boxes.
-func (s *Sums) addRow(sums []uint32, row []byte) {
+// addCols adds the column sums of the bytes of the pixels to the sums of
+// the boxes they belong to (bytes 0, 2 and 1).
+func (s *Sums) addCols(sums []uint32, cols []uint16) {
 	for x := range s.w {
-		o, end := 4*s.x0s[x], 4*s.x1s[x]
-		if end-o > 4*256 { // a box too wide for the lanes below
-			for ; o < end; o += 4 {
-				sums[3*x] += uint32(row[o])
-				sums[3*x+1] += uint32(row[o+2])
-				sums[3*x+2] += uint32(row[o+1])
-			}
-			continue
+		var b0, b1, b2 uint32
+		c := cols[4*s.x0s[x] : 4*s.x1s[x]]
+		for ; len(c) >= 4; c = c[4:] {
+			b0 += uint32(c[0])
+			b1 += uint32(c[1])
+			b2 += uint32(c[2])
 		}
-		// Bytes 0 and 2 (lo), 1 and 3 (hi) of two pixels a word, in
-		// 16-bit lanes.
-		var lo, hi uint64
-		for ; o+8 <= end; o += 8 {
-			v := binary.LittleEndian.Uint64(row[o:])
-			lo += v & 0x00ff00ff00ff00ff
-			hi += v >> 8 & 0x00ff00ff00ff00ff
-		}
-		if o < end {
-			v := uint64(binary.LittleEndian.Uint32(row[o:]))
-			lo += v & 0xff00ff
-			hi += v >> 8 & 0xff00ff
-		}
-		lo += lo >> 32
-		hi += hi >> 32
-		sums[3*x] += uint32(lo & 0xffff)
-		sums[3*x+1] += uint32(lo >> 16 & 0xffff)
-		sums[3*x+2] += uint32(hi & 0xffff)
+		sums[3*x] += b0
+		sums[3*x+1] += b2
+		sums[3*x+2] += b1
+	}
+}
+
+// addBytesGo adds each byte of row to its 16-bit column sum.
+func addBytesGo(cols []uint16, row []byte) {
+	cols = cols[:len(row)]
+	for i, b := range row {
+		cols[i] += uint16(b)
 	}
 }
 
