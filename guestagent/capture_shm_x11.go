@@ -41,7 +41,9 @@ func initSHM(conn *xgb.Conn) error {
 
 // shmBands captures a rectangle of the root window band by band through a
 // private segment of slots band slots: a bandSource. Band i goes to slot
-// i%slots once band i-slots is done with it.
+// i%slots; it is asked of the server when band i-slots is done with the
+// slot, by the worker that was done, so the server fills slots ahead of
+// the encoding without a goroutine of its own.
 type shmBands struct {
 	conn      *xgb.Conn
 	root      xproto.Window
@@ -50,39 +52,39 @@ type shmBands struct {
 	rows, n   int
 	slots     int
 	slotBytes int
-	id        int
 	mem       []byte
 	seg       shm.Seg
 
-	ready []chan struct{} // closed when band i is in its slot (or failed)
-	free  []chan struct{} // a token in free[k] while slot k may be written
-	stop  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	err   error
+	cookies []shm.GetImageCookie
+	issued  []chan struct{} // closed once band i is asked of the server
+	failed  chan struct{}   // closed at the first failure
+	once    sync.Once
+	mu      sync.Mutex
+	err     error
 }
 
 // openSHMBands makes the segment, has the X server attach it, marks it for
-// removal and starts capturing.
+// removal and asks for the first bands.
 func (c *x11Capturer) openSHMBands(conn *xgb.Conn, root xproto.Window, r image.Rectangle, px pixelOffsets, rows, slots int) (*shmBands, error) {
 	w, h := r.Dx(), r.Dy()
 	n := (h + rows - 1) / rows
 	slots = max(1, min(slots, n))
 	s := &shmBands{conn: conn, root: root, r: r, px: px, rows: rows, n: n, slots: slots, slotBytes: 4 * w * rows,
-		ready: make([]chan struct{}, n), free: make([]chan struct{}, slots), stop: make(chan struct{})}
+		cookies: make([]shm.GetImageCookie, n), issued: make([]chan struct{}, n), failed: make(chan struct{})}
 	size := s.slots * s.slotBytes
 	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, size, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	if err != nil {
 		return nil, fmt.Errorf("make a %d-byte shared memory segment: %w", size, err)
 	}
-	s.id = id
 	mem, err := unix.SysvShmAttach(id, 0, 0)
 	if err != nil {
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		return nil, fmt.Errorf("attach the shared memory segment: %w", err)
 	}
 	s.mem = mem
+	// Map the segment's pages in one call rather than one fault each
+	// (kernels before 5.14 refuse, and the pages come by faults instead).
+	_ = unix.Madvise(mem, unix.MADV_POPULATE_WRITE)
 	if s.seg, err = shm.NewSegId(conn); err != nil {
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		unix.SysvShmDetach(mem)
@@ -104,96 +106,68 @@ func (c *x11Capturer) openSHMBands(conn *xgb.Conn, root xproto.Window, r image.R
 	if c.attached != nil {
 		c.attached(id)
 	}
-	for i := range s.ready {
-		s.ready[i] = make(chan struct{})
+	for i := range s.issued {
+		s.issued[i] = make(chan struct{})
 	}
-	for k := range s.free {
-		s.free[k] = make(chan struct{}, 1)
-		s.free[k] <- struct{}{}
+	for i := range slots {
+		s.issue(i)
 	}
-	s.wg.Add(1)
-	go s.run()
 	return s, nil
 }
 
-// run asks the server for each band as its slot becomes free, a few
-// requests ahead, and marks bands ready as their replies come.
-func (s *shmBands) run() {
-	defer s.wg.Done()
-	type pending struct {
-		i      int
-		cookie shm.GetImageCookie
+// issue asks the server for band i, into its slot.
+func (s *shmBands) issue(i int) {
+	if i >= s.n {
+		return
 	}
-	q := make(chan pending, s.slots)
-	replies := make(chan struct{})
-	go func() {
-		defer close(replies)
-		for p := range q {
-			rep, err := p.cookie.Reply()
-			if err == nil && int(rep.Size) < 4*s.r.Dx()*s.bandRows(p.i) {
-				err = fmt.Errorf("depth %d band of %d bytes for %dx%d", rep.Depth, rep.Size, s.r.Dx(), s.bandRows(p.i))
-			}
-			if err != nil {
-				s.fail(fmt.Errorf("MIT-SHM GetImage: %w", err))
-			}
-			close(s.ready[p.i])
-		}
-	}()
-	issued := 0
-loop:
-	for ; issued < s.n; issued++ {
-		select {
-		case <-s.free[issued%s.slots]:
-		case <-s.stop:
-			break loop
-		}
-		y := s.r.Min.Y + issued*s.rows
-		q <- pending{issued, shm.GetImage(s.conn, xproto.Drawable(s.root), int16(s.r.Min.X), int16(y), uint16(s.r.Dx()), uint16(s.bandRows(issued)),
-			0xffffffff, xproto.ImageFormatZPixmap, s.seg, uint32((issued%s.slots)*s.slotBytes))}
-	}
-	close(q)
-	<-replies
-	for i := issued; i < s.n; i++ {
-		close(s.ready[i]) // never asked for: their waiters see the error
-	}
+	y := s.r.Min.Y + i*s.rows
+	s.cookies[i] = shm.GetImage(s.conn, xproto.Drawable(s.root), int16(s.r.Min.X), int16(y), uint16(s.r.Dx()), uint16(s.bandRows(i)),
+		0xffffffff, xproto.ImageFormatZPixmap, s.seg, uint32((i%s.slots)*s.slotBytes))
+	close(s.issued[i])
 }
 
 func (s *shmBands) bandRows(i int) int { return min(s.rows, s.r.Dy()-i*s.rows) }
 
-func (s *shmBands) fail(err error) {
+// fail records the first failure, wakes every worker waiting for a band
+// and returns that first failure.
+func (s *shmBands) fail(err error) error {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
 	}
+	err = s.err
 	s.mu.Unlock()
-	s.once.Do(func() { close(s.stop) })
-}
-
-func (s *shmBands) failed() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	s.once.Do(func() { close(s.failed) })
+	return err
 }
 
 // band waits for band i and returns its slot's pixels.
 func (s *shmBands) band(i int) (jpegenc.Pixels, error) {
-	<-s.ready[i]
-	if err := s.failed(); err != nil {
-		return jpegenc.Pixels{}, err
+	select {
+	case <-s.issued[i]:
+	case <-s.failed:
+		return jpegenc.Pixels{}, s.fail(nil)
+	}
+	rep, err := s.cookies[i].Reply()
+	if err == nil && int(rep.Size) < 4*s.r.Dx()*s.bandRows(i) {
+		err = fmt.Errorf("depth %d band of %d bytes for %dx%d", rep.Depth, rep.Size, s.r.Dx(), s.bandRows(i))
+	}
+	if err != nil {
+		return jpegenc.Pixels{}, s.fail(fmt.Errorf("MIT-SHM GetImage: %w", err))
 	}
 	o, bh := (i%s.slots)*s.slotBytes, s.bandRows(i)
 	w := s.r.Dx()
 	return jpegenc.Pixels{Pix: s.mem[o : o+4*w*bh], Stride: 4 * w, Width: w, Height: bh, R: s.px.R, G: s.px.G, B: s.px.B}, nil
 }
 
-// done frees band i's slot for the band that comes slots bands later.
-func (s *shmBands) done(i int) { s.free[i%s.slots] <- struct{}{} }
+// done frees band i's slot: the band slots later goes into it.
+func (s *shmBands) done(i int) { s.issue(i + s.slots) }
 
-// close stops the capture, has the server detach the segment (a round
-// trip: it has when close returns) and detaches it here, which removes it.
+// close has the server detach the segment, after every band it was asked
+// for (requests are served in order, and this one is a round trip: the
+// server has detached when close returns), and detaches it here, which
+// removes it.
 func (s *shmBands) close() {
-	s.once.Do(func() { close(s.stop) })
-	s.wg.Wait()
 	shm.DetachChecked(s.conn, s.seg).Check()
 	unix.SysvShmDetach(s.mem)
 }

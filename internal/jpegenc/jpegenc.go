@@ -324,7 +324,9 @@ func (e *Encoder) StripRows() int { return 16 * e.stripMCU }
 // the encoder's colour offsets. s is scratch space, one per goroutine.
 func (e *Encoder) EncodeStrip(s *Strip, band Pixels) []byte {
 	s.e, s.f, s.h = e, band, band.Height
-	s.bw = bitWriter{buf: make([]byte, 0, 16<<10)}
+	// About what a screen of text takes at quality 75, so the buffer
+	// seldom grows.
+	s.bw = bitWriter{buf: make([]byte, 0, max(4<<10, e.w*band.Height/3))}
 	s.encode()
 	return s.bw.buf
 }
