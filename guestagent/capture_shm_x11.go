@@ -82,9 +82,6 @@ func (c *x11Capturer) openSHMBands(conn *xgb.Conn, root xproto.Window, r image.R
 		return nil, fmt.Errorf("attach the shared memory segment: %w", err)
 	}
 	s.mem = mem
-	// Map the segment's pages in one call rather than one fault each
-	// (kernels before 5.14 refuse, and the pages come by faults instead).
-	_ = unix.Madvise(mem, unix.MADV_POPULATE_WRITE)
 	if s.seg, err = shm.NewSegId(conn); err != nil {
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		unix.SysvShmDetach(mem)
