@@ -85,7 +85,7 @@ func (c *x11Capturer) openSHMBands(conn *xgb.Conn, root xproto.Window, r image.R
 	if s.seg, err = shm.NewSegId(conn); err != nil {
 		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		unix.SysvShmDetach(mem)
-		return nil, fmt.Errorf("X resource id for the segment: %w", err)
+		return nil, fmt.Errorf("no X resource id for the segment: %w", err)
 	}
 	// A checked request is a round trip: when it returns, the server has
 	// attached the segment (or refused it).
