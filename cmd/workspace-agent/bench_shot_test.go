@@ -51,7 +51,7 @@ func BenchmarkShotVsScrot(b *testing.B) {
 	ours, scrots := filepath.Join(dir, "agent.jpg"), filepath.Join(dir, "scrot.jpg")
 	agentCmd := fmt.Sprintf("%s shot --out %s --display %s --quality 75", agent, ours, disp)
 	scrotCmd := fmt.Sprintf("scrot -q 75 -o %s", scrots)
-	var ta, ts []float64
+	var ta, ts, ca, cs []float64 // wall and CPU (user + system) times, ms
 	for i := range b.N * rounds {
 		cmds := []string{agentCmd, scrotCmd}
 		if i%2 == 1 {
@@ -67,6 +67,8 @@ func BenchmarkShotVsScrot(b *testing.B) {
 			Results []struct {
 				Command string    `json:"command"`
 				Times   []float64 `json:"times"`
+				User    float64   `json:"user"`
+				System  float64   `json:"system"`
 			} `json:"results"`
 		}
 		raw, err := os.ReadFile(js)
@@ -81,9 +83,9 @@ func BenchmarkShotVsScrot(b *testing.B) {
 				b.Fatalf("hyperfine ran %q %d times", r.Command, len(r.Times))
 			}
 			if r.Command == agentCmd {
-				ta = append(ta, r.Times[0]*1000)
+				ta, ca = append(ta, r.Times[0]*1000), append(ca, (r.User+r.System)*1000)
 			} else {
-				ts = append(ts, r.Times[0]*1000)
+				ts, cs = append(ts, r.Times[0]*1000), append(cs, (r.User+r.System)*1000)
 			}
 		}
 	}
@@ -98,11 +100,13 @@ func BenchmarkShotVsScrot(b *testing.B) {
 	ma, ms := median(ta), median(ts)
 	b.Logf("%d rounds on %d cores; per round (ms) agent %s", len(ta), runtime.NumCPU(), fmtTimes(ta))
 	b.Logf("per round (ms) scrot %s", fmtTimes(ts))
-	b.Logf("median: agent %.1f ms, scrot %.1f ms (%.2fx); JPEG: agent %d bytes, scrot %d bytes (%.3fx)",
-		ma, ms, ma/ms, sa.Size(), ss.Size(), float64(sa.Size())/float64(ss.Size()))
+	b.Logf("median: agent %.1f ms, scrot %.1f ms (%.2fx); CPU (user+system) agent %.1f ms, scrot %.1f ms; JPEG: agent %d bytes, scrot %d bytes (%.3fx)",
+		ma, ms, ma/ms, median(ca), median(cs), sa.Size(), ss.Size(), float64(sa.Size())/float64(ss.Size()))
 	b.ReportMetric(ma, "agent-ms")
 	b.ReportMetric(ms, "scrot-ms")
 	b.ReportMetric(ma/ms, "time-ratio")
+	b.ReportMetric(median(ca), "agent-cpu-ms")
+	b.ReportMetric(median(cs), "scrot-cpu-ms")
 	b.ReportMetric(float64(sa.Size()), "agent-bytes")
 	b.ReportMetric(float64(ss.Size()), "scrot-bytes")
 	b.ReportMetric(float64(sa.Size())/float64(ss.Size()), "bytes-ratio")
