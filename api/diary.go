@@ -180,6 +180,8 @@ type Slot struct {
 	Billable        bool      `json:"billable"`
 	Reason          string    `json:"reason,omitempty"`
 	Gaps            []string  `json:"gaps,omitempty"`
+	// Witness is set by a verify with pinned witness keys.
+	Witness *SlotWitness `json:"witness,omitempty"`
 }
 
 // Shot is one screenshot in a slot.
@@ -214,6 +216,8 @@ type DiaryTotals struct {
 	Covered         int `json:"covered"`
 	Deleted         int `json:"deleted"`
 	IdleSeconds     int `json:"idle_seconds"`
+	// Witness is set by a verify with pinned witness keys.
+	Witness *WitnessTotals `json:"witness,omitempty"`
 }
 
 // PassphraseHeader carries a backup passphrase to the daemon (never in a
@@ -252,6 +256,8 @@ type TrackStatus struct {
 	Since     time.Time    `json:"since,omitzero"`
 	Agent     AgentInfo    `json:"agent"`
 	Guest     *GuestStatus `json:"guest,omitempty"`
+	// Witness is the log's witnessing (when the profile names witnesses).
+	Witness *WitnessState `json:"witness,omitempty"`
 }
 
 // GuestStatus is what the agent says about itself.
