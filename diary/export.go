@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/tracking"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/workspace-sandbox/workspace/api"
 )
 
 // ExportFormat names the export format and its version: 3 carries witness
@@ -286,7 +285,7 @@ func (s *Store) exportShot(ctx context.Context, id string) ([]namedFile, *manife
 	kinds := []string{blobOriginal, blobThumb}
 	files := kinds
 	ms := &manifestShot{Salt: hex.EncodeToString(sec.salt)}
-	if si.state == api.ShotCovered {
+	if si.state == tracking.ShotCovered {
 		c, err := s.lastCover(ctx, si)
 		if err != nil {
 			return nil, nil, err
@@ -451,18 +450,18 @@ type VerifyOptions struct {
 
 // Verified is a verified export.
 type Verified struct {
-	Workspace  string            `json:"workspace"`
-	Client     string            `json:"client,omitempty"`
-	From       time.Time         `json:"from"`
-	To         time.Time         `json:"to"`
-	Created    time.Time         `json:"created"`
-	Signer     string            `json:"signer"`
-	Checkpoint int64             `json:"checkpoint_size"`
-	Entries    int               `json:"entries_checked"`
-	Bodies     int               `json:"entries_with_content"`
-	View       api.DiaryView     `json:"diary"`
-	Thumbs     map[string][]byte `json:"-"`
-	Images     map[string][]byte `json:"-"`
+	Workspace  string             `json:"workspace"`
+	Client     string             `json:"client,omitempty"`
+	From       time.Time          `json:"from"`
+	To         time.Time          `json:"to"`
+	Created    time.Time          `json:"created"`
+	Signer     string             `json:"signer"`
+	Checkpoint int64              `json:"checkpoint_size"`
+	Entries    int                `json:"entries_checked"`
+	Bodies     int                `json:"entries_with_content"`
+	View       tracking.DiaryView `json:"diary"`
+	Thumbs     map[string][]byte  `json:"-"`
+	Images     map[string][]byte  `json:"-"`
 	// Format is the export's format; Origin its log's (format 3).
 	Format  string         `json:"format"`
 	Origin  string         `json:"origin,omitempty"`

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // A client who verified an export before can check that a new one extends
@@ -190,7 +192,7 @@ func (st *ClientState) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state file %s: %w", filepath.Base(path), err)
 	}
 	return nil

@@ -5,13 +5,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // Witness columns of a CSV timesheet verified with pinned witnesses.
 var witnessCSVHeader = []string{"witness", "witness_delay_seconds"}
 
-func witnessCSV(w *api.SlotWitness) []string {
+func witnessCSV(w *tracking.SlotWitness) []string {
 	switch {
 	case w == nil:
 		return []string{"", ""}
@@ -21,7 +21,7 @@ func witnessCSV(w *api.SlotWitness) []string {
 	return []string{"witnessed on time", strconv.Itoa(w.DelaySeconds)}
 }
 
-func witnessTotalsText(t *api.WitnessTotals) string {
+func witnessTotalsText(t *tracking.WitnessTotals) string {
 	return fmt.Sprintf("billable witnessed on time %s; not witnessed on time %s (%d slots witnessed late, and manual time)", Hours(t.OnTimeSeconds), Hours(t.OtherSeconds), t.LateSlots)
 }
 

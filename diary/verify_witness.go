@@ -9,7 +9,7 @@ import (
 
 	"filippo.io/torchwood"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 	"github.com/workspace-sandbox/workspace/witness"
 )
 
@@ -230,17 +230,17 @@ func markSlots(v *Verified, entries []Entry, witnessTime func(int64) (time.Time,
 			m.at = at
 		}
 	}
-	total := &api.WitnessTotals{}
+	total := &tracking.WitnessTotals{}
 	for di := range v.View.Days {
 		day := &v.View.Days[di]
-		dt := &api.WitnessTotals{}
+		dt := &tracking.WitnessTotals{}
 		for si := range day.Slots {
 			s := &day.Slots[si]
 			m := marks[s.Start.Unix()]
 			if m == nil {
 				continue
 			}
-			sw := &api.SlotWitness{FirstWitnessed: m.at.In(s.Start.Location()), DelaySeconds: int(m.delay / time.Second), Late: !m.ok || m.delay > maxDelay}
+			sw := &tracking.SlotWitness{FirstWitnessed: m.at.In(s.Start.Location()), DelaySeconds: int(m.delay / time.Second), Late: !m.ok || m.delay > maxDelay}
 			s.Witness = sw
 			if sw.Late {
 				dt.LateSlots++
