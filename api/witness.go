@@ -1,6 +1,11 @@
 package api
 
-import "time"
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
 
 // WitnessState is a workspace log's witnessing, as the daemon sees it: the
 // log's origin and key (a witness registers them), its size, and each
@@ -25,4 +30,12 @@ type WitnessStatus struct {
 	Pending      int64     `json:"pending_entries"`
 	LastError    string    `json:"last_error,omitempty"`
 	NextAttempt  time.Time `json:"next_attempt,omitzero"`
+}
+
+// WitnessState returns a workspace's log witnessing: its origin and log
+// key (what a witness registers) and each witness of its profile.
+func (c *Client) WitnessState(ctx context.Context, workspace string) (WitnessState, error) {
+	var out WitnessState
+	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/witness", nil, &out)
+	return out, err
 }

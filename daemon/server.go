@@ -61,6 +61,8 @@ func (s *server) routes() http.Handler {
 		// tracking.go
 		{"POST /workspaces/{name}/track", withBody(s.handleTrack)},
 		{"GET /workspaces/{name}/track", s.handleTrackStatus},
+		// witness_queue.go
+		{"GET /workspaces/{name}/witness", s.handleWitnessState},
 		{"POST /shots/{id}/retake", s.handleRetake},
 		// ingest.go
 		{"POST /workspaces/{name}/captures", s.handleCapture},

@@ -340,12 +340,33 @@ func (q *witnessQueue) submit(ctx context.Context, ws string, w profiles.Witness
 	}
 }
 
+// handleWitnessState answers a workspace's witnessing, with its log's
+// origin and key even when the profile names no witness yet.
+func (s *server) handleWitnessState(r *http.Request) (any, error) {
+	w, err := s.m.get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	st, done := s.diary.use()
+	_, kerr := st.Keys()
+	done()
+	if kerr != nil {
+		return nil, kerr
+	}
+	return s.witness.report(r.Context(), w.Name, w.Settings), nil
+}
+
 // status is ws's witnessing as status and the web UI show it (nil when
 // its profile names no witness).
 func (q *witnessQueue) status(ctx context.Context, ws string, p *profiles.Profile) *api.WitnessState {
 	if p == nil || len(p.Witnesses) == 0 {
 		return nil
 	}
+	return q.report(ctx, ws, p)
+}
+
+// report is ws's witnessing with the witnesses of p (maybe none).
+func (q *witnessQueue) report(ctx context.Context, ws string, p *profiles.Profile) *api.WitnessState {
 	st, done := q.diary.use()
 	defer done()
 	out := &api.WitnessState{Witnesses: []api.WitnessStatus{}}
@@ -353,8 +374,10 @@ func (q *witnessQueue) status(ctx context.Context, ws string, p *profiles.Profil
 	if tip, err := st.Tip(ctx, ws); err == nil {
 		out.Size = tip.Size
 	}
-	for _, w := range p.Witnesses {
-		out.Witnesses = append(out.Witnesses, api.WitnessStatus{Name: w.Name, URL: w.URL, Key: w.Key})
+	if p != nil {
+		for _, w := range p.Witnesses {
+			out.Witnesses = append(out.Witnesses, api.WitnessStatus{Name: w.Name, URL: w.URL, Key: w.Key})
+		}
 	}
 	for i := range out.Witnesses {
 		w := &out.Witnesses[i]

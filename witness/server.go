@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,6 +65,13 @@ func OpenServer(ctx context.Context, path string, signer *torchwood.CosignatureS
 	if err != nil {
 		return nil, fmt.Errorf("witness database %s: %w", path, err)
 	}
+	// The database is the witness's memory: readable by its owner only
+	// (SQLite gives its journal files the same mode).
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("witness database %s: %w", path, err)
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("witness database %s: %w", path, err)

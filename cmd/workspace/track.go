@@ -88,6 +88,7 @@ or a daemon restart until you stop it.`,
 					fmt.Fprintf(tw, "gaps:\t%d\n", g.Gaps)
 				}
 			}
+			printWitnessState(tw, st.Witness)
 			return tw.Flush()
 		},
 	}
