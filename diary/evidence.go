@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -268,10 +267,4 @@ func checkEvidence(ev *evidence, signer string, cp Checkpoint) (cosigned, previo
 		previous = append(previous, pc)
 	}
 	return cosigned, previous, nil
-}
-
-// describeWitness names a witness key for messages: its name.
-func describeWitness(vkey string) string {
-	name, _, _ := strings.Cut(vkey, "+")
-	return name
 }
