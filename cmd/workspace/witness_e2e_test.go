@@ -276,4 +276,15 @@ witness "lite" {
 	if r := mustCLI(t, e.socket, "diary", "check", name); !strings.Contains(r.stdout, "OK") {
 		t.Fatalf("check: %s", r)
 	}
+
+	// A later export extends this one: --previous and a state file pass.
+	state := filepath.Join(e.dir, "verify.state")
+	mustCLI(t, "/nonexistent.sock", "diary", "verify", exp, "--identity", clientKey, "--state", state)
+	mustCLI(t, e.socket, "diary", "add", name, "--from", end.Add(-20*time.Minute).Format(time.RFC3339), "--to", end.Add(-15*time.Minute).Format(time.RFC3339), "--memo", "call")
+	exp2 := filepath.Join(e.dir, "witnessed-2.diary")
+	mustCLI(t, e.socket, "diary", "export", name, "--from", begin.Add(-time.Minute).Format(time.RFC3339), "--to", end.Add(time.Minute).Format(time.RFC3339), "--out", exp2)
+	r = mustCLI(t, "/nonexistent.sock", "diary", "verify", exp2, "--identity", clientKey, "--witness", wKey, "--witness", lw.VKey, "--previous", exp, "--state", state)
+	if !strings.Contains(r.stdout, "earlier exports:") {
+		t.Errorf("the second export does not show the earlier one it extends:\n%s", r.stdout)
+	}
 }
