@@ -15,6 +15,9 @@ command -v scrot >/dev/null || { apt-get install -y -qq scrot >/dev/null || true
 	echo "# go test -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 ./diary/   (state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
 	go test -run NONE -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 -timeout 30m ./diary/
 	echo
+	echo "# go test -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg), state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
+	go test -run NONE -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/
+	echo
 	echo "# go test -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/   (scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null))"
 	go test -run NONE -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/
 	echo
