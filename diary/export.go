@@ -137,8 +137,14 @@ func (s *Store) ExportAt(ctx context.Context, ws string, from, to time.Time, ext
 	if err != nil {
 		return ExportSummary{}, err
 	}
-	keys, _ := s.Keys()
-	wi, _ := s.Workspace(ctx, ws)
+	keys, err := s.Keys()
+	if err != nil {
+		return ExportSummary{}, err
+	}
+	wi, err := s.Workspace(ctx, ws)
+	if err != nil {
+		return ExportSummary{}, err
+	}
 	if _, err := s.Check(ctx, ws); err != nil {
 		return ExportSummary{}, fmt.Errorf("the diary of %q is damaged, not exporting it: %w", ws, err)
 	}
@@ -167,7 +173,10 @@ func (s *Store) ExportAt(ctx context.Context, ws string, from, to time.Time, ext
 			sum.Bodies++
 		}
 	}
-	cp, _ := parseCheckpointNote(m.Checkpoint)
+	cp, err := parseCheckpointNote(m.Checkpoint)
+	if err != nil {
+		return sum, fmt.Errorf("export written, but its checkpoint does not parse: %w", err)
+	}
 	sum.Checkpoint = cp.Size
 	if err := s.rememberExport(ctx, ws, cp.Size); err != nil {
 		s.log.Warn("could not remember an export's checkpoint", "workspace", ws, "error", err)
