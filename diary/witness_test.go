@@ -431,3 +431,31 @@ func copyTree(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLegacyFixtureVerifies reads an export written by the diary as it was
+// before witnessing (testdata/legacy-v2.*: made with that code, format 2,
+// its checkpoint a "workspace-diary/v1" note): it verifies with its signer
+// pinned, bills what it billed, and a witness pin is refused by name.
+func TestLegacyFixtureVerifies(t *testing.T) {
+	idText, err := os.ReadFile("testdata/legacy-v2.identity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := os.ReadFile("testdata/legacy-v2.signer")
+	exp, _ := os.ReadFile("testdata/legacy-v2.diary")
+	v, err := Verify(bytes.NewReader(exp), ids, VerifyOptions{Signer: strings.TrimSpace(string(signer)), Loc: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Format != LegacyExportFormat || v.Origin != "" || v.Witness != nil || v.View.Totals.BillableSeconds != 1200 || v.View.Totals.Shots != 2 {
+		t.Fatalf("legacy export: %s %q %+v", v.Format, v.Origin, v.View.Totals)
+	}
+	_, vkey, _ := witness.GenerateKey("w")
+	if _, err := Verify(bytes.NewReader(exp), ids, VerifyOptions{Witnesses: []string{vkey}}); err == nil || !strings.Contains(err.Error(), LegacyExportFormat+", made before witnessing") {
+		t.Fatalf("legacy export with a witness pinned: %v", err)
+	}
+}
