@@ -459,3 +459,44 @@ func TestLegacyFixtureVerifies(t *testing.T) {
 		t.Fatalf("legacy export with a witness pinned: %v", err)
 	}
 }
+
+// TestLegacyStoreIsResigned: a diary whose latest checkpoint is still in
+// the format from before witnessing checks out, and is re-signed in the
+// witnessable format (same size and root) before a submission or export.
+func TestLegacyStoreIsResigned(t *testing.T) {
+	f := realTimeFixture(t)
+	now := time.Now()
+	f.workSlot("acme", now.Truncate(10*time.Minute).Add(-10*time.Minute), 1)
+	tip, err := f.s.Tip(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := parseCheckpointNote(string(tip.Note))
+	legacy, err := noteSign(legacyPrefix+"acme\n"+itoa(cp.Size)+"\n"+b64(cp.Root[:])+"\n", f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.db.Exec(`UPDATE checkpoints SET note=? WHERE ws=?`, legacy, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	f.s.writeCheckpointFile("acme", legacy)
+	if _, err := f.s.Check(ctx, "acme"); err != nil {
+		t.Fatalf("a diary with a legacy checkpoint: %v", err)
+	}
+	w := startTestWitness(t, "witness.example/client")
+	w.register(t, f.s, "acme")
+	if err := w.submit(f.s, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var stored []byte
+	f.s.db.QueryRow(`SELECT note FROM checkpoints WHERE ws=?`, "acme").Scan(&stored)
+	if bytes.HasPrefix(stored, []byte(legacyPrefix)) || !bytes.Equal(readFileOrNil(f.s.checkpointPath("acme")), stored) {
+		t.Fatalf("not re-signed:\n%s", stored)
+	}
+	if _, err := f.s.Check(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verifyWith(f.export("acme", now.Add(-time.Hour), now.Add(time.Hour)), VerifyOptions{Witnesses: []string{w.vkey}}); err != nil {
+		t.Fatal(err)
+	}
+}
