@@ -105,3 +105,25 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCheckpointNote feeds arbitrary signed checkpoints to the
+// parsers of both formats and to the signature check.
+func FuzzParseCheckpointNote(f *testing.F) {
+	fx := newFixture(f)
+	fx.small = true
+	fx.workSlot("acme", day0, 1)
+	tip, err := fx.s.Tip(ctx, "acme")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tip.Note)
+	f.Add([]byte(legacyPrefix + "acme\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— workspace-diary AAAA\n"))
+	f.Add([]byte("x\n-1\n\n\n"))
+	vkey := fx.keys.VerifierKey()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, err := parseCheckpointNote(string(b)); err == nil && c.Size < 0 {
+			t.Fatalf("negative size %d", c.Size)
+		}
+		_, _ = OpenCheckpoint(b, vkey, "acme")
+	})
+}
