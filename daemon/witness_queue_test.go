@@ -221,3 +221,87 @@ witness "client" {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestWitnessQueueBatchesAndFlushes: with a long interval, the first entry
+// is submitted at once and the next ones wait (at most one submission per
+// interval); stopping tracking and exporting submit at once, and the
+// export carries the checkpoint just cosigned.
+func TestWitnessQueueBatchesAndFlushes(t *testing.T) {
+	ctx := context.Background()
+	w := startLiveWitness(t)
+	c, _ := startDaemonWith(t, newFakeHV(), func(cfg *Config) { cfg.WitnessInterval = time.Hour })
+	if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	client, _ := age.GenerateX25519Identity()
+	p := testProfile(t, `image = "test"
+client {
+  name      = "ACME"
+  recipient = "`+client.Recipient().String()+`"
+}
+witness "client" {
+  url = "http://`+w.addr+`"
+  key = "`+w.vkey+`"
+}`)
+	if _, err := c.Create(ctx, api.CreateRequest{Name: "acme", ProfilePath: "/p.hcl", Profile: p}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Init(ctx, api.InitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.WitnessState(ctx, "acme")
+	if err := w.srv.AddLog(ctx, st.Origin, st.LogKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx, "acme", api.StartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cosigned := func() (int64, int64) {
+		st, err := c.WitnessState(ctx, "acme")
+		if err != nil || len(st.Witnesses) != 1 {
+			t.Fatalf("witness state: %+v %v", st, err)
+		}
+		return st.Witnesses[0].CosignedSize, st.Size
+	}
+	waitCosigned := func(what string) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if n, size := cosigned(); n == size && n > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				n, size := cosigned()
+				t.Fatalf("%s: cosigned %d of %d", what, n, size)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if _, err := c.Track(ctx, "acme", api.TrackRequest{On: true, Memo: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	waitCosigned("the first entry")
+	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now(), Session: "s1"}, testJPEG(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n, size := cosigned(); n == size {
+		t.Fatalf("a second submission within the interval: cosigned %d of %d", n, size)
+	}
+	if _, err := c.Track(ctx, "acme", api.TrackRequest{On: false}); err != nil {
+		t.Fatal(err)
+	}
+	waitCosigned("after track stop")
+	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c2", Taken: time.Now(), Session: "s1"}, testJPEG(t, 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.Export(ctx, "acme", api.ExportRequest{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if n, size := cosigned(); n != size {
+		t.Fatalf("the export did not submit first: cosigned %d of %d", n, size)
+	}
+	if _, err := diary.Verify(&buf, []age.Identity{client}, diary.VerifyOptions{Witnesses: []string{w.vkey}}); err != nil {
+		t.Fatalf("the export's checkpoint is not the cosigned one: %v", err)
+	}
+}
