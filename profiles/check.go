@@ -271,5 +271,6 @@ func (p *Profile) ValidateAt(positions map[string]string) error {
 		add("client.name", checkClientName(p.Client.Name))
 		add("client.recipient", checkRecipient(p.Client.Recipient))
 	}
+	errs = append(errs, validateWitnesses(p.Witnesses)...)
 	return errors.Join(errs...)
 }

@@ -27,6 +27,8 @@ type Profile struct {
 	Shares      []Share  `json:"shares,omitempty"`
 	Tracking    Tracking `json:"tracking"`
 	Client      *Client  `json:"client,omitempty"`
+	// Witnesses cosign the diary's checkpoints (witness.go).
+	Witnesses []Witness `json:"witnesses,omitempty"`
 	// Positions says where each field was set ("share.src.host" →
 	// "team/acme.hcl:12:10"), for errors found later by the daemon (which
 	// cannot see the file); the CLI sends it along with the profile.

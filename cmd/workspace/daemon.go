@@ -49,5 +49,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.UITLSCert, "ui-tls-cert", "", "TLS certificate for a web UI beyond loopback")
 	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
 	cmd.Flags().StringArrayVar(&cfg.ShareRoots, "share-root", nil, "a folder below which profiles may share host folders (repeatable; default: the home folder of the user asking)")
+	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
 	return cmd
 }
