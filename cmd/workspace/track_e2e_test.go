@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"filippo.io/age"
 	"image"
 	_ "image/jpeg"
 	"os"
@@ -236,7 +237,11 @@ tracking {
 	// An export, then everything the daemon made for this running,
 	// tracked workspace is private.
 	today := time.Now().Format("2006-01-02")
-	mustCLI(t, e.socket, "diary", "export", name, "--from", today, "--to", today, "--out", filepath.Join(t.TempDir(), "today.diary"))
+	client, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, e.socket, "diary", "export", name, "--from", today, "--to", today, "--recipient", client.Recipient().String(), "--out", filepath.Join(t.TempDir(), "today.diary"))
 	e.checkPrivateFiles()
 }
 
