@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"filippo.io/age"
 	"image"
 	_ "image/jpeg"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
