@@ -43,7 +43,7 @@ func disposableEl(on bool) string {
 
 // transientPrefix is how libvirt names a transient disk's overlay: the
 // disk's path, ".TRANSIENT-" and (libvirt 9) the domain's name.
-func transientPrefix(workspace string) string { return overlayName(workspace) + ".TRANSIENT-" }
+func transientPrefix(domain string) string { return overlayName(domain) + ".TRANSIENT-" }
 
 // DiscardLeftovers deletes the throw-away overlays a disposable workspace's
 // earlier run left behind (see above). It does nothing while the VM runs,
@@ -87,7 +87,7 @@ func (d *Driver) discardLeftovers(l *libvirt.Libvirt, dom libvirt.Domain, name s
 // refresh may be refused while a volume is being built); for a remote one
 // it refreshes the pool and deletes the volumes.
 func (d *Driver) removeTransientOverlays(l *libvirt.Libvirt, pool libvirt.StoragePool, name string) error {
-	prefix := transientPrefix(name)
+	prefix := transientPrefix(d.DomainName(name))
 	if d.uri.Host == "" {
 		dir, err := d.poolPath(l, pool)
 		if err != nil {

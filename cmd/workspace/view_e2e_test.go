@@ -197,7 +197,7 @@ func qemuListensOnNoTCPPort(t *testing.T, e *e2eEnv, name, displaySocket string)
 		t.Fatalf("QEMU (pid %s) does not hold the display socket %s", pid, displaySocket)
 	}
 	// libvirt's live definition agrees: no port, no address to listen on.
-	out, err := exec.Command("virsh", "-c", e.uri, "dumpxml", "ws-"+name).Output()
+	out, err := exec.Command("virsh", "-c", e.uri, "dumpxml", e.status(name).Domain).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
