@@ -6,9 +6,9 @@ package vm
 //
 // The workspace's disk is marked <transient/>. At every start libvirt's QEMU
 // driver makes a throw-away qcow2 overlay next to the workspace's overlay
-// ("ws-NAME.qcow2.TRANSIENT-ws-NAME"), the guest writes only into it, and
+// ("ws-ID-NAME.qcow2.TRANSIENT-ws-ID-NAME"), the guest writes only into it, and
 // libvirtd deletes it when QEMU ends: also when our daemon is not running,
-// since libvirtd itself does it. ws-NAME.qcow2 stays as it was created, an
+// since libvirtd itself does it. ws-ID-NAME.qcow2 stays as it was created, an
 // empty overlay on the base image. Libvirt forbids with a transient disk
 // what would copy or keep its contents: snapshots of the running VM (they
 // are "migrations"), block jobs, and external snapshots.

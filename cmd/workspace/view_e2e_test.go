@@ -153,7 +153,7 @@ func viewCLI(t *testing.T, e *e2eEnv, disp, runtime string, args ...string) resu
 // display's unix socket (so the inode matching is known to work).
 func qemuListensOnNoTCPPort(t *testing.T, e *e2eEnv, name, displaySocket string) {
 	t.Helper()
-	pidFile := "/run/libvirt/qemu/ws-" + name + ".pid"
+	pidFile := "/run/libvirt/qemu/" + e.status(name).Domain + ".pid"
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatalf("QEMU's pid: %v", err)
