@@ -18,6 +18,9 @@ bash scripts/deps.sh bench >/dev/null
 	echo "# go test -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/   (20 interleaved rounds each; scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null), hyperfine $(dpkg-query -W -f='${Version}' hyperfine 2>/dev/null), $(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 	go test -run NONE -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/
 	echo
+	echo "# go test -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg), state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
+	go test -run NONE -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/
+	echo
 	echo "# go test -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 	go test -run NONE -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/
 	echo

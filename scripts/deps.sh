@@ -15,12 +15,14 @@ done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
 # test image: a browser for the web UI test, an X server and xsetroot for
 # the host-side picture of the tracking test, remote-viewer for the view
-# test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests.
+# test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests, ssh-agent
+# for litewitness (the witness interop tests build litewitness itself from
+# the Go module proxy).
 # `deps.sh bench`: that, and the references the benchmarks run against:
 # scrot (the screenshot tool) and hyperfine (to time it and the agent).
 case "${1:-}" in
 test | bench)
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs; do
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client; do
 		have "$p" || need+=("$p")
 	done
 	;;
