@@ -33,7 +33,7 @@ func newDaemonCmd(a *app) *cobra.Command {
 		def = "/var/lib/workspace"
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", def, "state folder: image records, storage pool, per-workspace sockets (env WORKSPACE_STATE_DIR)")
-	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI: qemu:///system, qemu+ssh://user@host/system, qemu+tls://host/system, test:///default")
+	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI of this host: qemu:///system, qemu+unix:///system?socket=PATH, test:///default (another host's libvirt is refused: run the daemon there and use workspace --host ssh://...)")
 	cmd.Flags().StringVar(&cfg.PoolName, "pool", "workspace", "libvirt storage pool for images and overlays")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines")
