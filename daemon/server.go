@@ -52,6 +52,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/screen", s.handleScreen)
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay)
 	mux.HandleFunc("POST "+p+"/ui/login", s.handleUILogin)
+	mux.HandleFunc("GET "+p+"/ui/stream", s.handleUIStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
 	})
