@@ -333,7 +333,7 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 		return nil
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
+		return fmt.Errorf("read events from the daemon at %s: %w", c.where, err)
 	}
 	return errors.New("daemon closed the event stream")
 }

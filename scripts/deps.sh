@@ -14,9 +14,12 @@ for p in git make ca-certificates e2fsprogs mmdebstrap qemu-utils; do
 done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
 # test image: a browser for the web UI test, an X server and xsetroot for
-# the host-side picture of the tracking test, remote-viewer for the view test.
+# the host-side picture of the tracking test, remote-viewer for the view test,
+# the OpenSSH server and client for the remote (--host ssh://) test (the test
+# runs its own sshd with its own config and keys; the package's service is
+# not needed).
 if [ "${1:-}" = test ]; then
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer; do
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer openssh-server openssh-client; do
 		have "$p" || need+=("$p")
 	done
 fi

@@ -120,15 +120,53 @@ type conn struct {
 	read   atomic.Int64
 	closed atomic.Bool
 	once   sync.Once
+
+	// head is the stream's first bytes, up to len(httpStart), checked
+	// as they arrive (only Read touches it).
+	head []byte
 }
+
+// httpStart is how every stream from the daemon begins: the daemon's
+// answer to the first request is an HTTP response.
+const httpStart = "HTTP/"
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
 	c.read.Add(int64(n))
+	if len(c.head) < len(httpStart) && n > 0 {
+		k := min(n, len(httpStart)-len(c.head))
+		c.head = append(c.head, p[:k]...)
+		if !strings.HasPrefix(httpStart, string(c.head)) {
+			return 0, c.stray(p[:n])
+		}
+	}
 	if err != nil {
 		err = c.explain(err)
 	}
 	return n, err
+}
+
+// stray ends a stream that did not begin with the daemon's answer: a
+// login shell or ~/.bashrc on the server printed text, or the account
+// cannot run commands (nologin). got is what was read so far.
+func (c *conn) stray(got []byte) error {
+	text := append([]byte{}, got...)
+	if len(text) < 200 {
+		_ = c.stdout.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		buf := make([]byte, 200-len(text))
+		n, _ := io.ReadFull(c.stdout, buf)
+		text = append(text, buf[:n]...)
+		_ = c.stdout.SetReadDeadline(time.Time{})
+	}
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	e := c.failure()
+	e.Stray = Escape(strings.TrimSpace(string(text)))
+	return e
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -223,11 +261,16 @@ type Error struct {
 	How     string // how ssh ended: "ssh exited with status 255", "ssh was ended by signal: killed"
 	Code    int    // ssh's exit status (the remote command's, when it ran); -1 when killed
 	Said    string // the end of what ssh and the remote command wrote to stderr, control characters escaped
+	// Stray is what the server wrote where the daemon's answer should
+	// have begun (escaped), when it wrote something else.
+	Stray string
 }
 
 func (e *Error) Error() string {
 	said := orNothing(e.Said)
 	switch {
+	case e.Stray != "":
+		return fmt.Sprintf("the server wrote %q where the daemon's answer should begin: its login shell or ~/.bashrc there prints text, or the account cannot run commands (%s; stderr: %s)", e.Stray, e.How, said)
 	case e.Code == exitNotFound && !e.Started:
 		return fmt.Sprintf("`%s` did not run on the server: is workspace installed there, and on the PATH of non-interactive ssh sessions? (%s: %s)", strings.Join(RemoteCommand, " "), e.How, said)
 	case e.Code == ExitNoDaemon || e.Code == ExitForbidden:

@@ -31,7 +31,7 @@ func fakeSSH(mode string) int {
 		os.WriteFile(f, []byte(strings.Join(os.Args[1:], "\n")), 0o600)
 	}
 	switch mode {
-	case "echo": // the remote command copies its input back, then exits 0
+	case "echo": // the remote command copies its input back (tests write HTTP), then exits 0
 		io.Copy(os.Stdout, os.Stdin)
 		return 0
 	case "refused":
@@ -47,8 +47,15 @@ func fakeSSH(mode string) int {
 		fmt.Fprint(os.Stderr, "Permission denied\x1b[2J\x1b[31m (publickey).\r\n")
 		return 255
 	case "hello-then-hang": // answers, then hangs until killed
-		os.Stdout.WriteString("hello")
+		os.Stdout.WriteString("HTTP/")
 		time.Sleep(time.Hour)
+	case "banner": // a ~/.bashrc that prints, then the real stream
+		os.Stdout.WriteString("Welcome to lab!\r\n\x1b[1m")
+		io.Copy(os.Stdout, os.Stdin)
+		return 0
+	case "nologin":
+		os.Stdout.WriteString("This account is currently not available.\n")
+		return 1
 	case "deaf": // ignores the end of its input
 		io.Copy(io.Discard, os.Stdin)
 		time.Sleep(time.Hour)
@@ -75,12 +82,12 @@ func TestEchoAndNormalEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+	if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	c.(interface{ CloseWrite() error }).CloseWrite()
 	b, err := io.ReadAll(c)
-	if err != nil || string(b) != "GET / HTTP/1.1\r\n\r\n" {
+	if err != nil || string(b) != "HTTP/1.1 200 OK\r\n\r\n" {
 		t.Fatalf("echo: %q, %v", b, err)
 	}
 	got, _ := os.ReadFile(args)
@@ -141,6 +148,49 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// TestStrayOutput: a stream that does not begin as the daemon's answers do
+// (a login shell's or ~/.bashrc's text, nologin) is refused with that text.
+func TestStrayOutput(t *testing.T) {
+	for mode, want := range map[string]string{
+		"banner":  `the server wrote "Welcome to lab!\n\\x1b[1mHTTP/1.1 200 OK" where the daemon's answer should begin`,
+		"nologin": `the server wrote "This account is currently not available." where the daemon's answer should begin`,
+	} {
+		c, err := fakeDialer(t, mode).Dial(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\n\r\n")) // echoed by "banner"
+		_, err = readErr(t, c)
+		c.Close()
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "~/.bashrc") {
+			t.Errorf("%s: %v\nwant %s", mode, err, want)
+		}
+	}
+	// A stream that begins right passes unchanged, even byte by byte.
+	c, err := fakeDialer(t, "echo").Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	var got []byte
+	one := make([]byte, 1)
+	for {
+		n, err := c.Read(one)
+		got = append(got, one[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(got) != "HTTP/1.1 204 No Content\r\n\r\n" {
+		t.Fatalf("read %q", got)
+	}
+}
+
 func TestKilledMidStream(t *testing.T) {
 	c, err := fakeDialer(t, "hello-then-hang").Dial(context.Background())
 	if err != nil {
@@ -148,7 +198,7 @@ func TestKilledMidStream(t *testing.T) {
 	}
 	defer c.Close()
 	buf := make([]byte, 5)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/" {
 		t.Fatalf("read %q, %v", buf, err)
 	}
 	c.(*conn).cmd.Process.Kill()
