@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end test of a daemon on another host: a real OpenSSH server of
