@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // DiaryStatus reports whether the freelancer's keys exist and are unlocked.
@@ -35,12 +37,12 @@ func (c *Client) Unlock(ctx context.Context, passphrase string) (DiaryStatus, er
 
 // AddCapture sends one screenshot to the ingestion API; it returns once the
 // daemon has stored it durably (or found it stored already).
-func (c *Client) AddCapture(ctx context.Context, workspace string, meta CaptureMeta, original, thumbnail []byte) (Ack, error) {
+func (c *Client) AddCapture(ctx context.Context, workspace string, meta tracking.Capture, original, thumbnail []byte) (tracking.Ack, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mb, err := json.Marshal(meta)
 	if err != nil {
-		return Ack{}, err
+		return tracking.Ack{}, err
 	}
 	for _, p := range []struct {
 		name string
@@ -51,51 +53,51 @@ func (c *Client) AddCapture(ctx context.Context, workspace string, meta CaptureM
 		}
 		w, err := mw.CreateFormFile(p.name, p.name)
 		if err != nil {
-			return Ack{}, err
+			return tracking.Ack{}, err
 		}
 		if _, err := w.Write(p.data); err != nil {
-			return Ack{}, err
+			return tracking.Ack{}, err
 		}
 	}
 	if err := mw.Close(); err != nil {
-		return Ack{}, err
+		return tracking.Ack{}, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/workspaces/"+url.PathEscape(workspace)+"/captures", nil), &body)
 	if err != nil {
-		return Ack{}, fmt.Errorf("build request: %w", err)
+		return tracking.Ack{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var out Ack
+	var out tracking.Ack
 	err = c.send(req, &out)
 	return out, err
 }
 
 // AddRecords sends activity, idle, session and gap records.
-func (c *Client) AddRecords(ctx context.Context, workspace string, recs []Record) (Ack, error) {
-	var out Ack
+func (c *Client) AddRecords(ctx context.Context, workspace string, recs []tracking.Record) (tracking.Ack, error) {
+	var out tracking.Ack
 	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/records", recs, &out)
 	return out, err
 }
 
 // Diary returns a workspace's diary for [from, to), days in time zone tz
 // (an IANA name; empty for the daemon's local zone).
-func (c *Client) Diary(ctx context.Context, workspace string, from, to time.Time, tz string) (DiaryView, error) {
+func (c *Client) Diary(ctx context.Context, workspace string, from, to time.Time, tz string) (tracking.DiaryView, error) {
 	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	if tz != "" {
 		q.Set("tz", tz)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/workspaces/"+url.PathEscape(workspace)+"/diary", q), nil)
 	if err != nil {
-		return DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
-	var out DiaryView
+	var out tracking.DiaryView
 	err = c.send(req, &out)
 	return out, err
 }
 
 // AddManual adds manual time.
-func (c *Client) AddManual(ctx context.Context, workspace string, req ManualRequest) (ManualEntry, error) {
-	var out ManualEntry
+func (c *Client) AddManual(ctx context.Context, workspace string, req ManualRequest) (tracking.ManualEntry, error) {
+	var out tracking.ManualEntry
 	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/manual", req, &out)
 	return out, err
 }

@@ -172,38 +172,6 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	return nil
 }
 
-// forwardEvents turns driver events into API events. Events() survives
-// libvirt reconnects by itself; if it cannot start, retry with backoff.
-func (d *Daemon) forwardEvents(ctx context.Context) <-chan api.Event {
-	out := make(chan api.Event, 64)
-	go func() {
-		defer close(out)
-		backoff := time.Second
-		for ctx.Err() == nil {
-			ch, err := d.hv.Events(ctx)
-			if err != nil {
-				d.log.Warn("subscribe to libvirt events", "error", err, "retry_in", backoff)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
-				continue
-			}
-			backoff = time.Second
-			for ev := range ch {
-				select {
-				case out <- api.Event{Time: ev.Time, Workspace: ev.Workspace, Type: ev.Type, Detail: ev.Detail}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
-
 // listen opens the API socket: mode 0660, group "workspace" when it exists.
 // A stale socket file is replaced; a live daemon on it is an error.
 func listen(path string, log hclog.Logger) (net.Listener, error) {

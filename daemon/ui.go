@@ -104,7 +104,7 @@ func (u *uiState) set(s *web.Server, base, err string) {
 }
 
 // handleUILogin returns a one-time login URL for the web UI.
-func (s *server) handleUILogin(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleUILogin(*http.Request) (any, error) {
 	s.ui.mu.Lock()
 	ws, base, why := s.ui.srv, s.ui.base, s.ui.err
 	s.ui.mu.Unlock()
@@ -112,8 +112,7 @@ func (s *server) handleUILogin(w http.ResponseWriter, r *http.Request) {
 		if why == "" {
 			why = "the web UI is not running"
 		}
-		s.writeError(w, r, fmt.Errorf("%w: %s", api.ErrUnavailable, why))
-		return
+		return nil, fmt.Errorf("%w: %s", api.ErrUnavailable, why)
 	}
-	s.writeJSON(w, http.StatusOK, api.UILogin{URL: base + "/login?token=" + ws.NewLogin(), Base: base})
+	return api.UILogin{URL: base + "/login?token=" + ws.NewLogin(), Base: base}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -355,4 +356,55 @@ func (m *manager) destroy(ctx context.Context, name string) error {
 	}
 	m.log.Info("workspace destroyed", "workspace", name)
 	return nil
+}
+
+func (s *server) handleList(r *http.Request) (any, error) {
+	out, err := s.m.list(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Agent = s.agents.info(out[i].Name)
+	}
+	return out, nil
+}
+
+func (s *server) handleGet(r *http.Request) (any, error) {
+	out, err := s.m.get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	out.Agent = s.agents.info(out.Name)
+	return out, nil
+}
+
+func (s *server) handleCreate(r *http.Request, req api.CreateRequest) (any, error) {
+	out, err := s.m.create(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	// The diary is made now when the keys are unlocked, else at unlock or
+	// at the first capture.
+	st, done := s.diary.use()
+	if err := s.diary.ensure(r.Context(), st, req.Name, req.Profile); err != nil {
+		s.log.Warn("diary not prepared yet", "workspace", req.Name, "error", err)
+	}
+	done()
+	return created{out}, nil
+}
+
+func (s *server) handleStart(r *http.Request, req api.StartRequest) (any, error) {
+	return s.m.start(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleStop(r *http.Request, req api.StopRequest) (any, error) {
+	return s.m.stop(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleRestart(r *http.Request, req api.StopRequest) (any, error) {
+	return s.m.restart(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleDestroy(r *http.Request) (any, error) {
+	return noContent{}, s.m.destroy(r.Context(), r.PathValue("name"))
 }

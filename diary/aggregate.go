@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // DefaultSlot is the slot length when a profile does not set tracking.slot.
@@ -21,7 +21,7 @@ type ViewParams struct {
 }
 
 type slotAcc struct {
-	slot    api.Slot
+	slot    tracking.Slot
 	deleted bool
 	live    bool
 	active  bool
@@ -30,7 +30,7 @@ type slotAcc struct {
 // Aggregate turns entries (with bodies) into days of slots with billing
 // marks, by the rules in docs/diary.md. It is the one place those rules live:
 // the CLI view, the web UI and the client's verify report all use it.
-func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
+func Aggregate(entries []Entry, p ViewParams) (tracking.DiaryView, error) {
 	if p.SlotSeconds <= 0 {
 		p.SlotSeconds = int(DefaultSlot / time.Second)
 	}
@@ -39,7 +39,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 	}
 	slotLen := int64(p.SlotSeconds)
 	from, to := p.From.Unix(), p.To.Unix()
-	view := api.DiaryView{Workspace: p.Workspace, Client: p.Client, From: p.From, To: p.To, SlotSeconds: p.SlotSeconds}
+	view := tracking.DiaryView{Workspace: p.Workspace, Client: p.Client, From: p.From, To: p.To, SlotSeconds: p.SlotSeconds}
 
 	state := map[string]string{}
 	var captures []CaptureBody
@@ -61,25 +61,25 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 			if err = decodeBody(e.Body, &c); err == nil {
 				captures = append(captures, c)
 				if state[c.ID] == "" {
-					state[c.ID] = api.ShotOK
+					state[c.ID] = tracking.ShotOK
 				}
 			}
 		case TypeCover:
 			var c CoverBody
-			if err = decodeBody(e.Body, &c); err == nil && state[c.Shot] != api.ShotDeleted && state[c.Shot] != api.ShotPruned {
-				state[c.Shot] = api.ShotCovered
+			if err = decodeBody(e.Body, &c); err == nil && state[c.Shot] != tracking.ShotDeleted && state[c.Shot] != tracking.ShotPruned {
+				state[c.Shot] = tracking.ShotCovered
 			}
 		case TypeDelete:
 			var d DeleteBody
 			if err = decodeBody(e.Body, &d); err == nil {
-				state[d.Shot] = api.ShotDeleted
+				state[d.Shot] = tracking.ShotDeleted
 			}
 		case TypePrune:
 			var pb PruneBody
 			if err = decodeBody(e.Body, &pb); err == nil {
 				for _, id := range pb.Shots {
-					if state[id] != api.ShotDeleted {
-						state[id] = api.ShotPruned
+					if state[id] != tracking.ShotDeleted {
+						state[id] = tracking.ShotPruned
 					}
 				}
 			}
@@ -98,7 +98,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 					gaps = append(gaps, s)
 				default:
 					if s.End > from && s.Start < to {
-						view.Manual = append(view.Manual, api.ManualEntry{ID: s.ID, Start: time.Unix(s.Start, 0), End: time.Unix(s.End, 0), Memo: s.Memo})
+						view.Manual = append(view.Manual, tracking.ManualEntry{ID: s.ID, Start: time.Unix(s.Start, 0), End: time.Unix(s.End, 0), Memo: s.Memo})
 					}
 				}
 			}
@@ -120,7 +120,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 			err = fmt.Errorf("unknown type %q", e.Header.Type)
 		}
 		if err != nil {
-			return api.DiaryView{}, fmt.Errorf("entry %d (%s): %w", e.Index, e.Header.Type, err)
+			return tracking.DiaryView{}, fmt.Errorf("entry %d (%s): %w", e.Index, e.Header.Type, err)
 		}
 	}
 
@@ -131,12 +131,12 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		}
 		s := slots[start]
 		if s == nil {
-			s = &slotAcc{slot: api.Slot{Start: time.Unix(start, 0).In(p.Loc), End: time.Unix(start+slotLen, 0).In(p.Loc), Shots: []api.Shot{}}}
+			s = &slotAcc{slot: tracking.Slot{Start: time.Unix(start, 0).In(p.Loc), End: time.Unix(start+slotLen, 0).In(p.Loc), Shots: []tracking.Shot{}}}
 			slots[start] = s
 		}
 		return s
 	}
-	floor := func(t int64) int64 { return t - ((t%slotLen)+slotLen)%slotLen }
+	floor := func(t int64) int64 { return tracking.SlotStart(t, slotLen) }
 
 	// A deleted shot that has a live retake in its own slot does not cost
 	// the slot its pay: the retake stands in for it.
@@ -146,9 +146,9 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 	}
 	retaken := map[string]bool{}
 	for _, c := range captures {
-		if st := state[c.ID]; c.Retake != "" && (st == api.ShotOK || st == api.ShotCovered) {
-			if orig, ok := slotOf[c.Retake]; ok && orig == slotOf[c.ID] {
-				retaken[c.Retake] = true
+		if st := state[c.ID]; c.RetakeOf != "" && (st == tracking.ShotOK || st == tracking.ShotCovered) {
+			if orig, ok := slotOf[c.RetakeOf]; ok && orig == slotOf[c.ID] {
+				retaken[c.RetakeOf] = true
 			}
 		}
 	}
@@ -158,8 +158,8 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 			continue
 		}
 		st := state[c.ID]
-		s.slot.Shots = append(s.slot.Shots, api.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, Retake: c.Retake, Blurred: c.Blurred})
-		if st == api.ShotDeleted {
+		s.slot.Shots = append(s.slot.Shots, tracking.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, RetakeOf: c.RetakeOf, Blurred: c.Blurred})
+		if st == tracking.ShotDeleted {
 			s.deleted = s.deleted || !retaken[c.ID]
 		} else {
 			s.live = true
@@ -202,7 +202,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		starts = append(starts, t)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	days := map[string]*api.DiaryDay{}
+	days := map[string]*tracking.DiaryDay{}
 	var order []string
 	totalActive := 0
 	for _, t := range starts {
@@ -231,7 +231,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		date := s.slot.Start.Format("2006-01-02")
 		d := days[date]
 		if d == nil {
-			d = &api.DiaryDay{Date: date}
+			d = &tracking.DiaryDay{Date: date}
 			days[date] = d
 			order = append(order, date)
 		}
@@ -245,7 +245,7 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		date := m.Start.In(p.Loc).Format("2006-01-02")
 		d := days[date]
 		if d == nil {
-			d = &api.DiaryDay{Date: date, Slots: []api.Slot{}}
+			d = &tracking.DiaryDay{Date: date, Slots: []tracking.Slot{}}
 			days[date] = d
 			order = append(order, date)
 		}
@@ -270,12 +270,12 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		view.Totals.ActivityPercent = min(100, totalActive*100/(n*p.SlotSeconds))
 	}
 	if view.Days == nil {
-		view.Days = []api.DiaryDay{}
+		view.Days = []tracking.DiaryDay{}
 	}
 	return view, nil
 }
 
-func addSlot(t *api.DiaryTotals, s api.Slot, slotSeconds int) {
+func addSlot(t *tracking.DiaryTotals, s tracking.Slot, slotSeconds int) {
 	t.Slots++
 	t.TrackedSeconds += slotSeconds
 	if s.Billable {
@@ -286,9 +286,9 @@ func addSlot(t *api.DiaryTotals, s api.Slot, slotSeconds int) {
 	for _, sh := range s.Shots {
 		t.Shots++
 		switch sh.State {
-		case api.ShotCovered:
+		case tracking.ShotCovered:
 			t.Covered++
-		case api.ShotDeleted:
+		case tracking.ShotDeleted:
 			t.Deleted++
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // BackupFormat names the backup format.
@@ -261,5 +262,5 @@ func SwapRestore(stage, diaryDir, keyDir string, now time.Time) (replaced []stri
 		}
 	}
 	os.RemoveAll(stage)
-	return replaced, syncDir(filepath.Dir(diaryDir))
+	return replaced, atomicfile.SyncDir(filepath.Dir(diaryDir))
 }

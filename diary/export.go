@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/tracking"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/workspace-sandbox/workspace/api"
 )
 
 // ExportFormat names the export format and its version.
@@ -273,7 +272,7 @@ func (s *Store) exportShot(ctx context.Context, id string) ([]namedFile, *manife
 	kinds := []string{blobOriginal, blobThumb}
 	files := kinds
 	ms := &manifestShot{Salt: hex.EncodeToString(sec.salt)}
-	if si.state == api.ShotCovered {
+	if si.state == tracking.ShotCovered {
 		c, err := s.lastCover(ctx, si)
 		if err != nil {
 			return nil, nil, err
@@ -437,18 +436,18 @@ type VerifyOptions struct {
 
 // Verified is a verified export.
 type Verified struct {
-	Workspace  string            `json:"workspace"`
-	Client     string            `json:"client,omitempty"`
-	From       time.Time         `json:"from"`
-	To         time.Time         `json:"to"`
-	Created    time.Time         `json:"created"`
-	Signer     string            `json:"signer"`
-	Checkpoint int64             `json:"checkpoint_size"`
-	Entries    int               `json:"entries_checked"`
-	Bodies     int               `json:"entries_with_content"`
-	View       api.DiaryView     `json:"diary"`
-	Thumbs     map[string][]byte `json:"-"`
-	Images     map[string][]byte `json:"-"`
+	Workspace  string             `json:"workspace"`
+	Client     string             `json:"client,omitempty"`
+	From       time.Time          `json:"from"`
+	To         time.Time          `json:"to"`
+	Created    time.Time          `json:"created"`
+	Signer     string             `json:"signer"`
+	Checkpoint int64              `json:"checkpoint_size"`
+	Entries    int                `json:"entries_checked"`
+	Bodies     int                `json:"entries_with_content"`
+	View       tracking.DiaryView `json:"diary"`
+	Thumbs     map[string][]byte  `json:"-"`
+	Images     map[string][]byte  `json:"-"`
 }
 
 // DecryptExport opens an age-encrypted export with ids, with errors a

@@ -8,21 +8,21 @@ import (
 	"slices"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // View returns a workspace's diary for [from, to), grouped by days of loc.
-func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (api.DiaryView, error) {
+func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (tracking.DiaryView, error) {
 	wi, err := s.Workspace(ctx, ws)
 	if err != nil {
-		return api.DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
 	if !to.After(from) {
-		return api.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+		return tracking.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	entries, err := s.rangeEntries(ctx, ws, from, to)
 	if err != nil {
-		return api.DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
 	return Aggregate(entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
 }
@@ -144,7 +144,7 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 		if kind == ImageThumbnail {
 			blob = blobThumb
 		}
-		if si.state == api.ShotCovered {
+		if si.state == tracking.ShotCovered {
 			c, err := s.lastCover(ctx, si)
 			if err != nil {
 				return nil, "", err
@@ -169,7 +169,7 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 // on, so two covers at once cannot lose a region. Each cover's images are
 // new files, named by their hash; the previous cover's are removed only
 // after the new entry is committed.
-func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
+func (s *Store) Cover(ctx context.Context, id string, rects []tracking.Rect) error {
 	if _, err := s.Keys(); err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	// A cover adds to the cover a shot already has: covering a second
 	// region must never uncover the first.
 	var prev []string // the previous cover's files
-	if si.state == api.ShotCovered {
+	if si.state == tracking.ShotCovered {
 		pc, err := s.lastCover(ctx, si)
 		if err != nil {
 			return fmt.Errorf("cover shot %s: %w", id, err)
@@ -207,9 +207,9 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 		if len(pc.Rects) == 0 || len(rects) == 0 {
 			rects = nil // the whole shot
 		} else {
-			merged := make([]api.Rect, 0, len(pc.Rects)+len(rects))
+			merged := make([]tracking.Rect, 0, len(pc.Rects)+len(rects))
 			for _, r := range pc.Rects {
-				merged = append(merged, api.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
+				merged = append(merged, tracking.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
 			}
 			rects = append(merged, rects...)
 		}
@@ -226,10 +226,7 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	if err != nil {
 		return err
 	}
-	body := CoverBody{Shot: id, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
-	for _, r := range rects {
-		body.Rects = append(body.Rects, Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
-	}
+	body := CoverBody{Shot: id, Rects: rects, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
 	cimg, cth := body.files()
 	files := []string{cimg, cth}
 	// Files of the same name as the previous cover's hold the same bytes
@@ -372,7 +369,7 @@ func (s *Store) AddManual(ctx context.Context, ws string, from, to time.Time, me
 	if _, err := s.Keys(); err != nil {
 		return "", err
 	}
-	id := NewID(s.now())
+	id := tracking.NewID(s.now())
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
@@ -449,7 +446,7 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 		if commitment("thumbnail", sec.salt, thumb) != c.ThumbCommit {
 			return 0, bad(errors.New("the thumbnail does not match its commitment"))
 		}
-		if si.state == api.ShotCovered {
+		if si.state == tracking.ShotCovered {
 			lc, ok := lastCover[si.id]
 			if !ok {
 				return 0, bad(errors.New("the shot is marked covered but the log has no cover of it"))

@@ -120,7 +120,7 @@ func status(stateDir string, asJSON bool, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "last shot:    %s\n", last)
 	fmt.Fprintf(stdout, "spool:        %d items, %d bytes waiting for the host\n", ls.SpoolItems, ls.SpoolBytes)
 	fmt.Fprintf(stdout, "display:      %s\n", ls.Display)
-	for _, e := range []struct{ k, v string }{{"display error", ls.DisplayErr}, {"input error", ls.InputErr}, {"policy error", ls.PolicyError}} {
+	for _, e := range []struct{ k, v string }{{"display error", ls.DisplayError}, {"input error", ls.InputErr}, {"policy error", ls.PolicyError}} {
 		if e.v != "" {
 			fmt.Fprintf(stdout, "%-13s %s\n", e.k+":", e.v)
 		}

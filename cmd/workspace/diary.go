@@ -15,6 +15,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/diary"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func newDiaryCmd(a *app) *cobra.Command {
@@ -175,7 +176,7 @@ func parseMoment(s string, now time.Time) (t time.Time, isDay bool, err error) {
 	return time.Time{}, false, fmt.Errorf("%q is not a date or time: use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", HH:MM or RFC 3339", s)
 }
 
-func printDiary(w io.Writer, v api.DiaryView) {
+func printDiary(w io.Writer, v tracking.DiaryView) {
 	title := v.Workspace
 	if v.Client != "" {
 		title += " for " + v.Client
@@ -200,8 +201,8 @@ func printDiary(w io.Writer, v api.DiaryView) {
 			var shots []string
 			for _, sh := range s.Shots {
 				st := sh.State
-				if sh.Retake != "" {
-					st += ", retake of " + sh.Retake
+				if sh.RetakeOf != "" {
+					st += ", retake of " + sh.RetakeOf
 				}
 				shots = append(shots, sh.ID+" ("+st+")")
 			}
@@ -266,20 +267,20 @@ func newDiaryShowCmd(a *app) *cobra.Command {
 }
 
 // parseRect parses "x,y,w,h".
-func parseRect(s string) (api.Rect, error) {
+func parseRect(s string) (tracking.Rect, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return api.Rect{}, fmt.Errorf("--rect %q: want x,y,w,h", s)
+		return tracking.Rect{}, fmt.Errorf("--rect %q: want x,y,w,h", s)
 	}
 	var n [4]int
 	for i, p := range parts {
 		v, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil {
-			return api.Rect{}, fmt.Errorf("--rect %q: %q is not a number", s, p)
+			return tracking.Rect{}, fmt.Errorf("--rect %q: %q is not a number", s, p)
 		}
 		n[i] = v
 	}
-	return api.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]}, nil
+	return tracking.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]}, nil
 }
 
 func newDiaryCoverCmd(a *app) *cobra.Command {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // sshServer is a real sshd on 127.0.0.1 with everything in its folder.
@@ -466,12 +467,12 @@ exec "$@"`
 	})
 
 	begin := time.Now()
-	var shots []api.Shot
+	var shots []tracking.Shot
 	step("track", func(t *testing.T) {
 		rc.must("init")
 		rc.must("track", "start", name, "--memo", "over ssh")
 		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(3 * time.Second) {
-			var v api.DiaryView
+			var v tracking.DiaryView
 			r := rc.must("diary", name, "--from", begin.Add(-time.Minute).Format(time.RFC3339), "--to", time.Now().Add(time.Minute).Format(time.RFC3339), "--json")
 			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 				t.Fatal(err)
