@@ -72,6 +72,11 @@ func (h *agentHub) run(ctx context.Context) {
 func (h *agentHub) supervise(ctx context.Context) {
 	infos, err := h.m.hv.List(ctx)
 	if err != nil {
+		// Nothing to supervise while libvirt does not answer; the next
+		// tick tries again.
+		if ctx.Err() == nil {
+			h.log.Debug("list workspaces for their agents; trying again", "error", err)
+		}
 		return
 	}
 	for _, info := range infos {
@@ -281,25 +286,27 @@ func (h *agentHub) push(ctx context.Context, name string, sess *yamux.Session) e
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var errs []error
-	pm, err := channel.NewMessage(channel.TypePolicy, policyOf(w.Settings))
-	if err == nil {
-		_, err = channel.Call(cctx, sess, pm)
-	}
-	if err != nil {
+	if _, err := call(cctx, sess, channel.TypePolicy, policyOf(w.Settings)); err != nil {
 		errs = append(errs, fmt.Errorf("policy: %w", err))
 	}
 	tr, err := h.trackState(name)
-	var tm *channel.Message
 	if err == nil {
-		tm, err = channel.NewMessage(channel.TypeTrack, tr)
-	}
-	if err == nil {
-		_, err = channel.Call(cctx, sess, tm)
+		_, err = call(cctx, sess, channel.TypeTrack, tr)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("tracking: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// call sends the agent a request of type typ with body and waits for its
+// answer.
+func call(ctx context.Context, sess *yamux.Session, typ string, body any) (*channel.Message, error) {
+	m, err := channel.NewMessage(typ, body)
+	if err != nil {
+		return nil, err
+	}
+	return channel.Call(ctx, sess, m)
 }
 
 // handle stores what the agent sends. The workspace is the one this

@@ -1,5 +1,12 @@
-// Package daemon is the host daemon: it owns the libvirt connection, keeps
-// the image store and serves the HTTP/JSON API on a unix socket.
+// Package daemon is the host daemon. It owns the libvirt connection and
+// serves the HTTP/JSON API on a unix socket (peer credentials checked):
+// the workspaces' lifecycle, base images, snapshots and lifecycle events;
+// the work diary (keys, ingestion, review, export, report, backup and
+// restore); the agent hub, one resyncing channel to each running
+// workspace's guest agent, which pushes the tracking policy and state and
+// stores what the agent sends; tracking on and off and retakes; the display
+// stream and live screen; and it hosts the web UI. docs/architecture.md
+// lists its files by concern.
 package daemon
 
 import (
@@ -149,7 +156,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("shutdown: connections still open after the grace period", "error", err)
+		}
 		d.log.Info("stopped")
 		return nil
 	case err := <-errc:

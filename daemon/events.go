@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/backoff"
 )
 
 // handleEvents streams lifecycle events as JSON lines until the client goes.
@@ -114,20 +115,17 @@ func (d *Daemon) forwardEvents(ctx context.Context) <-chan api.Event {
 	out := make(chan api.Event, 64)
 	go func() {
 		defer close(out)
-		backoff := time.Second
+		b := backoff.New(time.Second, 30*time.Second)
 		for ctx.Err() == nil {
 			ch, err := d.hv.Events(ctx)
 			if err != nil {
-				d.log.Warn("subscribe to libvirt events", "error", err, "retry_in", backoff)
-				select {
-				case <-ctx.Done():
+				d.log.Warn("subscribe to libvirt events", "error", err, "retry_in", b.Next())
+				if !b.Wait(ctx) {
 					return
-				case <-time.After(backoff):
 				}
-				backoff = min(2*backoff, 30*time.Second)
 				continue
 			}
-			backoff = time.Second
+			b.Reset()
 			for ev := range ch {
 				select {
 				case out <- api.Event{Time: ev.Time, Workspace: ev.Workspace, Type: ev.Type, Detail: ev.Detail}:

@@ -215,14 +215,23 @@ func (s *imageStore) upload(ctx context.Context, vol, format string, capacity ui
 	}
 	var extra [1]byte
 	if cr.n != length {
-		_ = s.hv.DeleteVolume(context.WithoutCancel(ctx), vol)
-		return "", fmt.Errorf("%w: got %d bytes, declared %d", api.ErrInvalid, cr.n, length)
+		return "", s.discard(ctx, vol, fmt.Errorf("%w: got %d bytes, declared %d", api.ErrInvalid, cr.n, length))
 	}
+	// A read error here is the end of the body as far as the length goes:
+	// only a byte more than declared is refused.
 	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
-		_ = s.hv.DeleteVolume(context.WithoutCancel(ctx), vol)
-		return "", fmt.Errorf("%w: more bytes than the declared %d", api.ErrInvalid, length)
+		return "", s.discard(ctx, vol, fmt.Errorf("%w: more bytes than the declared %d", api.ErrInvalid, length))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// discard deletes a volume whose upload was refused for why, and returns
+// why (with the failed deletion, which leaves the volume to image gc).
+func (s *imageStore) discard(ctx context.Context, vol string, why error) error {
+	if err := s.hv.DeleteVolume(context.WithoutCancel(ctx), vol); err != nil {
+		s.log.Warn("delete the refused upload's volume", "volume", vol, "error", err)
+	}
+	return why
 }
 
 func (s *imageStore) remove(ctx context.Context, name string, users []string) error {

@@ -94,9 +94,8 @@ func (h *agentHub) track(ctx context.Context, name string, req api.TrackRequest)
 		return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, err)
 	}
 	if sess := h.session(name); sess != nil {
-		m, _ := channel.NewMessage(channel.TypeTrack, cur)
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := channel.Call(cctx, sess, m); err != nil {
+		if _, err := call(cctx, sess, channel.TypeTrack, cur); err != nil {
 			h.log.Warn("tell the agent about tracking; it learns at its next connect", "workspace", name, "error", err)
 		}
 		cancel()
@@ -116,14 +115,18 @@ func (h *agentHub) status(ctx context.Context, name string) (api.TrackStatus, er
 	}
 	out := api.TrackStatus{Workspace: name, Tracking: ts.On, Session: ts.Session, Memo: ts.Memo, Since: ts.Since, Agent: *h.info(name)}
 	if sess := h.session(name); sess != nil {
-		m, _ := channel.NewMessage(channel.TypeStatus, nil)
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if ans, err := channel.Call(cctx, sess, m); err == nil {
-			var gs tracking.AgentStatus
-			if ans.Decode(&gs) == nil {
-				out.Guest = &gs
-			}
+		var gs tracking.AgentStatus
+		ans, err := call(cctx, sess, channel.TypeStatus, nil)
+		if err == nil {
+			err = ans.Decode(&gs)
+		}
+		if err != nil {
+			// The status answers without the agent's part; say why in the log.
+			h.log.Debug("no status from the agent", "workspace", name, "error", err)
+		} else {
+			out.Guest = &gs
 		}
 	}
 	return out, nil
@@ -155,13 +158,9 @@ func (h *agentHub) retake(ctx context.Context, id string) (api.Retake, error) {
 	if sess == nil {
 		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of workspace %q is not connected", api.ErrConflict, id, name)
 	}
-	m, err := channel.NewMessage(channel.TypeShoot, channel.Shoot{RetakeOf: id, Display: t.Display})
-	if err != nil {
-		return api.Retake{}, err
-	}
 	cctx, cancel := context.WithTimeout(ctx, retakeWait)
 	defer cancel()
-	ans, err := channel.Call(cctx, sess, m)
+	ans, err := call(cctx, sess, channel.TypeShoot, channel.Shoot{RetakeOf: id, Display: t.Display})
 	if err != nil {
 		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of %q could not: %v", api.ErrConflict, id, name, err)
 	}

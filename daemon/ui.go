@@ -87,7 +87,9 @@ func (d *Daemon) startUI(ctx context.Context) {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("shutdown: connections still open after the grace period", "error", err)
+		}
 	}()
 	d.log.Info("web UI", "url", base)
 	go func() {

@@ -60,7 +60,10 @@ func (s *Store) Backup(ctx context.Context, keyDir, passphrase string, w io.Writ
 				return err
 			}
 			if d.Type().IsRegular() && !strings.HasSuffix(p, ".tmp") {
-				rel, _ := filepath.Rel(s.dir, p)
+				rel, err := filepath.Rel(s.dir, p)
+				if err != nil {
+					return err
+				}
 				files["diary/"+filepath.ToSlash(rel)] = p
 			}
 			return nil

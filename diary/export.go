@@ -126,8 +126,14 @@ func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra
 	if err != nil {
 		return ExportSummary{}, err
 	}
-	keys, _ := s.Keys()
-	wi, _ := s.Workspace(ctx, ws)
+	keys, err := s.Keys()
+	if err != nil {
+		return ExportSummary{}, err
+	}
+	wi, err := s.Workspace(ctx, ws)
+	if err != nil {
+		return ExportSummary{}, err
+	}
 	if _, err := s.Check(ctx, ws); err != nil {
 		return ExportSummary{}, fmt.Errorf("the diary of %q is damaged, not exporting it: %w", ws, err)
 	}
@@ -156,7 +162,10 @@ func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra
 			sum.Bodies++
 		}
 	}
-	cp, _ := parseCheckpointNote(m.Checkpoint)
+	cp, err := parseCheckpointNote(m.Checkpoint)
+	if err != nil {
+		return sum, fmt.Errorf("export written, but its checkpoint does not parse: %w", err)
+	}
 	sum.Checkpoint = cp.Size
 	return sum, nil
 }

@@ -387,6 +387,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		ws := wd.Name()
 		files, err := os.ReadDir(filepath.Join(root, ws))
 		if err != nil {
+			s.log.Warn("cannot list blobs; their orphans stay until the next start", "workspace", ws, "error", err)
 			continue
 		}
 		covers := map[string]map[string]bool{} // shot → its current cover files
@@ -394,7 +395,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			name := f.Name()
 			p := filepath.Join(root, ws, name)
 			if strings.HasSuffix(name, ".tmp") {
-				os.Remove(p)
+				s.removeOrphan(p)
 				continue
 			}
 			id, kind, _ := strings.Cut(name, ".")
@@ -402,10 +403,14 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			err := s.db.QueryRowContext(ctx, `SELECT idx, secret, state FROM shots WHERE id=? AND ws=?`, id, ws).Scan(&si.idx, &si.secret, &si.state)
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && si.secret == nil) {
 				s.log.Info("removing orphan blob", "file", filepath.Join(ws, name))
-				os.Remove(p)
+				s.removeOrphan(p)
 				continue
 			}
-			if err != nil || kind == blobOriginal || kind == blobThumb {
+			if err != nil {
+				s.log.Warn("cannot tell whether a blob is an orphan; keeping it", "file", filepath.Join(ws, name), "error", err)
+				continue
+			}
+			if kind == blobOriginal || kind == blobThumb {
 				continue
 			}
 			cur, ok := covers[id]
@@ -424,9 +429,17 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			}
 			if !cur[kind] {
 				s.log.Info("removing orphan cover blob", "file", filepath.Join(ws, name))
-				os.Remove(p)
+				s.removeOrphan(p)
 			}
 		}
 	}
 	return nil
+}
+
+// removeOrphan removes a file no entry accounts for; one that cannot be
+// removed is logged and tried again at the next start.
+func (s *Store) removeOrphan(p string) {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("could not remove orphan blob", "file", p, "error", err)
+	}
 }

@@ -89,6 +89,20 @@ func (s *Store) shotSecret(ctx context.Context, si shotInfo) (shotSecret, error)
 	return s.openSecret(dk, si.id, si.secret)
 }
 
+// shotOriginal looks a shot up and opens its secret and its original.
+func (s *Store) shotOriginal(ctx context.Context, id string) (shotInfo, shotSecret, []byte, error) {
+	si, err := s.shot(ctx, id)
+	if err != nil {
+		return si, shotSecret{}, nil, err
+	}
+	sec, err := s.shotSecret(ctx, si)
+	if err != nil {
+		return si, sec, nil, err
+	}
+	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
+	return si, sec, orig, err
+}
+
 // lastCover reads the newest cover entry of a shot.
 func (s *Store) lastCover(ctx context.Context, si shotInfo) (CoverBody, error) {
 	es, err := loadEntries(ctx, s.db, si.ws, `type = ? AND ref = ?`, TypeCover, si.id)
@@ -175,15 +189,7 @@ func (s *Store) Cover(ctx context.Context, id string, rects []tracking.Rect) err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	si, err := s.shot(ctx, id)
-	if err != nil {
-		return err
-	}
-	sec, err := s.shotSecret(ctx, si)
-	if err != nil {
-		return err
-	}
-	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
+	si, sec, orig, err := s.shotOriginal(ctx, id)
 	if err != nil {
 		return err
 	}

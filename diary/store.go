@@ -167,7 +167,11 @@ func (s *Store) EnsureWorkspace(ctx context.Context, ws string, o WorkspaceOptio
 	if err != nil {
 		return fmt.Errorf("diary of %q: %w", ws, err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("diary of %q: %w", ws, err)
+	}
+	if n > 0 {
 		return nil
 	}
 	dk, err := newDataKey()

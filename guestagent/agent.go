@@ -24,6 +24,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
+	"github.com/workspace-sandbox/workspace/internal/backoff"
 	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
@@ -163,7 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // ---- input ----
 
 func (a *Agent) inputLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		stop := make(chan struct{})
 		go func() { <-ctx.Done(); close(stop) }()
@@ -174,13 +175,10 @@ func (a *Agent) inputLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.inputErr = err.Error()
 		a.mu.Unlock()
-		a.log.Warn("input counting stopped; retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		a.log.Warn("input counting stopped; retrying", "error", err, "in", b.Next())
+		if !b.Wait(ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -465,22 +463,19 @@ func (a *Agent) hello() channel.Hello {
 // host's sync, serve the host's requests and send the spool; after any
 // failure, back off and start over.
 func (a *Agent) connLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		port, err := a.open()
 		if err != nil {
 			a.setPortErr(err.Error())
-			a.log.Warn("no channel to the host", "error", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			a.log.Warn("no channel to the host", "error", err, "retry_in", b.Next())
+			if !b.Wait(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
 		a.setPortErr("")
-		backoff = time.Second
+		b.Reset()
 		err = a.session(ctx, port)
 		port.Close()
 		a.mu.Lock()
@@ -674,16 +669,29 @@ type LocalStatus struct {
 	Written   time.Time `json:"written"`
 }
 
+// statusLoop writes status.json every two seconds. A failed write is
+// logged once until a write works again: the agent goes on tracking, only
+// `workspace-agent status` is stale meanwhile.
 func (a *Agent) statusLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var lastErr string
 	for {
 		ls := LocalStatus{AgentStatus: a.Status(), Written: a.cfg.Now()}
 		a.mu.Lock()
 		ls.Connected, ls.PortError, ls.InputErr, ls.Policy = a.connected, a.portErr, a.inputErr, a.st.Policy != nil
 		a.mu.Unlock()
-		b, _ := json.MarshalIndent(ls, "", "  ")
-		_ = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		b, err := json.MarshalIndent(ls, "", "  ")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			a.log.Warn("write status.json; `workspace-agent status` shows an old status meanwhile", "error", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -113,22 +113,17 @@ nothing until "workspace unlock".`,
 
 func newUnlockCmd(a *app) *cobra.Command {
 	var pass passphraseSource
-	cmd := &cobra.Command{
-		Use:   "unlock",
-		Short: "Unlock a passphrase-protected diary identity in the daemon",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := pass.read(a, "Diary passphrase: ", false)
-			if err != nil {
-				return err
-			}
-			if _, err := a.client().Unlock(cmd.Context(), p); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, "Unlocked: the daemon records screenshots again.")
-			return nil
-		},
-	}
+	cmd := command("unlock", "Unlock a passphrase-protected diary identity in the daemon", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		p, err := pass.read(a, "Diary passphrase: ", false)
+		if err != nil {
+			return err
+		}
+		if _, err := a.client().Unlock(cmd.Context(), p); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "Unlocked: the daemon records screenshots again.")
+		return nil
+	})
 	pass.flags(cmd)
 	return cmd
 }
