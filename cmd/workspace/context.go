@@ -9,10 +9,9 @@ import (
 )
 
 func newContextCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "context",
-		Short: "Name the daemons you use (this machine's, or servers over SSH) and choose one",
-		Long: `A context names a daemon: ssh://[USER@]HOST[:PORT] for a workspace server
+	cmd := group("context", "Name the daemons you use (this machine's, or servers over SSH) and choose one",
+		newContextAddCmd(a), newContextUseCmd(a), newContextLsCmd(a), newContextRmCmd(a), newContextShowCmd(a))
+	cmd.Long = `A context names a daemon: ssh://[USER@]HOST[:PORT] for a workspace server
 reached over SSH, or unix:///PATH for a daemon socket on this machine.
 "workspace context use NAME" makes every later command talk to it;
 "default" is the daemon on this machine.
@@ -22,22 +21,15 @@ Which daemon a command talks to, first match wins: --host or --context,
 current context, the default socket.
 
 Contexts are kept in contexts.json in your config folder (on Linux
-~/.config/workspace), readable only by you.`,
-	}
-	cmd.AddCommand(newContextAddCmd(a), newContextUseCmd(a), newContextLsCmd(a), newContextRmCmd(a), newContextShowCmd(a))
+~/.config/workspace), readable only by you.`
 	return cmd
 }
 
 func newContextAddCmd(a *app) *cobra.Command {
 	var desc string
 	var use bool
-	cmd := &cobra.Command{
-		Use:   "add NAME HOST",
-		Short: "Name a daemon: ssh://[USER@]HOST[:PORT] or unix:///PATH",
-		Example: `  workspace context add lab ssh://alice@lab.example.com
-  workspace context add home ssh://me@homeserver:2222 --description "the box under the desk" --use`,
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := command("add NAME HOST", "Name a daemon: ssh://[USER@]HOST[:PORT] or unix:///PATH", cobra.ExactArgs(2),
+		func(cmd *cobra.Command, args []string) error {
 			name, host := args[0], args[1]
 			if err := contexts.ValidName(name); err != nil {
 				return err
@@ -69,19 +61,17 @@ func newContextAddCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "every command now talks to %s\n", ep.String())
 			}
 			return nil
-		},
-	}
+		})
+	cmd.Example = `  workspace context add lab ssh://alice@lab.example.com
+  workspace context add home ssh://me@homeserver:2222 --description "the box under the desk" --use`
 	cmd.Flags().StringVar(&desc, "description", "", "what the context is, shown by context ls")
 	cmd.Flags().BoolVar(&use, "use", false, "make it the current context")
 	return cmd
 }
 
 func newContextUseCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "use NAME",
-		Short: `Make NAME the current context ("default": the daemon on this machine)`,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	return command("use NAME", `Make NAME the current context ("default": the daemon on this machine)`, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			st, err := a.contextStore()
 			if err != nil {
@@ -106,8 +96,7 @@ func newContextUseCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "current context: %s (%s)\n", name, target)
 			return nil
-		},
-	}
+		})
 }
 
 // contextRow is a line of `context ls --json`.
@@ -119,28 +108,23 @@ type contextRow struct {
 }
 
 func newContextLsCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "ls",
-		Aliases: []string{"list"},
-		Short:   "List the contexts; * marks the current one",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	cmd := readCmd(a, command("ls", "List the contexts; * marks the current one", cobra.NoArgs, nil),
+		func(*cobra.Command, []string) ([]contextRow, error) {
 			st, err := a.contextStore()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			f, err := st.Load()
 			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := []contextRow{{Name: contexts.Default, Host: endpoint{socket: a.socket}.String(), Description: "the daemon on this machine", Current: f.Current == ""}}
 			for _, c := range f.Contexts {
 				rows = append(rows, contextRow{Name: c.Name, Host: c.Host, Description: c.Description, Current: c.Name == f.Current})
 			}
-			if asJSON {
-				return printJSON(a.stdout, rows)
-			}
+			return rows, nil
+		},
+		func(_ []string, rows []contextRow) error {
 			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "NAME\tHOST\tDESCRIPTION")
 			for _, r := range rows {
@@ -157,20 +141,15 @@ func newContextLsCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stderr, "(%s overrides the current context: commands talk to %s)\n", ep.source, ep.String())
 			}
 			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+		})
+	cmd.Aliases = []string{"list"}
 	return cmd
 }
 
 func newContextRmCmd(a *app) *cobra.Command {
 	var force bool
-	cmd := &cobra.Command{
-		Use:     "rm NAME...",
-		Aliases: []string{"remove"},
-		Short:   "Remove contexts (the current one only with --force: then the default is current)",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := command("rm NAME...", "Remove contexts (the current one only with --force: then the default is current)", cobra.MinimumNArgs(1),
+		func(cmd *cobra.Command, args []string) error {
 			st, err := a.contextStore()
 			if err != nil {
 				return err
@@ -209,8 +188,8 @@ func newContextRmCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "removed context %q\n", name)
 			}
 			return nil
-		},
-	}
+		})
+	cmd.Aliases = []string{"remove"}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "also remove the current context")
 	return cmd
 }
@@ -223,31 +202,24 @@ type contextShow struct {
 }
 
 func newContextShowCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show",
-		Short: "Print the daemon commands talk to now, and what chose it",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	return readCmd(a, command("show", "Print the daemon commands talk to now, and what chose it", cobra.NoArgs, nil),
+		func(*cobra.Command, []string) (contextShow, error) {
 			ep, err := a.endpoint()
 			if err != nil {
-				return err
+				return contextShow{}, err
 			}
 			out := contextShow{Context: ep.context, Host: ep.String(), Source: ep.source}
-			if out.Context == "" && !ep.remote() && (ep.source == "the default" || ep.source == "--socket" || ep.source == "WORKSPACE_SOCKET") {
+			if out.Context == "" && (ep.source == "the default" || ep.source == "--socket" || ep.source == "WORKSPACE_SOCKET") {
 				out.Context = contexts.Default
 			}
-			if asJSON {
-				return printJSON(a.stdout, out)
-			}
+			return out, nil
+		},
+		func(_ []string, out contextShow) error {
 			name := out.Context
 			if name == "" {
 				name = "(none)"
 			}
 			fmt.Fprintf(a.stdout, "%s\t%s\t(from %s)\n", name, out.Host, out.Source)
 			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		})
 }

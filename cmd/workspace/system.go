@@ -16,19 +16,18 @@ import (
 )
 
 func newSystemCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "system",
-		Short: "Commands about the workspace host itself",
-	}
-	cmd.AddCommand(newDialStdioCmd(a))
-	return cmd
+	return group("system", "Commands about the workspace host itself", newDialStdioCmd(a))
 }
 
 func newDialStdioCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "dial-stdio",
-		Short: "Join stdin and stdout to this host's daemon socket (what `workspace --host ssh://...` runs on the server)",
-		Long: `dial-stdio connects to the daemon's socket on this host and copies stdin to
+	cmd := command("dial-stdio", "Join stdin and stdout to this host's daemon socket (what `workspace --host ssh://...` runs on the server)", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string) error {
+			if a.hostFlag != "" || a.contextFlag != "" {
+				return errors.New("system dial-stdio runs on the daemon's host and uses its socket (--socket or WORKSPACE_SOCKET): --host and --context do not apply")
+			}
+			return dialStdio(cmd.Context(), a.socket, os.Stdin, os.Stdout)
+		})
+	cmd.Long = `dial-stdio connects to the daemon's socket on this host and copies stdin to
 it and its answers to stdout, until either side ends. A client elsewhere runs
 it through ssh ("workspace --host ssh://USER@THIS-HOST ..."), so its requests
 reach this daemon as the SSH user's: the daemon's socket permissions and its
@@ -38,15 +37,8 @@ user.
 It always uses this host's socket (--socket, WORKSPACE_SOCKET, or the
 default), never a --host or a context.
 
-Exit status 3: no daemon listens on the socket; 4: this user may not open it.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.hostFlag != "" || a.contextFlag != "" {
-				return errors.New("system dial-stdio runs on the daemon's host and uses its socket (--socket or WORKSPACE_SOCKET): --host and --context do not apply")
-			}
-			return dialStdio(cmd.Context(), a.socket, os.Stdin, os.Stdout)
-		},
-	}
+Exit status 3: no daemon listens on the socket; 4: this user may not open it.`
+	return cmd
 }
 
 // dialStdio joins in and out to the daemon's socket until the daemon ends
