@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -14,6 +15,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 	var logLevel string
 	var logJSON bool
 	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if a.hostFlag != "" || a.contextFlag != "" {
+			return errors.New("the daemon runs on the host it serves, on its --socket: --host and --context do not apply (to run it on a server, log in there and run `workspace daemon`)")
+		}
 		cfg.Socket = a.socket
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{
 			Name:       "workspace",

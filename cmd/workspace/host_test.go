@@ -254,8 +254,10 @@ func TestDialStdio(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != sshconn.ExitNoDaemon || !strings.Contains(ee.msg, "not running") {
 		t.Fatalf("no daemon: %v", err)
 	}
-	if r := runCLI("--host", "ssh://a", "system", "dial-stdio"); r.code == 0 || !strings.Contains(r.stderr, "--host and --context do not apply") {
-		t.Fatalf("dial-stdio with --host: %s", r)
+	for _, c := range []string{"system dial-stdio", "daemon"} {
+		if r := runCLI(append([]string{"--host", "ssh://a"}, strings.Fields(c)...)...); r.code == 0 || !strings.Contains(r.stderr, "--host and --context do not apply") {
+			t.Fatalf("%s with --host: %s", c, r)
+		}
 	}
 }
 

@@ -307,11 +307,39 @@ func (r *remoteCLI) status(name string) api.Workspace {
 	return w
 }
 
+// sameFreePort returns 127.0.0.2:P for a port P free on both 127.0.0.2
+// and 127.0.0.1.
+func sameFreePort(t *testing.T) string {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		ln, err := net.Listen("tcp4", "127.0.0.2:0")
+		if err != nil {
+			t.Fatalf("listen on 127.0.0.2: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		other, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err == nil {
+			other.Close()
+			return fmt.Sprintf("127.0.0.2:%d", port)
+		}
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return ""
+}
+
 // TestRemoteOverSSH is issue 15's promise, on one booted guest: every
 // command through a real sshd, the display and the web UI through it, and
 // a cut connection that leaves the server as it was.
 func TestRemoteOverSSH(t *testing.T) {
 	e := newE2EEnv(t)
+	// The server's web UI listens on 127.0.0.2:P, a port P that is free on
+	// 127.0.0.1 too: the client (this same machine) can then forward its
+	// own 127.0.0.1:P, the UI's port number, as it does on a laptop, and the
+	// browser's Host names the port the UI serves.
+	e.stopDaemon()
+	e.ui = sameFreePort(t)
+	e.startDaemon()
 	srv := startSSHServer(t, e)
 	rc := &remoteCLI{t: t, srv: srv, cfg: filepath.Join(e.dir, "client-config"), host: []string{"--host", srv.host()}}
 	name := "wstest-ssh-" + randHex(3)
@@ -580,14 +608,11 @@ exec "$@"`
 			t.Fatalf("login link %q", login)
 		}
 		token := lu.Query().Get("token")
-		// The server's own UI (same machine here) is on another port: the
-		// link must lead to the forward, not to it.
-		var info api.UILogin
-		if l, err := api.NewClient(e.socket).UILogin(context.Background()); err == nil {
-			info = l
-		}
-		if strings.HasPrefix(login, info.Base) {
-			t.Fatalf("the link %s points at the server's UI %s, not at the forward", login, info.Base)
+		// The forward is this machine's 127.0.0.1 on the UI's own port
+		// number (the server's UI, on this same machine, is on 127.0.0.2).
+		_, uiPort, _ := net.SplitHostPort(e.ui)
+		if lu.Host != "127.0.0.1:"+uiPort {
+			t.Fatalf("the link %s does not lead to 127.0.0.1:%s, the forward on the UI's own port", login, uiPort)
 		}
 		// No command line on this machine shows the token.
 		entries, _ := os.ReadDir("/proc")
