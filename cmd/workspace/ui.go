@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -56,6 +58,9 @@ number when it is free here, another free one otherwise, or --port.`,
 				}
 			}
 			if fwd != nil {
+				if su, err := url.Parse(l.Base); err == nil && port == 0 && !strings.HasSuffix(fwd.base, ":"+su.Port()) {
+					fmt.Fprintf(a.stderr, "port %s, the web UI's own, is taken on this machine: forwarding another one\n", su.Port())
+				}
 				fmt.Fprintf(a.stderr, "the web UI of %s is at %s on this machine until you press Ctrl-C\n", ep, fwd.base)
 				<-ctx.Done()
 			}
