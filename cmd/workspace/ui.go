@@ -49,14 +49,11 @@ number when it is free here, another free one otherwise, or --port.`,
 				return fmt.Errorf("ui: --port is for a daemon on another host (--host ssh://...): this one serves its UI at %s itself", l.Base)
 			}
 			fmt.Fprintln(a.stdout, l.URL)
-			if !noOpen && (os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "") {
-				if p, err := exec.LookPath("xdg-open"); err == nil {
-					c := exec.Command(p, l.URL)
-					if err := c.Start(); err == nil {
-						go c.Wait()
-					}
-				}
+			if !noOpen {
+				openBrowser(l.URL)
 			}
+			// Over SSH the link leads to the forward: it must outlive the
+			// browser's opening, until Ctrl-C.
 			if fwd != nil {
 				if su, err := url.Parse(l.Base); err == nil && port == 0 && !strings.HasSuffix(fwd.base, ":"+su.Port()) {
 					fmt.Fprintf(a.stderr, "port %s, the web UI's own, is taken on this machine: forwarding another one\n", su.Port())
@@ -70,4 +67,18 @@ number when it is free here, another free one otherwise, or --port.`,
 	cmd.Flags().BoolVar(&noOpen, "no-open", false, "only print the link")
 	cmd.Flags().IntVar(&port, "port", 0, "with a daemon on another host: the local port to forward (default: the UI's own port number when free here, else any free port)")
 	return cmd
+}
+
+// openBrowser opens url in the browser when there is a graphical session
+// and an opener; otherwise the printed link is all there is.
+func openBrowser(url string) {
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return
+	}
+	if p, err := exec.LookPath("xdg-open"); err == nil {
+		c := exec.Command(p, url)
+		if err := c.Start(); err == nil {
+			go func() { _ = c.Wait() }()
+		}
+	}
 }
