@@ -50,7 +50,7 @@ number when it is free here, another free one otherwise, or --port.`,
 			}
 			fmt.Fprintln(a.stdout, l.URL)
 			if !noOpen {
-				openBrowser(l.URL)
+				openBrowser(a, l.URL)
 			}
 			// Over SSH the link leads to the forward: it must outlive the
 			// browser's opening, until Ctrl-C.
@@ -71,7 +71,7 @@ number when it is free here, another free one otherwise, or --port.`,
 
 // openBrowser opens url in the browser when there is a graphical session
 // and an opener; otherwise the printed link is all there is.
-func openBrowser(url string) {
+func openBrowser(_ *app, url string) {
 	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 		return
 	}
