@@ -14,12 +14,23 @@ for p in git make ca-certificates e2fsprogs mmdebstrap qemu-utils; do
 done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
 # test image: a browser for the web UI test, an X server and xsetroot for
-# the host-side picture of the tracking test, remote-viewer for the view test,
-# the OpenSSH server and client for the remote (--host ssh://) test (the test
-# runs its own sshd with its own config and keys; the package's service is
-# not needed).
-if [ "${1:-}" = test ]; then
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer openssh-server openssh-client; do
+# the host-side picture of the tracking test, remote-viewer for the view
+# test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests, ssh-agent
+# for litewitness (the witness interop tests build litewitness itself from
+# the Go module proxy), the OpenSSH server for the remote (--host ssh://)
+# test (it runs its own sshd with its own config and keys; the package's
+# service is not needed).
+# `deps.sh bench`: that, and the references the benchmarks run against:
+# scrot (the screenshot tool) and hyperfine (to time it and the agent).
+case "${1:-}" in
+test | bench)
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client openssh-server; do
+		have "$p" || need+=("$p")
+	done
+	;;
+esac
+if [ "${1:-}" = bench ]; then
+	for p in scrot hyperfine; do
 		have "$p" || need+=("$p")
 	done
 fi

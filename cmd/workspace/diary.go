@@ -402,6 +402,7 @@ client's recipient from the profile (client { recipient = "age1..." }), to any
 				return a.client().Export(cmd.Context(), args[0], api.ExportRequest{From: from, To: to, Recipients: recipients}, w)
 			}, func(n int64) {
 				fmt.Fprintf(a.stdout, "Exported %s from %s to %s into %s (%s).\n", args[0], from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"), out, humanBytes(uint64(n)))
+				warnUnwitnessed(cmd.Context(), a, args[0])
 			})
 		},
 	}
@@ -433,6 +434,7 @@ func loadIdentities(path string) ([]age.Identity, error) {
 func newDiaryVerifyCmd(a *app) *cobra.Command {
 	var identity, signer, htmlOut, csvOut string
 	var asJSON bool
+	var wf witnessFlags
 	cmd := &cobra.Command{
 		Use:   "verify FILE --identity KEYFILE",
 		Short: "Verify an export offline (what the client runs) and write reports",
@@ -442,7 +444,14 @@ checkpoint, every entry's content against its logged hash, and every
 screenshot against its commitment or cover entry. It names the first bad
 entry when anything fails. It needs no daemon and no network.
 
---signer pins the freelancer's signing key (they print it with "workspace init").`,
+--signer pins the freelancer's signing key (they print it with "workspace init").
+
+--witness KEY (repeatable) pins a witness's key: the export's checkpoint must
+be cosigned by --quorum of them (all by default), every cosignature and proof
+must verify, and every slot whose captures were first cosigned more than
+--max-delay after they were taken is marked "witnessed late"; the totals split
+billable time witnessed on time from the rest. --previous EARLIER and --state
+FILE refuse an export whose log does not extend one seen before.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := loadIdentities(identity)
@@ -454,7 +463,10 @@ entry when anything fails. It needs no daemon and no network.
 				return err
 			}
 			defer f.Close()
-			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer})
+			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer, Witnesses: wf.keys, Quorum: wf.quorum, MaxDelay: wf.maxDelay})
+			if err == nil {
+				err = wf.checkHistory(v, ids, signer)
+			}
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[0], err)}
 			}
@@ -484,6 +496,7 @@ entry when anything fails. It needs no daemon and no network.
 			fmt.Fprintf(tw, "tracked:\t%s in %d slots, %d billable\n", diary.Hours(t.TrackedSeconds), t.Slots, t.BillableSlots)
 			fmt.Fprintf(tw, "activity:\t%d%%\n", t.ActivityPercent)
 			fmt.Fprintf(tw, "screenshots:\t%d (%d covered, %d deleted)\n", t.Shots, t.Covered, t.Deleted)
+			printVerifiedWitness(tw, v, wf)
 			if htmlOut != "" {
 				fmt.Fprintf(tw, "HTML report:\t%s\n", htmlOut)
 			}
@@ -498,6 +511,7 @@ entry when anything fails. It needs no daemon and no network.
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write a self-contained HTML report here")
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write a CSV timesheet here")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	wf.flags(cmd)
 	return cmd
 }
 

@@ -156,6 +156,8 @@ type e2eEnv struct {
 	imageDir string
 	// ui is the web UI's address ("" for 127.0.0.1 on a free port).
 	ui string
+	// daemonArgs are added to the daemon's command line.
+	daemonArgs []string
 }
 
 func (e *e2eEnv) uiAddr() string {
@@ -260,8 +262,9 @@ func (e *e2eEnv) startDaemon() {
 		e.t.Fatal(err)
 	}
 	e.logFile = lf
-	cmd := exec.Command(binPath, "daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
-		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", e.uiAddr())
+	args := []string{"daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
+		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", e.uiAddr()}
+	cmd := exec.Command(binPath, append(args, e.daemonArgs...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

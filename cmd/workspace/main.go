@@ -78,6 +78,7 @@ create, start, view, stop and destroy workspaces.`,
 		newSnapshotCmd(a),
 		newContextCmd(a),
 		newSystemCmd(a),
+		newWitnessCmd(a),
 		newVersionCmd(a),
 	)
 	return root
