@@ -30,7 +30,9 @@ type Config struct {
 	StateDir   string
 	Socket     string
 	LibvirtURI string
-	// PoolName is the libvirt storage pool for images and overlays.
+	// PoolName is the libvirt storage pool for images and overlays; empty
+	// for the state folder's own (vm.DefaultPoolName). A pool whose folder
+	// is not StateDir/pool is refused.
 	PoolName string
 	Version  string
 	Logger   hclog.Logger
@@ -117,6 +119,9 @@ func (d *Daemon) Handler() http.Handler { return d.server.routes() }
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := checkLibvirtURI(cfg.LibvirtURI, isThisHost); err != nil {
+		return err
 	}
 	abs, err := filepath.Abs(cfg.StateDir)
 	if err != nil {

@@ -17,12 +17,14 @@ done
 # the host-side picture of the tracking test, remote-viewer for the view
 # test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests, ssh-agent
 # for litewitness (the witness interop tests build litewitness itself from
-# the Go module proxy).
+# the Go module proxy), the OpenSSH server for the remote (--host ssh://)
+# test (it runs its own sshd with its own config and keys; the package's
+# service is not needed).
 # `deps.sh bench`: that, and the references the benchmarks run against:
 # scrot (the screenshot tool) and hyperfine (to time it and the agent).
 case "${1:-}" in
 test | bench)
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client; do
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client openssh-server; do
 		have "$p" || need+=("$p")
 	done
 	;;

@@ -21,7 +21,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		}
 		fmt.Fprintf(a.stdout, "client: %s\n", version)
 		if err != nil {
-			fmt.Fprintf(a.stdout, "daemon: not running (%s)\n", a.socket)
+			fmt.Fprintf(a.stdout, "daemon: not running (%s)\n", a.client().Where())
 			return nil
 		}
 		fmt.Fprintf(a.stdout, "daemon: %s (libvirt %s, connected %v, domain type %s)\n", info.Version, info.LibvirtURI, info.Connected, info.DomainType)
