@@ -109,7 +109,7 @@ func (s *server) handleExport(r *http.Request, req api.ExportRequest) (any, erro
 	size := s.witness.flush(fctx, name, true)
 	cancel()
 	return s.withStore("application/octet-stream", func(st *diary.Store, out io.Writer) error {
-		sum, err := st.ExportAt(r.Context(), name, req.From, req.To, req.Recipients, size, out)
+		sum, err := exportFor(r.Context(), st, name, req, size, out)
 		if err == nil {
 			s.log.Info("diary exported", "workspace", name, "entries", sum.Entries, "shots", sum.Shots)
 		}
@@ -167,7 +167,7 @@ func (s *server) handleShotDelete(r *http.Request) (any, error) {
 
 func (s *server) handleReveal(r *http.Request, req api.ExportRequest) (any, error) {
 	return s.withStore("application/octet-stream", func(st *diary.Store, out io.Writer) error {
-		return st.Reveal(r.Context(), r.PathValue("id"), req.Recipients, out)
+		return revealFor(r.Context(), st, r.PathValue("id"), req, out)
 	}), nil
 }
 

@@ -137,6 +137,16 @@ func (s *Store) ExportAt(ctx context.Context, ws string, from, to time.Time, ext
 	if err != nil {
 		return ExportSummary{}, err
 	}
+	return s.exportTo(ctx, ws, from, to, recips, size, w)
+}
+
+// exportTo writes the export at the checkpoint of the given size (0: the
+// latest) encrypted to recips (ExportAt's recipients, or
+// ExportWithPassphrase's one scrypt recipient).
+func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, recips []age.Recipient, size int64, w io.Writer) (ExportSummary, error) {
+	if !to.After(from) {
+		return ExportSummary{}, fmt.Errorf("%w: the range ends before it starts", ErrInvalid)
+	}
 	keys, err := s.Keys()
 	if err != nil {
 		return ExportSummary{}, err
@@ -491,7 +501,7 @@ func DecryptExport(r io.Reader, ids []age.Identity) (io.Reader, error) {
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
-			return nil, errors.New("this file is not encrypted to the given identity (wrong key, or it is meant for someone else)")
+			return nil, noMatchError(nm, ids)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrNotExport, err)
 	}

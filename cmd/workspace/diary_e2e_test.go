@@ -206,6 +206,8 @@ func TestDiaryEndToEnd(t *testing.T) {
 		t.Fatalf("verify-reveal: %s", r)
 	}
 
+	checkPassphraseExport(t, e, name, dayArg, shots[1])
+
 	// Bad input to verify: wrong key, truncated file, a foreign file.
 	other := filepath.Join(e.dir, "other.key")
 	writeIdentity(t, other)
@@ -221,7 +223,7 @@ func TestDiaryEndToEnd(t *testing.T) {
 	if r := cli(t, sock, "diary", "verify", key, "--identity", key); r.code != 1 || !strings.Contains(r.stderr, "not a workspace diary export") {
 		t.Fatalf("verify of a foreign file: %s", r)
 	}
-	if r := cli(t, sock, "diary", "verify", exp); r.code == 0 || !strings.Contains(r.stderr, "--identity") {
+	if r := cli(t, sock, "diary", "verify", exp); r.code == 0 || !strings.Contains(r.stderr, "--identity KEYFILE or --passphrase") {
 		t.Fatalf("verify without identity: %s", r)
 	}
 

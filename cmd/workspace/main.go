@@ -80,6 +80,7 @@ create, start, view, stop and destroy workspaces.`,
 		newSystemCmd(a),
 		newWitnessCmd(a),
 		newVersionCmd(a),
+		newGenDocsCmd(a),
 	)
 	return root
 }
@@ -94,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if a.api != nil {
 		a.api.Close()
 	}
@@ -107,6 +108,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return ee.code
 		}
 		fmt.Fprintf(stderr, "Error: %v\n", err)
+		if hint := hostHint(cmd, err); hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
 		return 1
 	}
 	return 0
