@@ -127,6 +127,15 @@ func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra
 	if err != nil {
 		return ExportSummary{}, err
 	}
+	return s.exportTo(ctx, ws, from, to, recips, w)
+}
+
+// exportTo writes the export encrypted to recips (Export's recipients, or
+// ExportWithPassphrase's one scrypt recipient).
+func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, recips []age.Recipient, w io.Writer) (ExportSummary, error) {
+	if !to.After(from) {
+		return ExportSummary{}, fmt.Errorf("%w: the range ends before it starts", ErrInvalid)
+	}
 	keys, _ := s.Keys()
 	wi, _ := s.Workspace(ctx, ws)
 	if _, err := s.Check(ctx, ws); err != nil {
@@ -458,7 +467,7 @@ func DecryptExport(r io.Reader, ids []age.Identity) (io.Reader, error) {
 	if err != nil {
 		var nm *age.NoIdentityMatchError
 		if errors.As(err, &nm) {
-			return nil, errors.New("this file is not encrypted to the given identity (wrong key, or it is meant for someone else)")
+			return nil, noMatchError(nm, ids)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrNotExport, err)
 	}

@@ -32,6 +32,12 @@ type revealFile struct {
 // Reveal writes a reveal file of a shot, encrypted to the workspace's
 // export recipients: it proves, against an export, what a cover hid.
 func (s *Store) Reveal(ctx context.Context, id string, extra []string, w io.Writer) error {
+	return s.reveal(ctx, id, func(ws string) ([]age.Recipient, error) { return s.Recipients(ctx, ws, extra) }, w)
+}
+
+// reveal writes the reveal file of a shot encrypted to what recipients
+// returns for the shot's workspace.
+func (s *Store) reveal(ctx context.Context, id string, recipients func(ws string) ([]age.Recipient, error), w io.Writer) error {
 	si, err := s.shot(ctx, id)
 	if err != nil {
 		return err
@@ -40,7 +46,7 @@ func (s *Store) Reveal(ctx context.Context, id string, extra []string, w io.Writ
 	if err != nil {
 		return err
 	}
-	recips, err := s.Recipients(ctx, si.ws, extra)
+	recips, err := recipients(si.ws)
 	if err != nil {
 		return err
 	}
