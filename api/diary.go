@@ -124,11 +124,14 @@ type PruneResult struct {
 }
 
 // ExportRequest asks for a signed, encrypted export of a range. Recipients
-// are added to the client's recipient from the profile.
+// are added to the client's recipient from the profile. With Passphrase the
+// export is encrypted with it alone (age scrypt), for a client without an
+// age key; Recipients must then be empty.
 type ExportRequest struct {
 	From       time.Time `json:"from"`
 	To         time.Time `json:"to"`
 	Recipients []string  `json:"recipients,omitempty"`
+	Passphrase string    `json:"passphrase,omitempty"`
 }
 
 // CheckResult is the outcome of checking a workspace's stored diary.

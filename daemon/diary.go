@@ -414,7 +414,7 @@ func (s *server) handleExport(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	name := r.PathValue("name")
 	s.streamOrError(w, r, "application/octet-stream", func(out io.Writer) error {
-		sum, err := st.Export(r.Context(), name, req.From, req.To, req.Recipients, out)
+		sum, err := exportFor(r.Context(), st, name, req, out)
 		if err == nil {
 			s.log.Info("diary exported", "workspace", name, "entries", sum.Entries, "shots", sum.Shots)
 		}
@@ -511,7 +511,7 @@ func (s *server) handleReveal(w http.ResponseWriter, r *http.Request) {
 	st, done := s.diary.use()
 	defer done()
 	s.streamOrError(w, r, "application/octet-stream", func(out io.Writer) error {
-		return st.Reveal(r.Context(), r.PathValue("id"), req.Recipients, out)
+		return revealFor(r.Context(), st, r.PathValue("id"), req, out)
 	})
 }
 

@@ -315,6 +315,7 @@ func newDiaryCoverCmd(a *app) *cobra.Command {
 func newDiaryRevealCmd(a *app) *cobra.Command {
 	var out string
 	var recipients []string
+	var pass exportPassphrase
 	cmd := &cobra.Command{
 		Use:   "reveal SHOT --out FILE",
 		Short: "Write a reveal file proving what was under a cover (encrypted to the client)",
@@ -323,7 +324,14 @@ func newDiaryRevealCmd(a *app) *cobra.Command {
 			if out == "" {
 				return errors.New("--out FILE is required")
 			}
+			p, err := pass.read(a)
+			if err != nil {
+				return err
+			}
 			return writeAtomically(out, 0o600, func(w io.Writer) error {
+				if p != "" {
+					return a.client().RevealWithPassphrase(cmd.Context(), args[0], p, w)
+				}
 				return a.client().Reveal(cmd.Context(), args[0], recipients, w)
 			}, func(int64) {
 				fmt.Fprintf(a.stdout, "Wrote the reveal of shot %s to %s; the client checks it with `workspace diary verify-reveal EXPORT %s`.\n", args[0], out, out)
@@ -332,6 +340,7 @@ func newDiaryRevealCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&out, "out", "", "reveal file to write")
 	cmd.Flags().StringArrayVar(&recipients, "recipient", nil, "extra age recipient (repeatable)")
+	pass.flags(cmd)
 	return cmd
 }
 
@@ -424,6 +433,7 @@ func newDiaryExportCmd(a *app) *cobra.Command {
 	var rf rangeFlags
 	var out string
 	var recipients []string
+	var pass exportPassphrase
 	cmd := &cobra.Command{
 		Use:   "export NAME --from DATE --to DATE --out FILE",
 		Short: "Write a signed export for the client, encrypted to their age recipient",
@@ -432,7 +442,13 @@ versions for covered shots, never their originals; nothing for deleted ones),
 thumbnails, inclusion proofs and the signed checkpoint. It is encrypted to the
 client's recipient from the profile (client { recipient = "age1..." }), to any
 --recipient, and to your own identity. The client runs
-"workspace diary verify FILE --identity KEYFILE".`,
+"workspace diary verify FILE --identity KEYFILE".
+
+For a client without an age key, --passphrase encrypts it with a passphrase
+instead (age scrypt; asked twice on the terminal, or read from
+--passphrase-file or $WORKSPACE_EXPORT_PASSPHRASE, never from the command
+line). Give the passphrase to the client another way than the file; they run
+"workspace diary verify FILE --passphrase".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -442,8 +458,15 @@ client's recipient from the profile (client { recipient = "age1..." }), to any
 			if err != nil {
 				return err
 			}
+			if pass.wanted() && len(recipients) > 0 {
+				return errors.New("a passphrase export is encrypted with the passphrase alone: give no --recipient with --passphrase")
+			}
+			p, err := pass.read(a)
+			if err != nil {
+				return err
+			}
 			return writeAtomically(out, 0o644, func(w io.Writer) error {
-				return a.client().Export(cmd.Context(), args[0], api.ExportRequest{From: from, To: to, Recipients: recipients}, w)
+				return a.client().Export(cmd.Context(), args[0], api.ExportRequest{From: from, To: to, Recipients: recipients, Passphrase: p}, w)
 			}, func(n int64) {
 				fmt.Fprintf(a.stdout, "Exported %s from %s to %s into %s (%s).\n", args[0], from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"), out, humanBytes(uint64(n)))
 			})
@@ -452,6 +475,7 @@ client's recipient from the profile (client { recipient = "age1..." }), to any
 	rf.flags(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "export file to write")
 	cmd.Flags().StringArrayVar(&recipients, "recipient", nil, "extra age recipient (repeatable)")
+	pass.flags(cmd)
 	return cmd
 }
 
@@ -475,10 +499,11 @@ func loadIdentities(path string) ([]age.Identity, error) {
 }
 
 func newDiaryVerifyCmd(a *app) *cobra.Command {
-	var identity, signer, htmlOut, csvOut string
+	var signer, htmlOut, csvOut string
+	var key exportKey
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify FILE --identity KEYFILE",
+		Use:   "verify FILE (--identity KEYFILE | --passphrase)",
 		Short: "Verify an export offline (what the client runs) and write reports",
 		Long: `verify decrypts an export with your age identity and checks the signed
 checkpoint, every entry's inclusion proof, that no entry is missing up to the
@@ -486,10 +511,14 @@ checkpoint, every entry's content against its logged hash, and every
 screenshot against its commitment or cover entry. It names the first bad
 entry when anything fails. It needs no daemon and no network.
 
+An export made with "diary export --passphrase" opens with --passphrase
+(asked on the terminal, or from --passphrase-file or
+$WORKSPACE_EXPORT_PASSPHRASE); the checks are the same.
+
 --signer pins the freelancer's signing key (they print it with "workspace init").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := loadIdentities(identity)
+			ids, err := key.identities(a)
 			if err != nil {
 				return err
 			}
@@ -537,7 +566,7 @@ entry when anything fails. It needs no daemon and no network.
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&identity, "identity", "", "age identity file to decrypt with")
+	key.flags(cmd)
 	cmd.Flags().StringVar(&signer, "signer", "", "expected signer key of the freelancer")
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write a self-contained HTML report here")
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write a CSV timesheet here")
@@ -546,14 +575,15 @@ entry when anything fails. It needs no daemon and no network.
 }
 
 func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
-	var identity, signer, out string
+	var signer, out string
+	var key exportKey
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify-reveal EXPORT REVEAL --identity KEYFILE",
+		Use:   "verify-reveal EXPORT REVEAL (--identity KEYFILE | --passphrase)",
 		Short: "Check that a reveal shows what was captured under a cover",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := loadIdentities(identity)
+			ids, err := key.identities(a)
 			if err != nil {
 				return err
 			}
@@ -590,7 +620,7 @@ func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&identity, "identity", "", "age identity file to decrypt with")
+	key.flags(cmd)
 	cmd.Flags().StringVar(&signer, "signer", "", "expected signer key of the freelancer")
 	cmd.Flags().StringVar(&out, "out", "", "write the revealed original here")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

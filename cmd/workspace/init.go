@@ -14,14 +14,24 @@ import (
 	"github.com/workspace-sandbox/workspace/api"
 )
 
-// passphraseSource reads a passphrase from --passphrase-file, then
-// $WORKSPACE_PASSPHRASE, then the terminal (without echo).
+// passphraseSource reads a passphrase from --passphrase-file, then its
+// environment variable ($WORKSPACE_PASSPHRASE unless env names another),
+// then the terminal (without echo). Never from a flag's value: a command
+// line is visible to every local user.
 type passphraseSource struct {
 	file string
+	env  string
+}
+
+func (p *passphraseSource) envName() string {
+	if p.env != "" {
+		return p.env
+	}
+	return "WORKSPACE_PASSPHRASE"
 }
 
 func (p *passphraseSource) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&p.file, "passphrase-file", "", "read the passphrase from this file (first line) instead of the terminal or $WORKSPACE_PASSPHRASE")
+	cmd.Flags().StringVar(&p.file, "passphrase-file", "", "read the passphrase from this file (first line) instead of the terminal or $"+p.envName())
 }
 
 func (p *passphraseSource) read(a *app, prompt string, confirm bool) (string, error) {
@@ -36,7 +46,7 @@ func (p *passphraseSource) read(a *app, prompt string, confirm bool) (string, er
 		}
 		return line, nil
 	}
-	if env := os.Getenv("WORKSPACE_PASSPHRASE"); env != "" {
+	if env := os.Getenv(p.envName()); env != "" {
 		return env, nil
 	}
 	fd := int(os.Stdin.Fd())
@@ -46,7 +56,7 @@ func (p *passphraseSource) read(a *app, prompt string, confirm bool) (string, er
 			return "", fmt.Errorf("read passphrase from stdin: %w", err)
 		}
 		if line = strings.TrimRight(line, "\r\n"); line == "" {
-			return "", errors.New("no passphrase: give --passphrase-file, set WORKSPACE_PASSPHRASE, or run on a terminal")
+			return "", fmt.Errorf("no passphrase: give --passphrase-file, set %s, or run on a terminal", p.envName())
 		}
 		return line, nil
 	}

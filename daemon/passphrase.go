@@ -1,0 +1,35 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/diary"
+)
+
+// exportFor writes the export req asks for: to the recipients, or with the
+// passphrase alone (age allows no recipient beside a passphrase).
+func exportFor(ctx context.Context, st *diary.Store, ws string, req api.ExportRequest, w io.Writer) (diary.ExportSummary, error) {
+	if req.Passphrase == "" {
+		return st.Export(ctx, ws, req.From, req.To, req.Recipients, w)
+	}
+	if len(req.Recipients) > 0 {
+		return diary.ExportSummary{}, errPassphraseAndRecipients
+	}
+	return st.ExportWithPassphrase(ctx, ws, req.From, req.To, req.Passphrase, w)
+}
+
+// revealFor writes a reveal file the way exportFor writes an export.
+func revealFor(ctx context.Context, st *diary.Store, shot string, req api.ExportRequest, w io.Writer) error {
+	if req.Passphrase == "" {
+		return st.Reveal(ctx, shot, req.Recipients, w)
+	}
+	if len(req.Recipients) > 0 {
+		return errPassphraseAndRecipients
+	}
+	return st.RevealWithPassphrase(ctx, shot, req.Passphrase, w)
+}
+
+var errPassphraseAndRecipients = fmt.Errorf("%w: a passphrase export is encrypted with the passphrase alone: give no recipient with it", api.ErrInvalid)
