@@ -17,10 +17,13 @@ var funcs = template.FuncMap{
 		d := time.Duration(secs) * time.Second
 		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 	},
-	"hm":  func(t time.Time) string { return t.Local().Format("15:04") },
-	"ts":  func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
-	"day": func(t time.Time) string { return t.Local().Format("2006-01-02") },
-	"pct": func(n int) string { return strconv.Itoa(n) + "%" },
+	"hm": func(t time.Time) string { return t.Local().Format("15:04") },
+	// span labels a slot: with seconds when slots are shorter than a
+	// minute (or do not start on one), else hours and minutes.
+	"span": slotSpan,
+	"ts":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"day":  func(t time.Time) string { return t.Local().Format("2006-01-02") },
+	"pct":  func(n int) string { return strconv.Itoa(n) + "%" },
 	// thumbH is a thumbnail's height at 320 pixels wide.
 	"thumbH": func(sh api.Shot) int {
 		if sh.Width <= 0 {
@@ -336,4 +339,14 @@ func (s *Server) doReveal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.reveal"`, id))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())
+}
+
+// slotSpan is a slot's label, "03:10–03:20", or "03:12:00–03:12:30" when
+// minutes alone would not tell its slots apart.
+func slotSpan(start, end time.Time) string {
+	layout := "15:04"
+	if end.Sub(start) < time.Minute || start.Second() != 0 || end.Second() != 0 {
+		layout = "15:04:05"
+	}
+	return start.Local().Format(layout) + "–" + end.Local().Format(layout)
 }

@@ -182,7 +182,8 @@ func TestWorkspaceActions(t *testing.T) {
 // TestMemoFieldIsVisible: only the memo's label text is visually hidden,
 // never the field itself (it must be seen, and so must its focus).
 func TestMemoFieldIsVisible(t *testing.T) {
-	s, _, c := newTestServer(t)
+	s, fb, c := newTestServer(t)
+	fb.idle = true // the memo goes with "Start tracking"
 	ck := login(t, s, c)
 	_, body := c.do("GET", "/", nil, ck, "")
 	if !strings.Contains(body, `<input name="memo"`) {

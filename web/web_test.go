@@ -26,6 +26,7 @@ type fakeBackend struct {
 	calls   []string // workspace actions and deletes, as "start acme"
 	tracks  []api.TrackRequest
 	diaries [][2]time.Time // the ranges the diary was asked for
+	idle    bool           // not tracking (TrackStatus)
 }
 
 func (f *fakeBackend) record(call string) {
@@ -134,7 +135,9 @@ func (f *fakeBackend) Screen(_ context.Context, name string) ([]byte, error) {
 	return secretScreen, nil
 }
 func (f *fakeBackend) TrackStatus(context.Context, string) (api.TrackStatus, error) {
-	return api.TrackStatus{Tracking: true}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return api.TrackStatus{Tracking: !f.idle}, nil
 }
 func (f *fakeBackend) Reveal(_ context.Context, id string, _ []string, w io.Writer) error {
 	_, err := w.Write([]byte("age-encryption.org/v1\nreveal of " + id))
