@@ -197,6 +197,7 @@ tracking {
 	if !ts.Tracking || ts.Guest == nil || !ts.Guest.Tracking || ts.Guest.LastShot.IsZero() {
 		t.Fatalf("track status: %+v %+v", ts, ts.Guest)
 	}
+	checkTrackingUI(t, e.socket, name)
 	mustCLI(t, e.socket, "track", "stop", name)
 	t.Logf("%d shots in %d slots after %s", len(shotsOf(v)), v.Totals.Slots, time.Since(begin).Round(time.Second))
 
