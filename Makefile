@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build deps libvirt test-image desktop-image demo demo-clean test unit lint bench fmt clean
+.PHONY: all build deps libvirt test-image desktop-image demo demo-clean test unit lint bench fmt clean deb release
 
 all: build
 
@@ -47,6 +47,16 @@ test: libvirt test-image desktop-image lint
 	bash scripts/deps.sh test
 	$(GO) test -count=1 -p 1 -timeout 60m ./...
 
+# The Debian package: dist/workspace_VERSION_amd64.deb (nfpm, a Go tool
+# dependency in tools/go.mod).
+deb:
+	VERSION=$(VERSION) bash packaging/deb/build.sh
+
+# Every binary for every platform (the CLI for linux, darwin and windows; the
+# agent for linux and windows), the package, and SHA256SUMS: dist/release/.
+release:
+	VERSION=$(VERSION) bash packaging/release.sh
+
 unit:
 	$(GO) test -count=1 -short ./...
 
@@ -57,4 +67,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin images/test/build images/desktop/build
+	rm -rf bin dist images/test/build images/desktop/build

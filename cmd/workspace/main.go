@@ -65,6 +65,7 @@ create, start, view, stop and destroy workspaces.`,
 		newRestoreCmd(a),
 		newSnapshotCmd(a),
 		newVersionCmd(a),
+		newGenDocsCmd(a),
 	)
 	return root
 }
