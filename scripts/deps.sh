@@ -14,9 +14,11 @@ for p in git make ca-certificates e2fsprogs mmdebstrap qemu-utils; do
 done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
 # test image: a browser for the web UI test, an X server and xsetroot for
-# the host-side picture of the tracking test, remote-viewer for the view test.
+# the host-side picture of the tracking test, remote-viewer for the view test;
+# for the package test, systemd-analyze (systemd, not run as PID 1) to
+# verify the unit, and zsh and fish to load their completions.
 if [ "${1:-}" = test ]; then
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer; do
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer systemd zsh fish; do
 		have "$p" || need+=("$p")
 	done
 fi
