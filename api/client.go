@@ -118,53 +118,47 @@ func checkResponse(resp *http.Response) error {
 	return &RemoteError{Code: e.Code, Message: e.Message, Status: resp.StatusCode}
 }
 
+// doJSON sends in (when not nil) as JSON and decodes the daemon's answer
+// into a T.
+func doJSON[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
+	err := c.do(ctx, method, path, in, &out)
+	return out, err
+}
+
 // Info returns facts about the daemon.
 func (c *Client) Info(ctx context.Context) (Info, error) {
-	var out Info
-	err := c.do(ctx, http.MethodGet, "/info", nil, &out)
-	return out, err
+	return doJSON[Info](ctx, c, http.MethodGet, "/info", nil)
 }
 
 // Workspaces lists all workspaces.
 func (c *Client) Workspaces(ctx context.Context) ([]Workspace, error) {
-	var out []Workspace
-	err := c.do(ctx, http.MethodGet, "/workspaces", nil, &out)
-	return out, err
+	return doJSON[[]Workspace](ctx, c, http.MethodGet, "/workspaces", nil)
 }
 
 // Workspace returns one workspace.
 func (c *Client) Workspace(ctx context.Context, name string) (Workspace, error) {
-	var out Workspace
-	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(name), nil, &out)
-	return out, err
+	return doJSON[Workspace](ctx, c, http.MethodGet, "/workspaces/"+url.PathEscape(name), nil)
 }
 
 // Create defines a workspace; it does not start it.
 func (c *Client) Create(ctx context.Context, req CreateRequest) (Workspace, error) {
-	var out Workspace
-	err := c.do(ctx, http.MethodPost, "/workspaces", req, &out)
-	return out, err
+	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces", req)
 }
 
 // Start boots a workspace.
 func (c *Client) Start(ctx context.Context, name string, req StartRequest) (Workspace, error) {
-	var out Workspace
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/start", req, &out)
-	return out, err
+	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/start", req)
 }
 
 // Stop shuts a workspace down.
 func (c *Client) Stop(ctx context.Context, name string, req StopRequest) (Workspace, error) {
-	var out Workspace
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/stop", req, &out)
-	return out, err
+	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/stop", req)
 }
 
 // Restart stops a workspace as Stop does, then starts it again.
 func (c *Client) Restart(ctx context.Context, name string, req StopRequest) (Workspace, error) {
-	var out Workspace
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/restart", req, &out)
-	return out, err
+	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/restart", req)
 }
 
 // Destroy removes a workspace: its domain, overlay, network and folder.
@@ -174,9 +168,7 @@ func (c *Client) Destroy(ctx context.Context, name string) error {
 
 // Images lists the imported base images.
 func (c *Client) Images(ctx context.Context) ([]Image, error) {
-	var out []Image
-	err := c.do(ctx, http.MethodGet, "/images", nil, &out)
-	return out, err
+	return doJSON[[]Image](ctx, c, http.MethodGet, "/images", nil)
 }
 
 // ImageGC removes every image no workspace uses (only lists them with dryRun).

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
+)
 
 // DiaryStatus says whether the freelancer's keys exist and are unlocked.
 type DiaryStatus struct {
@@ -22,75 +26,6 @@ type UnlockRequest struct {
 	Passphrase string `json:"passphrase"`
 }
 
-// CaptureMeta describes one screenshot sent to the ingestion API; the JPEG
-// original and thumbnail follow it in the same multipart body. The workspace
-// is the one in the URL (later: the channel the capture came on).
-type CaptureMeta struct {
-	ID        string    `json:"id"`
-	Session   string    `json:"session,omitempty"`
-	Taken     time.Time `json:"taken"`
-	Display   int       `json:"display"`
-	X         int       `json:"x"`
-	Y         int       `json:"y"`
-	Width     int       `json:"width"`
-	Height    int       `json:"height"`
-	Activity  *Activity `json:"activity,omitempty"`
-	Retake    string    `json:"retake_of,omitempty"`
-	Blurred   bool      `json:"blurred,omitempty"` // blurred inside the guest (the profile's blur = true)
-	OrigSize  int64     `json:"original_size"`
-	ThumbSize int64     `json:"thumbnail_size"`
-}
-
-// Activity is input counts (never which key) and active seconds.
-type Activity struct {
-	Keys    int `json:"keys"`
-	Clicks  int `json:"clicks"`
-	Moves   int `json:"moves"`
-	Scrolls int `json:"scrolls"`
-	Active  int `json:"active_seconds"`
-}
-
-// Record types accepted by the ingestion API besides captures.
-const (
-	RecordActivity     = "activity"
-	RecordIdle         = "idle"
-	RecordSessionStart = "session_start"
-	RecordSessionStop  = "session_stop"
-	RecordGap          = "gap"
-)
-
-// Record is one non-capture diary record from the agent (or a test). Minute
-// is the start of the minute an activity record counts; Start/End bound idle
-// periods and gaps; Time is when a session started or stopped.
-type Record struct {
-	ID       string    `json:"id"`
-	Type     string    `json:"type"`
-	Session  string    `json:"session,omitempty"`
-	Time     time.Time `json:"time,omitzero"`
-	Minute   time.Time `json:"minute,omitzero"`
-	Start    time.Time `json:"start,omitzero"`
-	End      time.Time `json:"end,omitzero"`
-	Memo     string    `json:"memo,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Activity *Activity `json:"activity,omitempty"`
-}
-
-// Ack is the answer to an ingestion call: the records are durably stored.
-// Duplicates lists ids that were already stored (and were not stored again).
-type Ack struct {
-	Stored     []string `json:"stored"`
-	Duplicates []string `json:"duplicates,omitempty"`
-	LogSize    int64    `json:"log_size"`
-}
-
-// Rect is a rectangle on a screenshot in pixels.
-type Rect struct {
-	X int `json:"x"`
-	Y int `json:"y"`
-	W int `json:"w"`
-	H int `json:"h"`
-}
-
 // Retake is the answer to a retake request: the shot, its workspace, and
 // the new shot(s) the agent took. Pending means the agent spooled them but
 // they had not reached the diary when the daemon stopped waiting.
@@ -103,7 +38,7 @@ type Retake struct {
 
 // CoverRequest covers regions of a shot (the whole shot when Rects is empty).
 type CoverRequest struct {
-	Rects []Rect `json:"rects,omitempty"`
+	Rects []tracking.Rect `json:"rects,omitempty"`
 }
 
 // ManualRequest adds manual time to a workspace's diary.
@@ -143,82 +78,6 @@ type CheckResult struct {
 	Problem   string `json:"problem,omitempty"`
 }
 
-// Shot states in a diary view.
-const (
-	ShotOK      = "ok"
-	ShotCovered = "covered"
-	ShotDeleted = "deleted"
-	ShotPruned  = "pruned"
-)
-
-// DiaryView is a workspace's diary over a range: days of slots with totals.
-type DiaryView struct {
-	Workspace   string        `json:"workspace"`
-	Client      string        `json:"client,omitempty"`
-	From        time.Time     `json:"from"`
-	To          time.Time     `json:"to"`
-	SlotSeconds int           `json:"slot_seconds"`
-	Days        []DiaryDay    `json:"days"`
-	Manual      []ManualEntry `json:"manual,omitempty"`
-	Totals      DiaryTotals   `json:"totals"`
-}
-
-// DiaryDay is one local calendar day of slots.
-type DiaryDay struct {
-	Date   string      `json:"date"`
-	Slots  []Slot      `json:"slots"`
-	Totals DiaryTotals `json:"totals"`
-}
-
-// Slot is one clock-aligned tracking segment.
-type Slot struct {
-	Start           time.Time `json:"start"`
-	End             time.Time `json:"end"`
-	Memo            string    `json:"memo,omitempty"`
-	Shots           []Shot    `json:"shots"`
-	Activity        Activity  `json:"activity"`
-	Minutes         int       `json:"activity_minutes"` // minutes with an activity record
-	ActivityPercent int       `json:"activity_percent"`
-	IdleSeconds     int       `json:"idle_seconds,omitempty"`
-	Billable        bool      `json:"billable"`
-	Reason          string    `json:"reason,omitempty"`
-	Gaps            []string  `json:"gaps,omitempty"`
-}
-
-// Shot is one screenshot in a slot.
-type Shot struct {
-	ID      string    `json:"id"`
-	Taken   time.Time `json:"taken"`
-	Display int       `json:"display"`
-	Width   int       `json:"width"`
-	Height  int       `json:"height"`
-	State   string    `json:"state"`
-	Retake  string    `json:"retake_of,omitempty"`
-	Blurred bool      `json:"blurred,omitempty"` // blurred in the guest
-}
-
-// ManualEntry is manual time: counted, and always flagged as manual.
-type ManualEntry struct {
-	ID    string    `json:"id"`
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	Memo  string    `json:"memo"`
-}
-
-// DiaryTotals sums a range. Durations are in seconds.
-type DiaryTotals struct {
-	TrackedSeconds  int `json:"tracked_seconds"`
-	BillableSeconds int `json:"billable_seconds"`
-	ManualSeconds   int `json:"manual_seconds"`
-	ActivityPercent int `json:"activity_percent"`
-	Slots           int `json:"slots"`
-	BillableSlots   int `json:"billable_slots"`
-	Shots           int `json:"shots"`
-	Covered         int `json:"covered"`
-	Deleted         int `json:"deleted"`
-	IdleSeconds     int `json:"idle_seconds"`
-}
-
 // PassphraseHeader carries a backup passphrase to the daemon (never in a
 // URL, which could end up in a log).
 const PassphraseHeader = "Workspace-Passphrase"
@@ -248,26 +107,13 @@ type TrackRequest struct {
 // TrackStatus is a workspace's tracking state; Guest is the agent's own
 // report when it is connected.
 type TrackStatus struct {
-	Workspace string       `json:"workspace"`
-	Tracking  bool         `json:"tracking"`
-	Session   string       `json:"session,omitempty"`
-	Memo      string       `json:"memo,omitempty"`
-	Since     time.Time    `json:"since,omitzero"`
-	Agent     AgentInfo    `json:"agent"`
-	Guest     *GuestStatus `json:"guest,omitempty"`
-}
-
-// GuestStatus is what the agent says about itself.
-type GuestStatus struct {
-	Tracking     bool      `json:"tracking"`
-	Session      string    `json:"session,omitempty"`
-	LastShot     time.Time `json:"last_shot,omitzero"`
-	SpoolItems   int       `json:"spool_items"`
-	SpoolBytes   int64     `json:"spool_bytes"`
-	Display      string    `json:"display"`
-	DisplayError string    `json:"display_error,omitempty"`
-	PolicyError  string    `json:"policy_error,omitempty"`
-	Gaps         int       `json:"gaps"`
+	Workspace string                `json:"workspace"`
+	Tracking  bool                  `json:"tracking"`
+	Session   string                `json:"session,omitempty"`
+	Memo      string                `json:"memo,omitempty"`
+	Since     time.Time             `json:"since,omitzero"`
+	Agent     AgentInfo             `json:"agent"`
+	Guest     *tracking.AgentStatus `json:"guest,omitempty"`
 }
 
 // UILogin is a one-time login link to the web UI.

@@ -10,37 +10,33 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // DiaryStatus reports whether the freelancer's keys exist and are unlocked.
 func (c *Client) DiaryStatus(ctx context.Context) (DiaryStatus, error) {
-	var out DiaryStatus
-	err := c.do(ctx, http.MethodGet, "/diary", nil, &out)
-	return out, err
+	return doJSON[DiaryStatus](ctx, c, http.MethodGet, "/diary", nil)
 }
 
 // Init creates the freelancer's identity and signing key in the daemon.
 func (c *Client) Init(ctx context.Context, req InitRequest) (DiaryStatus, error) {
-	var out DiaryStatus
-	err := c.do(ctx, http.MethodPost, "/diary/init", req, &out)
-	return out, err
+	return doJSON[DiaryStatus](ctx, c, http.MethodPost, "/diary/init", req)
 }
 
 // Unlock unlocks a passphrase-protected identity.
 func (c *Client) Unlock(ctx context.Context, passphrase string) (DiaryStatus, error) {
-	var out DiaryStatus
-	err := c.do(ctx, http.MethodPost, "/diary/unlock", UnlockRequest{Passphrase: passphrase}, &out)
-	return out, err
+	return doJSON[DiaryStatus](ctx, c, http.MethodPost, "/diary/unlock", UnlockRequest{Passphrase: passphrase})
 }
 
 // AddCapture sends one screenshot to the ingestion API; it returns once the
 // daemon has stored it durably (or found it stored already).
-func (c *Client) AddCapture(ctx context.Context, workspace string, meta CaptureMeta, original, thumbnail []byte) (Ack, error) {
+func (c *Client) AddCapture(ctx context.Context, workspace string, meta tracking.Capture, original, thumbnail []byte) (tracking.Ack, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mb, err := json.Marshal(meta)
 	if err != nil {
-		return Ack{}, err
+		return tracking.Ack{}, err
 	}
 	for _, p := range []struct {
 		name string
@@ -51,67 +47,59 @@ func (c *Client) AddCapture(ctx context.Context, workspace string, meta CaptureM
 		}
 		w, err := mw.CreateFormFile(p.name, p.name)
 		if err != nil {
-			return Ack{}, err
+			return tracking.Ack{}, err
 		}
 		if _, err := w.Write(p.data); err != nil {
-			return Ack{}, err
+			return tracking.Ack{}, err
 		}
 	}
 	if err := mw.Close(); err != nil {
-		return Ack{}, err
+		return tracking.Ack{}, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/workspaces/"+url.PathEscape(workspace)+"/captures", nil), &body)
 	if err != nil {
-		return Ack{}, fmt.Errorf("build request: %w", err)
+		return tracking.Ack{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var out Ack
+	var out tracking.Ack
 	err = c.send(req, &out)
 	return out, err
 }
 
 // AddRecords sends activity, idle, session and gap records.
-func (c *Client) AddRecords(ctx context.Context, workspace string, recs []Record) (Ack, error) {
-	var out Ack
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/records", recs, &out)
-	return out, err
+func (c *Client) AddRecords(ctx context.Context, workspace string, recs []tracking.Record) (tracking.Ack, error) {
+	return doJSON[tracking.Ack](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/records", recs)
 }
 
 // Diary returns a workspace's diary for [from, to), days in time zone tz
 // (an IANA name; empty for the daemon's local zone).
-func (c *Client) Diary(ctx context.Context, workspace string, from, to time.Time, tz string) (DiaryView, error) {
+func (c *Client) Diary(ctx context.Context, workspace string, from, to time.Time, tz string) (tracking.DiaryView, error) {
 	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	if tz != "" {
 		q.Set("tz", tz)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/workspaces/"+url.PathEscape(workspace)+"/diary", q), nil)
 	if err != nil {
-		return DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
-	var out DiaryView
+	var out tracking.DiaryView
 	err = c.send(req, &out)
 	return out, err
 }
 
 // AddManual adds manual time.
-func (c *Client) AddManual(ctx context.Context, workspace string, req ManualRequest) (ManualEntry, error) {
-	var out ManualEntry
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/manual", req, &out)
-	return out, err
+func (c *Client) AddManual(ctx context.Context, workspace string, req ManualRequest) (tracking.ManualEntry, error) {
+	return doJSON[tracking.ManualEntry](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/manual", req)
 }
 
 // Prune crypto-shreds shots taken before req.Before.
 func (c *Client) Prune(ctx context.Context, workspace string, req PruneRequest) (PruneResult, error) {
-	var out PruneResult
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/prune", req, &out)
-	return out, err
+	return doJSON[PruneResult](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/diary/prune", req)
 }
 
 // CheckDiary checks a workspace's stored diary end to end.
 func (c *Client) CheckDiary(ctx context.Context, workspace string) (CheckResult, error) {
-	var out CheckResult
-	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/diary/check", nil, &out)
-	return out, err
+	return doJSON[CheckResult](ctx, c, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/diary/check", nil)
 }
 
 // ShotImage returns a shot's image: kind is "current" (covered if covered),
@@ -130,9 +118,7 @@ func (c *Client) Cover(ctx context.Context, id string, req CoverRequest) error {
 // Retake asks the agent in the shot's VM for a retake of the shot now,
 // while its slot runs, and waits until the retake is in the diary.
 func (c *Client) Retake(ctx context.Context, id string) (Retake, error) {
-	var out Retake
-	err := c.do(ctx, http.MethodPost, "/shots/"+url.PathEscape(id)+"/retake", nil, &out)
-	return out, err
+	return doJSON[Retake](ctx, c, http.MethodPost, "/shots/"+url.PathEscape(id)+"/retake", nil)
 }
 
 // DeleteShot crypto-shreds a shot.
@@ -209,16 +195,12 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 
 // Track turns tracking on or off.
 func (c *Client) Track(ctx context.Context, workspace string, req TrackRequest) (TrackStatus, error) {
-	var out TrackStatus
-	err := c.do(ctx, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/track", req, &out)
-	return out, err
+	return doJSON[TrackStatus](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/track", req)
 }
 
 // TrackStatus reports tracking and the agent's state.
 func (c *Client) TrackStatus(ctx context.Context, workspace string) (TrackStatus, error) {
-	var out TrackStatus
-	err := c.do(ctx, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/track", nil, &out)
-	return out, err
+	return doJSON[TrackStatus](ctx, c, http.MethodGet, "/workspaces/"+url.PathEscape(workspace)+"/track", nil)
 }
 
 // Screen returns the workspace's current screen as PNG.
@@ -230,9 +212,7 @@ func (c *Client) Screen(ctx context.Context, workspace string) ([]byte, error) {
 
 // UILogin asks for a one-time login link to the web UI.
 func (c *Client) UILogin(ctx context.Context) (UILogin, error) {
-	var out UILogin
-	err := c.do(ctx, http.MethodPost, "/ui/login", nil, &out)
-	return out, err
+	return doJSON[UILogin](ctx, c, http.MethodPost, "/ui/login", nil)
 }
 
 // Report writes the HTML report (format "html") or CSV timesheet ("csv") of

@@ -52,23 +52,17 @@ func snapshotsPath(workspace string) string {
 // CreateSnapshot takes a snapshot of a workspace, stopped (disk) or
 // running (disk and memory).
 func (c *Client) CreateSnapshot(ctx context.Context, workspace string, req SnapshotRequest) (Snapshot, error) {
-	var out Snapshot
-	err := c.do(ctx, http.MethodPost, snapshotsPath(workspace), req, &out)
-	return out, err
+	return doJSON[Snapshot](ctx, c, http.MethodPost, snapshotsPath(workspace), req)
 }
 
 // Snapshots lists a workspace's snapshots, oldest first.
 func (c *Client) Snapshots(ctx context.Context, workspace string) ([]Snapshot, error) {
-	var out []Snapshot
-	err := c.do(ctx, http.MethodGet, snapshotsPath(workspace), nil, &out)
-	return out, err
+	return doJSON[[]Snapshot](ctx, c, http.MethodGet, snapshotsPath(workspace), nil)
 }
 
 // RestoreSnapshot returns a workspace to one of its snapshots.
 func (c *Client) RestoreSnapshot(ctx context.Context, workspace, snapshot string) (SnapshotRestore, error) {
-	var out SnapshotRestore
-	err := c.do(ctx, http.MethodPost, snapshotsPath(workspace)+"/"+url.PathEscape(snapshot)+"/restore", nil, &out)
-	return out, err
+	return doJSON[SnapshotRestore](ctx, c, http.MethodPost, snapshotsPath(workspace)+"/"+url.PathEscape(snapshot)+"/restore", nil)
 }
 
 // DeleteSnapshot deletes one snapshot of a workspace.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func TestFrameLimits(t *testing.T) {
@@ -34,7 +36,7 @@ func TestFrameLimits(t *testing.T) {
 }
 
 func TestMessageRoundTrip(t *testing.T) {
-	m, err := NewMessage(TypeCapture, Capture{ID: "c1", Taken: time.Unix(100, 0).UTC(), Width: 2, Height: 1}, []byte("jpeg"), []byte("th"))
+	m, err := NewMessage(TypeCapture, tracking.Capture{ID: "c1", Taken: time.Unix(100, 0).UTC(), Width: 2, Height: 1}, []byte("jpeg"), []byte("th"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,18 +48,18 @@ func TestMessageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c Capture
+	var c tracking.Capture
 	if err := got.Decode(&c); err != nil || c.ID != "c1" || string(got.Blob(0)) != "jpeg" || string(got.Blob(1)) != "th" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	// A header that declares one blob size and sends another.
 	b.Reset()
-	WriteFrame(&b, []byte(`{"v":1,"type":"capture","blobs":[3]}`))
+	WriteFrame(&b, []byte(`{"v":2,"type":"capture","blobs":[3]}`))
 	WriteFrame(&b, []byte("four"))
 	if _, err := ReadMessage(&b); err == nil || !strings.Contains(err.Error(), "header said 3") {
 		t.Fatalf("blob size mismatch: %v", err)
 	}
-	for _, bad := range []string{`{"v":2}`, `{"v":1,"what":1}`, `not json`, `{"v":1,"blobs":[1,1,1,1,1]}`, `{"v":1,"blobs":[999999999]}`} {
+	for _, bad := range []string{`{"v":1}`, `{"v":2,"what":1}`, `not json`, `{"v":2,"blobs":[1,1,1,1,1]}`, `{"v":2,"blobs":[999999999]}`} {
 		b.Reset()
 		WriteFrame(&b, []byte(bad))
 		if _, err := ReadMessage(&b); err == nil {
@@ -112,7 +114,7 @@ func TestGuestFollowsAHostThatStartsOver(t *testing.T) {
 	defer guest.Close()
 	done := make(chan error, 1)
 	go func() {
-		_, err := GuestHandshake(guest, guest, Hello{Version: 1})
+		_, err := GuestHandshake(guest, guest, Hello{Version: Version})
 		done <- err
 	}()
 	// A first host syncs, reads the ACK, then dies without GO.
@@ -144,7 +146,7 @@ func TestSessionCallsAndMalformedFrames(t *testing.T) {
 	}
 	gs := make(chan sess, 1)
 	go func() {
-		br, err := GuestHandshake(guest, guest, Hello{Version: 1})
+		br, err := GuestHandshake(guest, guest, Hello{Version: Version})
 		gs <- sess{br, err}
 	}()
 	_, hbr, err := HostHandshake(ctx, host, 50*time.Millisecond)
@@ -164,23 +166,30 @@ func TestSessionCallsAndMalformedFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	go Serve(ctx, hs, func(_ context.Context, req *Message) (*Message, error) {
-		if req.Type == "fail" {
+		switch req.Type {
+		case "fail":
 			return nil, errors.New("refused")
+		case "never":
+			return nil, Invalid(errors.New("never stored"))
 		}
-		return NewMessage("ok", Ack{Stored: len(req.Blob(0))})
+		return NewMessage("ok", tracking.Ack{LogSize: int64(len(req.Blob(0)))})
 	})
-	req, _ := NewMessage(TypeCapture, Capture{ID: "x"}, bytes.Repeat([]byte{1}, 100000))
+	req, _ := NewMessage(TypeCapture, tracking.Capture{ID: "x"}, bytes.Repeat([]byte{1}, 100000))
 	ans, err := Call(ctx, gsess, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ack Ack
-	if err := ans.Decode(&ack); err != nil || ack.Stored != 100000 {
+	var ack tracking.Ack
+	if err := ans.Decode(&ack); err != nil || ack.LogSize != 100000 {
 		t.Fatalf("ack %+v %v", ack, err)
 	}
 	bad, _ := NewMessage("fail", nil)
-	if _, err := Call(ctx, gsess, bad); err == nil || !strings.Contains(err.Error(), "refused") {
-		t.Fatalf("error answer: %v", err)
+	if _, err := Call(ctx, gsess, bad); err == nil || err.Error() != "refused" || errors.Is(err, ErrInvalid) {
+		t.Fatalf("error answer: %v (want a retryable \"refused\")", err)
+	}
+	never, _ := NewMessage("never", nil)
+	if _, err := Call(ctx, gsess, never); err == nil || err.Error() != "never stored" || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("error answer: %v (want an invalid \"never stored\")", err)
 	}
 	// An oversized frame closes the session.
 	st, err := gsess.OpenStream()
@@ -197,23 +206,10 @@ func TestSessionCallsAndMalformedFrames(t *testing.T) {
 	}
 }
 
-func TestPolicyValidate(t *testing.T) {
-	good := Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 75, SpoolLimit: 512 << 20}
-	if err := good.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	bad := good
-	bad.SlotSeconds, bad.JPEGQuality = 1, 0
-	err := bad.Validate()
-	if err == nil || !strings.Contains(err.Error(), "slot_seconds 1") || !strings.Contains(err.Error(), "jpeg_quality 0") {
-		t.Fatalf("%v", err)
-	}
-}
-
 // FuzzReadMessage feeds arbitrary bytes to the frame decoder.
 func FuzzReadMessage(f *testing.F) {
 	var b bytes.Buffer
-	m, _ := NewMessage(TypeCapture, Capture{ID: "c"}, []byte("jpeg"))
+	m, _ := NewMessage(TypeCapture, tracking.Capture{ID: "c"}, []byte("jpeg"))
 	WriteMessage(&b, m)
 	f.Add(b.Bytes())
 	f.Add([]byte{0, 0, 0, 2, '{', '}'})
@@ -225,7 +221,7 @@ func FuzzReadMessage(f *testing.F) {
 			if err != nil {
 				return
 			}
-			var c Capture
+			var c tracking.Capture
 			_ = m.Decode(&c)
 		}
 	})
@@ -239,6 +235,6 @@ func FuzzGuestHandshake(f *testing.F) {
 	f.Add([]byte("\xff\xff" + markSync + "zz\n"))
 	f.Add([]byte(markSync + tok + "\n" + markSync + strings.Repeat("cd", tokenLen/2) + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = GuestHandshake(bytes.NewReader(data), io.Discard, Hello{Version: 1})
+		_, _ = GuestHandshake(bytes.NewReader(data), io.Discard, Hello{Version: Version})
 	})
 }

@@ -14,8 +14,9 @@ import (
 	"io"
 )
 
-// Version is the protocol version.
-const Version = 1
+// Version is the protocol version. Version 2 added the error code of an
+// error answer (Message.Code) and the tracking package's types as bodies.
+const Version = 2
 
 // Limits of one frame.
 const (
@@ -81,9 +82,12 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 // Message is a request or an answer: a JSON header frame, then one frame
 // per declared blob.
 type Message struct {
-	V     int             `json:"v"`
-	Type  string          `json:"type,omitempty"`
+	V    int    `json:"v"`
+	Type string `json:"type,omitempty"`
+	// Error is an error answer's message, Code its class (CodeInvalid or
+	// CodeUnavailable).
 	Error string          `json:"error,omitempty"`
+	Code  string          `json:"code,omitempty"`
 	Body  json.RawMessage `json:"body,omitempty"`
 	Blobs []int           `json:"blobs,omitempty"` // sizes of the binary parts
 	data  [][]byte

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -140,7 +141,7 @@ func TestServeHugeAnnouncedFramesHoldLittleMemory(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	hdr := []byte(`{"v":1,"type":"capture","blobs":[33554432,33554432,33554432,33554432]}`)
+	hdr := []byte(`{"v":2,"type":"capture","blobs":[33554432,33554432,33554432,33554432]}`)
 	var streams []*yamux.Stream
 	for i := 0; i < 16; i++ {
 		st, err := gs.OpenStream()
@@ -174,7 +175,7 @@ func TestServeReturnsTheFrameError(t *testing.T) {
 		{"oversized", func(st *yamux.Stream) { binary.Write(st, binary.BigEndian, uint32(MaxHeader+1)) }, ErrTooLarge},
 		{"not json", func(st *yamux.Stream) { WriteFrame(st, []byte("noise")) }, ErrMalformed},
 		{"wrong blob size", func(st *yamux.Stream) {
-			WriteFrame(st, []byte(`{"v":1,"type":"capture","blobs":[3]}`))
+			WriteFrame(st, []byte(`{"v":2,"type":"capture","blobs":[3]}`))
 			WriteFrame(st, []byte("four"))
 		}, ErrMalformed},
 	} {
@@ -218,19 +219,26 @@ func TestServeReturnsTheFrameError(t *testing.T) {
 	}
 }
 
+// TestHostHandshakeRefusesOtherVersions: an agent of an older protocol
+// (version 1, before error codes) or a newer one is refused at the
+// handshake with its version and ours, and its Hello is returned.
 func TestHostHandshakeRefusesOtherVersions(t *testing.T) {
-	host, guest := pipePair()
-	defer host.Close()
-	defer guest.Close()
-	go GuestHandshake(guest, guest, Hello{Version: Version + 1, Agent: "future-2.0"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	h, br, err := HostHandshake(ctx, host, 50*time.Millisecond)
-	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), "protocol 2") || br != nil {
-		t.Fatalf("hello of protocol 2: %v", err)
-	}
-	if h.Agent != "future-2.0" || h.Version != Version+1 {
-		t.Fatalf("the refused hello is not returned: %+v", h)
+	for _, v := range []int{Version - 1, Version + 1} {
+		host, guest := pipePair()
+		agent := fmt.Sprintf("agent-of-protocol-%d", v)
+		go GuestHandshake(guest, guest, Hello{Version: v, Agent: agent})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h, br, err := HostHandshake(ctx, host, 50*time.Millisecond)
+		cancel()
+		host.Close()
+		guest.Close()
+		want := fmt.Sprintf("the agent speaks protocol %d, this side speaks %d", v, Version)
+		if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), want) || br != nil {
+			t.Fatalf("hello of protocol %d: %v", v, err)
+		}
+		if h.Agent != agent || h.Version != v {
+			t.Fatalf("the refused hello is not returned: %+v", h)
+		}
 	}
 }
 

@@ -53,10 +53,45 @@ func GuestSession(rwc io.ReadWriteCloser, br *bufio.Reader, logw io.Writer) (*ya
 // Handler answers one request; an error becomes an error answer.
 type Handler func(ctx context.Context, req *Message) (*Message, error)
 
+// Error codes of an error answer: what the sender of the request should do.
+const (
+	// CodeInvalid: the request can never succeed (the sender drops it).
+	CodeInvalid = "invalid"
+	// CodeUnavailable: not now (the sender tries again later).
+	CodeUnavailable = "unavailable"
+)
+
+// ErrInvalid classes a handler's error as CodeInvalid (wrap it with %w);
+// every other error answers CodeUnavailable. An ErrRemote of CodeInvalid
+// is ErrInvalid to errors.Is.
+var ErrInvalid = errors.New("invalid request")
+
+// Invalid classes err as CodeInvalid, its message unchanged.
+func Invalid(err error) error { return invalidError{err} }
+
+type invalidError struct{ error }
+
+func (e invalidError) Unwrap() []error { return []error{ErrInvalid, e.error} }
+
 // ErrRemote is an error answer from the other side.
-type ErrRemote struct{ Msg string }
+type ErrRemote struct {
+	Code string
+	Msg  string
+}
 
 func (e *ErrRemote) Error() string { return e.Msg }
+
+// Is reports whether target is the class of e's code.
+func (e *ErrRemote) Is(target error) bool { return target == ErrInvalid && e.Code == CodeInvalid }
+
+// errorAnswer is the answer to a request whose handler failed with err.
+func errorAnswer(err error) *Message {
+	code := CodeUnavailable
+	if errors.Is(err, ErrInvalid) {
+		code = CodeInvalid
+	}
+	return &Message{V: Version, Type: "error", Error: err.Error(), Code: code}
+}
 
 // MaxStreams is how many requests of one session Serve reads and answers at
 // a time. Further streams wait in yamux's accept backlog (which resets
@@ -119,7 +154,7 @@ func Serve(ctx context.Context, sess *yamux.Session, h Handler) error {
 			_ = st.SetReadDeadline(time.Time{})
 			ans, herr := h(ctx, req)
 			if herr != nil {
-				ans = &Message{V: Version, Type: "error", Error: herr.Error()}
+				ans = errorAnswer(herr)
 			} else if ans == nil {
 				ans = &Message{V: Version, Type: "ok"}
 			}
@@ -171,7 +206,7 @@ func Call(ctx context.Context, sess *yamux.Session, req *Message) (*Message, err
 		return nil, fmt.Errorf("%s: answer: %w", req.Type, err)
 	}
 	if ans.Error != "" {
-		return ans, &ErrRemote{Msg: ans.Error}
+		return ans, &ErrRemote{Code: ans.Code, Msg: ans.Error}
 	}
 	return ans, nil
 }

@@ -2,11 +2,9 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/diary"
 	"github.com/workspace-sandbox/workspace/profiles"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // agentConn is the daemon's side of one workspace's agent channel.
@@ -73,6 +72,11 @@ func (h *agentHub) run(ctx context.Context) {
 func (h *agentHub) supervise(ctx context.Context) {
 	infos, err := h.m.hv.List(ctx)
 	if err != nil {
+		// Nothing to supervise while libvirt does not answer; the next
+		// tick tries again.
+		if ctx.Err() == nil {
+			h.log.Debug("list workspaces for their agents; trying again", "error", err)
+		}
 		return
 	}
 	for _, info := range infos {
@@ -248,8 +252,8 @@ func (h *agentHub) serveConn(ctx context.Context, name string, conn net.Conn, c 
 }
 
 // policyOf turns a profile's tracking block into the channel's policy.
-func policyOf(p *profiles.Profile) channel.Policy {
-	pol := channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 75, SpoolLimit: 512 << 20}
+func policyOf(p *profiles.Profile) tracking.Policy {
+	pol := tracking.DefaultPolicy
 	if p == nil {
 		return pol
 	}
@@ -282,17 +286,12 @@ func (h *agentHub) push(ctx context.Context, name string, sess *yamux.Session) e
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var errs []error
-	pm, err := channel.NewMessage(channel.TypePolicy, policyOf(w.Settings))
-	if err == nil {
-		_, err = channel.Call(cctx, sess, pm)
-	}
-	if err != nil {
+	if _, err := call(cctx, sess, channel.TypePolicy, policyOf(w.Settings)); err != nil {
 		errs = append(errs, fmt.Errorf("policy: %w", err))
 	}
-	tr := h.tracking(name)
-	tm, err := channel.NewMessage(channel.TypeTrack, channel.Track{On: tr.On, Session: tr.Session, Memo: tr.Memo, Since: tr.Since})
+	tr, err := h.trackState(name)
 	if err == nil {
-		_, err = channel.Call(cctx, sess, tm)
+		_, err = call(cctx, sess, channel.TypeTrack, tr)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("tracking: %w", err))
@@ -300,217 +299,50 @@ func (h *agentHub) push(ctx context.Context, name string, sess *yamux.Session) e
 	return errors.Join(errs...)
 }
 
-// handle stores what the agent sends. The workspace is the one this
-// channel belongs to, never a field of the message.
-func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message) (*channel.Message, error) {
-	st, done := h.diary.use()
-	defer done()
-	if err := h.diary.ensureFromLibvirt(ctx, st, name); err != nil {
-		return nil, agentErr(err)
+// call sends the agent a request of type typ with body and waits for its
+// answer.
+func call(ctx context.Context, sess *yamux.Session, typ string, body any) (*channel.Message, error) {
+	m, err := channel.NewMessage(typ, body)
+	if err != nil {
+		return nil, err
 	}
+	return channel.Call(ctx, sess, m)
+}
+
+// handle stores what the agent sends. The workspace is the one this
+// channel belongs to, never a field of the message. An error the agent
+// must not retry (what it sent can never be stored) is channel.Invalid.
+func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message) (*channel.Message, error) {
+	var (
+		ack tracking.Ack
+		err error
+	)
 	switch req.Type {
 	case channel.TypeCapture:
-		var c channel.Capture
+		var c tracking.Capture
 		if err := req.Decode(&c); err != nil {
-			return nil, fmt.Errorf("invalid: %w", err)
+			return nil, channel.Invalid(err)
 		}
-		meta := api.CaptureMeta{ID: c.ID, Session: c.Session, Taken: c.Taken, Display: c.Display, X: c.X, Y: c.Y, Width: c.Width, Height: c.Height, Blurred: c.Blurred, Retake: c.RetakeOf}
-		if a := c.Activity; a != nil {
-			meta.Activity = &api.Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
-		}
-		res, err := st.AddCapture(ctx, name, meta, req.Blob(0), req.Blob(1))
-		if err != nil {
-			return nil, agentErr(err)
-		}
-		ack := channel.Ack{Stored: 1}
-		if res.Duplicate {
-			ack = channel.Ack{Duplicates: 1}
-		}
-		return channel.NewMessage("ack", ack)
+		ack, err = h.diary.ingestCapture(ctx, name, c, req.Blob(0), req.Blob(1))
 	case channel.TypeRecords:
 		var rs channel.Records
 		if err := req.Decode(&rs); err != nil {
-			return nil, fmt.Errorf("invalid: %w", err)
+			return nil, channel.Invalid(err)
 		}
-		recs := make([]api.Record, 0, len(rs.Records))
 		for _, r := range rs.Records {
-			ar := api.Record{ID: r.ID, Type: r.Type, Minute: r.Minute, Start: r.Start, End: r.End, Reason: r.Reason}
-			if a := r.Activity; a != nil {
-				ar.Activity = &api.Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
+			if r.Type != tracking.RecordActivity && r.Type != tracking.RecordIdle && r.Type != tracking.RecordGap {
+				return nil, channel.Invalid(fmt.Errorf("record type %q is not the agent's to send", r.Type))
 			}
-			if r.Type != api.RecordActivity && r.Type != api.RecordIdle && r.Type != api.RecordGap {
-				return nil, fmt.Errorf("invalid: record type %q is not the agent's to send", r.Type)
-			}
-			recs = append(recs, ar)
 		}
-		ack, err := st.AddRecords(ctx, name, recs)
-		if err != nil {
-			return nil, agentErr(err)
-		}
-		return channel.NewMessage("ack", channel.Ack{Stored: len(ack.Stored), Duplicates: len(ack.Duplicates)})
+		ack, err = h.diary.ingestRecords(ctx, name, rs.Records)
+	default:
+		return nil, channel.Invalid(fmt.Errorf("unknown request %q", req.Type))
 	}
-	return nil, fmt.Errorf("invalid: unknown request %q", req.Type)
-}
-
-// agentErr tells the agent whether to drop (invalid) or retry.
-func agentErr(err error) error {
 	if errors.Is(err, diary.ErrInvalid) || errors.Is(err, diary.ErrConflict) {
-		return fmt.Errorf("invalid: %w", err)
+		return nil, channel.Invalid(err)
 	}
-	return fmt.Errorf("unavailable: %w", err)
-}
-
-// ---- tracking ----
-
-// trackState is the daemon's record of whether a workspace tracks.
-type trackState struct {
-	On      bool      `json:"on"`
-	Session string    `json:"session,omitempty"`
-	Memo    string    `json:"memo,omitempty"`
-	Since   time.Time `json:"since,omitzero"`
-}
-
-func (h *agentHub) tracking(name string) trackState {
-	var ts trackState
-	if b, err := os.ReadFile(filepath.Join(h.dir, name+".json")); err == nil {
-		_ = json.Unmarshal(b, &ts)
-	}
-	return ts
-}
-
-func (h *agentHub) setTracking(name string, ts trackState) error {
-	if err := os.MkdirAll(h.dir, 0o700); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(ts)
-	return os.WriteFile(filepath.Join(h.dir, name+".json"), b, 0o600)
-}
-
-// track turns tracking on or off: recorded in the diary as a session start
-// or stop, kept across daemon restarts, and pushed to the agent (now when
-// it is connected, else when it connects).
-func (h *agentHub) track(ctx context.Context, name string, req api.TrackRequest) (api.TrackStatus, error) {
-	w, err := h.m.get(ctx, name)
 	if err != nil {
-		return api.TrackStatus{}, err
+		return nil, err
 	}
-	cur := h.tracking(name)
-	now := time.Now().UTC()
-	st, done := h.diary.use()
-	defer done()
-	if req.On {
-		if w.State != api.StateRunning {
-			return api.TrackStatus{}, fmt.Errorf("%w: workspace %q is %s: start it first (`workspace start %s`)", api.ErrConflict, name, w.State, name)
-		}
-		if cur.On {
-			return api.TrackStatus{}, fmt.Errorf("%w: workspace %q is already tracking (session %s)", api.ErrConflict, name, cur.Session)
-		}
-		if err := h.diary.ensureFromLibvirt(ctx, st, name); err != nil {
-			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, diaryErr(err))
-		}
-		next := trackState{On: true, Session: diary.NewID(now), Memo: req.Memo, Since: now}
-		if _, err := st.AddRecords(ctx, name, []api.Record{{ID: "start-" + next.Session, Type: api.RecordSessionStart, Session: next.Session, Time: now, Memo: req.Memo}}); err != nil {
-			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, diaryErr(err))
-		}
-		cur = next
-	} else {
-		if !cur.On {
-			return api.TrackStatus{}, fmt.Errorf("%w: workspace %q is not tracking", api.ErrConflict, name)
-		}
-		if _, err := st.AddRecords(ctx, name, []api.Record{{ID: "stop-" + cur.Session, Type: api.RecordSessionStop, Session: cur.Session, Time: now}}); err != nil {
-			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, diaryErr(err))
-		}
-		cur = trackState{}
-	}
-	if err := h.setTracking(name, cur); err != nil {
-		return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, err)
-	}
-	if sess := h.session(name); sess != nil {
-		m, _ := channel.NewMessage(channel.TypeTrack, channel.Track{On: cur.On, Session: cur.Session, Memo: cur.Memo, Since: cur.Since})
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if _, err := channel.Call(cctx, sess, m); err != nil {
-			h.log.Warn("tell the agent about tracking; it learns at its next connect", "workspace", name, "error", err)
-		}
-		cancel()
-	}
-	h.log.Info("tracking", "workspace", name, "on", cur.On, "session", cur.Session)
-	return h.status(ctx, name)
-}
-
-// status reports tracking and, when connected, the agent's own status.
-func (h *agentHub) status(ctx context.Context, name string) (api.TrackStatus, error) {
-	if _, err := h.m.get(ctx, name); err != nil {
-		return api.TrackStatus{}, err
-	}
-	ts := h.tracking(name)
-	out := api.TrackStatus{Workspace: name, Tracking: ts.On, Session: ts.Session, Memo: ts.Memo, Since: ts.Since, Agent: *h.info(name)}
-	if sess := h.session(name); sess != nil {
-		m, _ := channel.NewMessage(channel.TypeStatus, nil)
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if ans, err := channel.Call(cctx, sess, m); err == nil {
-			var gs channel.Status
-			if ans.Decode(&gs) == nil {
-				out.Guest = &api.GuestStatus{Tracking: gs.Tracking, Session: gs.Session, LastShot: gs.LastShot, SpoolItems: gs.SpoolItems,
-					SpoolBytes: gs.SpoolBytes, Display: gs.Display, DisplayError: gs.DisplayErr, PolicyError: gs.PolicyError, Gaps: gs.Gaps}
-			}
-		}
-	}
-	return out, nil
-}
-
-// retakeWait bounds how long a retake request waits for the agent's new
-// shot to reach the diary after the agent spooled it.
-const retakeWait = 30 * time.Second
-
-// retake asks the agent of the shot's workspace for a retake of the shot
-// now (the diary checks that it can be retaken) and waits until the retake
-// is in the diary.
-func (h *agentHub) retake(ctx context.Context, id string) (api.Retake, error) {
-	st, done := h.diary.use()
-	t, err := st.CheckRetake(ctx, id)
-	done()
-	if err != nil {
-		return api.Retake{}, fmt.Errorf("retake shot %s: %w", id, diaryErr(err))
-	}
-	name := t.Workspace
-	if !h.tracking(name).On {
-		return api.Retake{}, fmt.Errorf("%w: retake shot %s: workspace %q is not tracking, and its agent takes a retake only while tracking", api.ErrConflict, id, name)
-	}
-	sess := h.session(name)
-	if sess == nil {
-		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of workspace %q is not connected", api.ErrConflict, id, name)
-	}
-	m, err := channel.NewMessage(channel.TypeShoot, channel.Shoot{RetakeOf: id, Display: t.Display})
-	if err != nil {
-		return api.Retake{}, err
-	}
-	cctx, cancel := context.WithTimeout(ctx, retakeWait)
-	defer cancel()
-	ans, err := channel.Call(cctx, sess, m)
-	if err != nil {
-		return api.Retake{}, fmt.Errorf("%w: retake shot %s: the agent of %q could not: %v", api.ErrConflict, id, name, err)
-	}
-	var res channel.Shot
-	if err := ans.Decode(&res); err != nil || len(res.IDs) == 0 {
-		return api.Retake{}, fmt.Errorf("retake shot %s: the agent of %q answered %v without a shot", id, name, err)
-	}
-	out := api.Retake{Shot: id, Workspace: name, Retakes: res.IDs}
-	// The agent answered once the retake was in its spool; it reaches the
-	// diary through the channel like every shot.
-	for {
-		st, done := h.diary.use()
-		_, err := st.CheckRetake(ctx, id)
-		done()
-		if errors.Is(err, diary.ErrConflict) {
-			h.log.Info("shot retaken", "workspace", name, "shot", id, "retake", res.IDs)
-			return out, nil
-		}
-		select {
-		case <-cctx.Done():
-			out.Pending = true // spooled in the guest; it arrives with the agent's next delivery
-			return out, nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return channel.NewMessage(channel.TypeAck, ack)
 }

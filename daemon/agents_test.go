@@ -18,6 +18,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // fakeGuest stands in for QEMU's end of a workspace's virtio-serial port
@@ -26,8 +27,8 @@ type fakeGuest struct {
 	t    *testing.T
 	ln   net.Listener
 	mu   sync.Mutex
-	pol  *channel.Policy
-	trk  channel.Track
+	pol  *tracking.Policy
+	trk  tracking.State
 	sess *yamux.Session
 	// version is the protocol version of its Hello (0: channel.Version).
 	version int
@@ -74,7 +75,7 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 		defer g.mu.Unlock()
 		switch req.Type {
 		case channel.TypePolicy:
-			var p channel.Policy
+			var p tracking.Policy
 			if err := req.Decode(&p); err != nil {
 				return nil, err
 			}
@@ -85,7 +86,7 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 		case channel.TypeTrack:
 			req.Decode(&g.trk)
 		case channel.TypeStatus:
-			return channel.NewMessage("status", channel.Status{Version: "fake-1.0", Tracking: g.trk.On, SpoolItems: 0})
+			return channel.NewMessage("status", tracking.AgentStatus{Version: "fake-1.0", Tracking: g.trk.On, SpoolItems: 0})
 		case channel.TypeShoot:
 			var sh channel.Shoot
 			if err := req.Decode(&sh); err != nil {
@@ -94,7 +95,7 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 			// Like the agent: answer once the retake is "spooled", and
 			// deliver it as any capture.
 			id := sh.RetakeOf + "-retake"
-			m, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: id, Session: g.trk.Session, Taken: time.Now(),
+			m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: id, Session: g.trk.Session, Taken: time.Now(),
 				Display: sh.Display, Width: 160, Height: 100, RetakeOf: sh.RetakeOf}, g.picture, nil)
 			go channel.Call(ctx, sess, m)
 			return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: []string{id}})
@@ -166,7 +167,7 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 		t.Fatalf("policy %+v", good.pol)
 	}
 	w, err := c.Workspace(ctx, "good")
-	if err != nil || w.Agent == nil || !w.Agent.Connected || w.Agent.Version != "fake-1.0" {
+	if err != nil || w.Agent == nil || !w.Agent.Connected || w.Agent.Version != fmt.Sprintf("fake-%d.0", channel.Version) {
 		t.Fatalf("status agent: %+v %v", w.Agent, err)
 	}
 
@@ -182,7 +183,7 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	// A capture over the channel lands in that workspace's diary.
 	img := testJPEG(t, 9)
 	capture := func(g *fakeGuest, id string) error {
-		m, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: id, Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, img, nil)
+		m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: id, Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, img, nil)
 		return g.send(ctx, m)
 	}
 	if err := capture(good, "cap-1"); err != nil {
@@ -231,7 +232,7 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A shot blurred inside the guest is recorded as such in the diary.
-	bm, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-blur", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100, Blurred: true}, img, nil)
+	bm, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-blur", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100, Blurred: true}, img, nil)
 	if err := good.send(ctx, bm); err != nil {
 		t.Fatal(err)
 	}
@@ -257,9 +258,8 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 		t.Fatalf("bad diary: %d shots, %v", vb.Totals.Shots, err)
 	}
 	// Records the agent may not send are refused as invalid (it drops them).
-	m, _ := channel.NewMessage(channel.TypeRecords, channel.Records{Records: []channel.Record{{ID: "x1", Type: "session_start"}}})
-	var rerr *channel.ErrRemote
-	if err := good.send(ctx, m); !errors.As(err, &rerr) || !strings.HasPrefix(rerr.Msg, "invalid") {
+	m, _ := channel.NewMessage(channel.TypeRecords, channel.Records{Records: []tracking.Record{{ID: "x1", Type: "session_start"}}})
+	if err := good.send(ctx, m); !errors.Is(err, channel.ErrInvalid) {
 		t.Fatalf("session record from the guest: %v", err)
 	}
 
@@ -325,7 +325,7 @@ func TestAgentRefusingThePolicyStillGetsTracking(t *testing.T) {
 	if _, err := c.Track(ctx, "strict", api.TrackRequest{On: true, Memo: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	prev := &channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 75, SpoolLimit: 64 << 20}
+	prev := &tracking.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 75, SpoolLimit: 64 << 20}
 	g.mu.Lock()
 	g.pol, g.refusePolicy = prev, true
 	g.mu.Unlock()
@@ -368,17 +368,18 @@ func TestAgentOfAnotherProtocolVersionIsRefused(t *testing.T) {
 		_, err := g.connect(ctx)
 		tries = append(tries, time.Now())
 		if err == nil {
-			t.Fatal("the daemon completed a handshake with a protocol-2 agent")
+			t.Fatalf("the daemon completed a handshake with a protocol-%d agent", channel.Version+1)
 		}
 	}
 	if d1, d2 := tries[1].Sub(tries[0]), tries[2].Sub(tries[1]); d1 < 1400*time.Millisecond || d2 < 2900*time.Millisecond {
 		t.Fatalf("syncs with the refused agent %s and %s apart, want at least 1.5 s and then 3 s", d1, d2)
 	}
 	w, err := c.Workspace(ctx, "future")
-	if err != nil || w.Agent == nil || w.Agent.Connected || !strings.Contains(w.Agent.Error, "protocol 2") {
+	future := fmt.Sprintf("protocol %d", channel.Version+1)
+	if err != nil || w.Agent == nil || w.Agent.Connected || !strings.Contains(w.Agent.Error, future) {
 		t.Fatalf("status agent: %+v %v", w.Agent, err)
 	}
-	if !hasLogLine(logs.String(), "[ERROR]", "workspace=future", "unsupported protocol version", "protocol 2", "fake-2.0") {
+	if !hasLogLine(logs.String(), "[ERROR]", "workspace=future", "unsupported protocol version", future, fmt.Sprintf("fake-%d.0", channel.Version+1)) {
 		t.Fatalf("no clear log line about the protocol version:\n%s", logs.String())
 	}
 	// The guest gets a current agent.
@@ -418,7 +419,7 @@ func TestRetakeThroughTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "tracking pushed", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.trk.On })
-	m, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-1", Session: ts.Session, Taken: time.Now(), Display: 0, Width: 160, Height: 100}, testJPEG(t, 3), nil)
+	m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-1", Session: ts.Session, Taken: time.Now(), Display: 0, Width: 160, Height: 100}, testJPEG(t, 3), nil)
 	if err := g.send(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func TestRetakeThroughTheAgent(t *testing.T) {
 	for _, d := range v.Days {
 		for _, sl := range d.Slots {
 			for _, sh := range sl.Shots {
-				found = found || (sh.ID == "cap-1-retake" && sh.Retake == "cap-1")
+				found = found || (sh.ID == "cap-1-retake" && sh.RetakeOf == "cap-1")
 			}
 		}
 	}
@@ -447,7 +448,7 @@ func TestRetakeThroughTheAgent(t *testing.T) {
 	if _, err := c.Track(ctx, "acme", api.TrackRequest{On: false}); err != nil {
 		t.Fatal(err)
 	}
-	m, _ = channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "cap-2", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, testJPEG(t, 4), nil)
+	m, _ = channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-2", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, testJPEG(t, 4), nil)
 	if err := g.send(ctx, m); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,12 @@
-// Package daemon is the host daemon: it owns the libvirt connection, keeps
-// the image store and serves the HTTP/JSON API on a unix socket.
+// Package daemon is the host daemon. It owns the libvirt connection and
+// serves the HTTP/JSON API on a unix socket (peer credentials checked):
+// the workspaces' lifecycle, base images, snapshots and lifecycle events;
+// the work diary (keys, ingestion, review, export, report, backup and
+// restore); the agent hub, one resyncing channel to each running
+// workspace's guest agent, which pushes the tracking policy and state and
+// stores what the agent sends; tracking on and off and retakes; the display
+// stream and live screen; and it hosts the web UI. docs/architecture.md
+// lists its files by concern.
 package daemon
 
 import (
@@ -146,7 +153,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("shutdown: connections still open after the grace period", "error", err)
+		}
 		d.log.Info("stopped")
 		return nil
 	case err := <-errc:
@@ -167,38 +176,6 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	d.server.m.discardLeftovers(ctx, ws)
 	d.server.diary.ensureAll(ctx)
 	return nil
-}
-
-// forwardEvents turns driver events into API events. Events() survives
-// libvirt reconnects by itself; if it cannot start, retry with backoff.
-func (d *Daemon) forwardEvents(ctx context.Context) <-chan api.Event {
-	out := make(chan api.Event, 64)
-	go func() {
-		defer close(out)
-		backoff := time.Second
-		for ctx.Err() == nil {
-			ch, err := d.hv.Events(ctx)
-			if err != nil {
-				d.log.Warn("subscribe to libvirt events", "error", err, "retry_in", backoff)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(backoff):
-				}
-				backoff = min(2*backoff, 30*time.Second)
-				continue
-			}
-			backoff = time.Second
-			for ev := range ch {
-				select {
-				case out <- api.Event{Time: ev.Time, Workspace: ev.Workspace, Type: ev.Type, Detail: ev.Detail}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
 }
 
 // listen opens the API socket: mode 0660, group "workspace" when it exists.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/diary"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func testJPEG(t *testing.T, seed uint8) []byte {
@@ -63,8 +64,8 @@ func TestDiaryAPI(t *testing.T) {
 	client, _ := age.GenerateX25519Identity()
 	c, d := diaryDaemon(t, client)
 	start := time.Now().Add(-2 * time.Hour).Truncate(10 * time.Minute)
-	capture := func(id string, at time.Time, seed uint8) (api.Ack, error) {
-		return c.AddCapture(ctx, "acme", api.CaptureMeta{ID: id, Taken: at, Session: "s1"}, testJPEG(t, seed), nil)
+	capture := func(id string, at time.Time, seed uint8) (tracking.Ack, error) {
+		return c.AddCapture(ctx, "acme", tracking.Capture{ID: id, Taken: at, Session: "s1"}, testJPEG(t, seed), nil)
 	}
 
 	// Before `workspace init` nothing can be recorded, and the error says why.
@@ -93,9 +94,9 @@ func TestDiaryAPI(t *testing.T) {
 	if _, err := capture("c2", start.Add(12*time.Minute), 2); err != nil {
 		t.Fatal(err)
 	}
-	var recs []api.Record
+	var recs []tracking.Record
 	for m := 0; m < 20; m++ {
-		recs = append(recs, api.Record{ID: "a" + string(rune('a'+m)), Type: api.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &api.Activity{Keys: 10, Active: 30}})
+		recs = append(recs, tracking.Record{ID: "a" + string(rune('a'+m)), Type: tracking.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 10, Active: 30}})
 	}
 	if ack, err := c.AddRecords(ctx, "acme", recs); err != nil || len(ack.Stored) != 20 {
 		t.Fatalf("records: %+v %v", ack, err)
@@ -103,10 +104,10 @@ func TestDiaryAPI(t *testing.T) {
 	if _, err := capture("c3", start.Add(25*time.Minute), 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddCapture(ctx, "nosuch", api.CaptureMeta{ID: "c9", Taken: start}, testJPEG(t, 1), nil); !errors.Is(err, api.ErrNotFound) {
+	if _, err := c.AddCapture(ctx, "nosuch", tracking.Capture{ID: "c9", Taken: start}, testJPEG(t, 1), nil); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("capture for unknown workspace: %v", err)
 	}
-	if _, err := c.AddCapture(ctx, "acme", api.CaptureMeta{ID: "c9", Taken: start}, []byte("not a picture"), nil); !errors.Is(err, api.ErrInvalid) {
+	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c9", Taken: start}, []byte("not a picture"), nil); !errors.Is(err, api.ErrInvalid) {
 		t.Fatalf("capture of garbage: %v", err)
 	}
 
@@ -119,7 +120,7 @@ func TestDiaryAPI(t *testing.T) {
 	}
 
 	// Review: cover, image, delete, manual.
-	if err := c.Cover(ctx, "c1", api.CoverRequest{Rects: []api.Rect{{X: 0, Y: 0, W: 500, H: 10}}}); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "not inside") {
+	if err := c.Cover(ctx, "c1", api.CoverRequest{Rects: []tracking.Rect{{X: 0, Y: 0, W: 500, H: 10}}}); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "not inside") {
 		t.Fatalf("cover off the image: %v", err)
 	}
 	if err := c.Cover(ctx, "c1", api.CoverRequest{}); err != nil {
@@ -229,7 +230,7 @@ func TestDiaryLockedUntilUnlock(t *testing.T) {
 	if err != nil || !st.Locked || !st.Protected {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	_, err = c2.AddCapture(ctx, "acme", api.CaptureMeta{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil)
+	_, err = c2.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil)
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "workspace unlock") {
 		t.Fatalf("capture while locked: %v", err)
 	}
@@ -239,7 +240,7 @@ func TestDiaryLockedUntilUnlock(t *testing.T) {
 	if st, err := c2.Unlock(ctx, "s3cret"); err != nil || st.Locked {
 		t.Fatalf("unlock: %+v %v", st, err)
 	}
-	if _, err := c2.AddCapture(ctx, "acme", api.CaptureMeta{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil); err != nil {
+	if _, err := c2.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(filepath.Join(cfg.StateDir, "keys", "identity.age"))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // imageStore keeps the metadata of imported images as one JSON file per
@@ -80,7 +82,7 @@ func (s *imageStore) put(img api.Image) error {
 	if err != nil {
 		return fmt.Errorf("encode image %q: %w", img.Name, err)
 	}
-	return writeFileAtomic(s.path(img.Name), b, 0o644)
+	return atomicfile.Write(s.path(img.Name), b, 0o644)
 }
 
 // diskHeader describes what the first bytes of a disk say about it.
@@ -213,14 +215,23 @@ func (s *imageStore) upload(ctx context.Context, vol, format string, capacity ui
 	}
 	var extra [1]byte
 	if cr.n != length {
-		_ = s.hv.DeleteVolume(context.WithoutCancel(ctx), vol)
-		return "", fmt.Errorf("%w: got %d bytes, declared %d", api.ErrInvalid, cr.n, length)
+		return "", s.discard(ctx, vol, fmt.Errorf("%w: got %d bytes, declared %d", api.ErrInvalid, cr.n, length))
 	}
+	// A read error here is the end of the body as far as the length goes:
+	// only a byte more than declared is refused.
 	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
-		_ = s.hv.DeleteVolume(context.WithoutCancel(ctx), vol)
-		return "", fmt.Errorf("%w: more bytes than the declared %d", api.ErrInvalid, length)
+		return "", s.discard(ctx, vol, fmt.Errorf("%w: more bytes than the declared %d", api.ErrInvalid, length))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// discard deletes a volume whose upload was refused for why, and returns
+// why (with the failed deletion, which leaves the volume to image gc).
+func (s *imageStore) discard(ctx context.Context, vol string, why error) error {
+	if err := s.hv.DeleteVolume(context.WithoutCancel(ctx), vol); err != nil {
+		s.log.Warn("delete the refused upload's volume", "volume", vol, "error", err)
+	}
+	return why
 }
 
 func (s *imageStore) remove(ctx context.Context, name string, users []string) error {
@@ -282,31 +293,73 @@ func pluralIt(n int) string {
 	return "them"
 }
 
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, so a crash leaves either the old or the new content.
-func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+func (s *server) handleImages(r *http.Request) (any, error) {
+	imgs, err := s.images.list()
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	for i := range imgs {
+		// Usage is best effort: the list still answers while libvirt is away.
+		if users, err := s.m.usersOf(r.Context(), imgs[i].Name); err == nil {
+			imgs[i].UsedBy = users
+		}
 	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	return imgs, nil
+}
+
+func (s *server) handleImport(r *http.Request) (any, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, fmt.Errorf("%w: image upload must be multipart: %v", api.ErrInvalid, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	img, err := s.images.importImage(r.Context(), mr)
+	if err != nil {
+		return nil, err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return created{img}, nil
+}
+
+func (s *server) handleImageRemove(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if err := api.ValidateImageName(name); err != nil {
+		return nil, err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	s.m.bases.Lock()
+	defer s.m.bases.Unlock()
+	users, err := s.m.usersOf(r.Context(), name)
+	if err != nil {
+		return nil, fmt.Errorf("remove image %q: cannot tell which workspaces use it: %w", name, err)
 	}
-	return nil
+	return noContent{}, s.images.remove(r.Context(), name, users)
+}
+
+// handleImageGC removes every image no workspace uses (vagrant-libvirt
+// users waited years for this); with dry_run=true it only says which.
+func (s *server) handleImageGC(r *http.Request) (any, error) {
+	dry := r.URL.Query().Get("dry_run") == "true"
+	s.m.bases.Lock()
+	defer s.m.bases.Unlock()
+	imgs, err := s.images.list()
+	if err != nil {
+		return nil, err
+	}
+	out := api.GCResult{DryRun: dry}
+	for _, img := range imgs {
+		users, err := s.m.usersOf(r.Context(), img.Name)
+		if err != nil {
+			return nil, fmt.Errorf("image gc: cannot tell which workspaces use %q: %w", img.Name, err)
+		}
+		if len(users) > 0 {
+			out.Kept = append(out.Kept, img.Name)
+			continue
+		}
+		if !dry {
+			if err := s.images.remove(r.Context(), img.Name, nil); err != nil {
+				return nil, fmt.Errorf("image gc: %w", err)
+			}
+		}
+		out.Removed = append(out.Removed, img.Name)
+		out.Bytes += img.Size
+	}
+	return out, nil
 }

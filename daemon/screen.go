@@ -16,39 +16,34 @@ import (
 
 // handleScreen serves the VM's current screen as PNG (libvirt's host-side
 // capture, for the web UI's live view). It is never stored.
-func (s *server) handleScreen(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleScreen(r *http.Request) (any, error) {
 	name := r.PathValue("name")
 	ws, err := s.m.get(r.Context(), name)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if ws.State != api.StateRunning {
-		s.writeError(w, r, fmt.Errorf("%w: workspace %q is %s: nothing on its screen", api.ErrConflict, name, ws.State))
-		return
+		return nil, fmt.Errorf("%w: workspace %q is %s: nothing on its screen", api.ErrConflict, name, ws.State)
 	}
 	var buf bytes.Buffer
 	mime, err := s.m.hv.Screenshot(r.Context(), name, &buf)
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("screen of %q: %w", name, classify(err)))
-		return
+		return nil, fmt.Errorf("screen of %q: %w", name, classify(err))
 	}
 	// libvirt asks QEMU (7.1 and later) for PNG when it can; the bytes,
 	// not the reported type, say which it is.
 	if bytes.HasPrefix(buf.Bytes(), []byte("\x89PNG\r\n\x1a\n")) {
-		w.Header().Set("Content-Type", "image/png")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = buf.WriteTo(w)
-		return
+		return blob{"image/png", buf.Bytes()}, nil
 	}
 	img, err := decodePPM(&buf)
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("screen of %q (%s): %w", name, mime, err))
-		return
+		return nil, fmt.Errorf("screen of %q (%s): %w", name, mime, err)
 	}
-	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "no-store")
-	_ = png.Encode(w, img)
+	var out bytes.Buffer
+	if err := png.Encode(&out, img); err != nil {
+		return nil, fmt.Errorf("screen of %q: encode PNG: %w", name, err)
+	}
+	return blob{"image/png", out.Bytes()}, nil
 }
 
 // decodePPM reads a binary PPM (P6, maxval 255), what QEMU's screendump

@@ -1,13 +1,12 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"time"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -17,7 +16,8 @@ import (
 // maxJSONBody bounds every JSON request body.
 const maxJSONBody = 1 << 20
 
-// server maps the HTTP/JSON API onto the manager and image store.
+// server maps the HTTP/JSON API onto the manager, the image store, the
+// diary service and the agent hub.
 type server struct {
 	m      *manager
 	images *imageStore
@@ -29,32 +29,69 @@ type server struct {
 	info   func() api.Info
 }
 
+// routes is the whole API. Endpoints answer through answer; the event
+// stream and the display upgrade write their connection themselves.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	p := "/" + api.Version
-	mux.HandleFunc("GET "+p+"/info", s.handleInfo)
-	mux.HandleFunc("GET "+p+"/workspaces", s.handleList)
-	mux.HandleFunc("POST "+p+"/workspaces", s.handleCreate)
-	mux.HandleFunc("GET "+p+"/workspaces/{name}", s.handleGet)
-	mux.HandleFunc("DELETE "+p+"/workspaces/{name}", s.handleDestroy)
-	mux.HandleFunc("POST "+p+"/workspaces/{name}/start", s.handleStart)
-	mux.HandleFunc("POST "+p+"/workspaces/{name}/stop", s.handleStop)
-	mux.HandleFunc("POST "+p+"/workspaces/{name}/restart", s.handleRestart)
-	mux.HandleFunc("GET "+p+"/images", s.handleImages)
-	mux.HandleFunc("POST "+p+"/images", s.handleImport)
-	mux.HandleFunc("DELETE "+p+"/images/{name}", s.handleImageRemove)
-	mux.HandleFunc("POST "+p+"/images/gc", s.handleImageGC)
-	mux.HandleFunc("GET "+p+"/events", s.handleEvents)
-	s.diaryRoutes(mux)
-	s.snapshotRoutes(mux)
-	mux.HandleFunc("POST "+p+"/workspaces/{name}/track", s.handleTrack)
-	mux.HandleFunc("GET "+p+"/workspaces/{name}/track", s.handleTrackStatus)
-	mux.HandleFunc("GET "+p+"/workspaces/{name}/screen", s.handleScreen)
-	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay)
-	mux.HandleFunc("POST "+p+"/ui/login", s.handleUILogin)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path))
-	})
+	for _, e := range []struct {
+		route string
+		fn    endpoint
+	}{
+		{"GET /info", s.handleInfo},
+		// workspaces.go
+		{"GET /workspaces", s.handleList},
+		{"POST /workspaces", withBody(s.handleCreate)},
+		{"GET /workspaces/{name}", s.handleGet},
+		{"DELETE /workspaces/{name}", s.handleDestroy},
+		{"POST /workspaces/{name}/start", withBody(s.handleStart)},
+		{"POST /workspaces/{name}/stop", withBody(s.handleStop)},
+		{"POST /workspaces/{name}/restart", withBody(s.handleRestart)},
+		// images.go
+		{"GET /images", s.handleImages},
+		{"POST /images", s.handleImport},
+		{"DELETE /images/{name}", s.handleImageRemove},
+		{"POST /images/gc", s.handleImageGC},
+		// snapshots.go
+		{"GET /workspaces/{name}/snapshots", s.handleSnapshots},
+		{"POST /workspaces/{name}/snapshots", withBody(s.handleCreateSnapshot)},
+		{"POST /workspaces/{name}/snapshots/{snap}/restore", s.handleRestoreSnapshot},
+		{"DELETE /workspaces/{name}/snapshots/{snap}", s.handleDeleteSnapshot},
+		// tracking.go
+		{"POST /workspaces/{name}/track", withBody(s.handleTrack)},
+		{"GET /workspaces/{name}/track", s.handleTrackStatus},
+		{"POST /shots/{id}/retake", s.handleRetake},
+		// ingest.go
+		{"POST /workspaces/{name}/captures", s.handleCapture},
+		{"POST /workspaces/{name}/records", s.handleRecords},
+		// diary_api.go
+		{"GET /diary", s.handleDiaryStatus},
+		{"POST /diary/init", withBody(s.handleDiaryInit)},
+		{"POST /diary/unlock", withBody(s.handleDiaryUnlock)},
+		{"GET /workspaces/{name}/diary", s.handleDiaryView},
+		{"POST /workspaces/{name}/diary/manual", withBody(s.handleManual)},
+		{"POST /workspaces/{name}/diary/export", withBody(s.handleExport)},
+		{"POST /workspaces/{name}/diary/prune", withBody(s.handlePrune)},
+		{"POST /workspaces/{name}/diary/report", withBody(s.handleReport)},
+		{"GET /workspaces/{name}/diary/check", s.handleCheck},
+		{"GET /shots/{id}", s.handleShotImage},
+		{"POST /shots/{id}/cover", withBody(s.handleCover)},
+		{"POST /shots/{id}/delete", s.handleShotDelete},
+		{"POST /shots/{id}/reveal", withBody(s.handleReveal)},
+		{"POST /backup", s.handleBackup},
+		{"POST /restore", s.handleRestore},
+		// screen.go, ui.go
+		{"GET /workspaces/{name}/screen", s.handleScreen},
+		{"POST /ui/login", s.handleUILogin},
+	} {
+		method, path, _ := strings.Cut(e.route, " ")
+		mux.HandleFunc(method+" "+p+path, s.answer(e.fn))
+	}
+	mux.HandleFunc("GET "+p+"/events", s.handleEvents)                     // events.go
+	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay) // display.go
+	mux.HandleFunc("/", s.answer(func(r *http.Request) (any, error) {
+		return nil, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path)
+	}))
 	return s.authorize(mux)
 }
 
@@ -71,6 +108,84 @@ func (s *server) authorize(next http.Handler) http.Handler {
 	})
 }
 
+// endpoint is an API handler: it returns the answer (a value sent as JSON
+// with 200 OK, or one of created, noContent, stream and blob) or an error,
+// and answer turns either into the HTTP response. No endpoint writes to the
+// connection itself.
+type endpoint func(r *http.Request) (any, error)
+
+// created answers 201 Created with its value as JSON.
+type created struct{ v any }
+
+// noContent answers 204 No Content.
+type noContent struct{}
+
+// stream answers 200 OK with what write writes. An error before its first
+// byte is still a JSON error; one after it can only be logged.
+type stream struct {
+	ctype string
+	write func(io.Writer) error
+}
+
+// blob answers 200 OK with bytes of a content type, never cached.
+type blob struct {
+	ctype string
+	b     []byte
+}
+
+// answer serves an endpoint: its error through writeError, its value by
+// its type.
+func (s *server) answer(e endpoint) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := e(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		switch v := v.(type) {
+		case noContent:
+			w.WriteHeader(http.StatusNoContent)
+		case created:
+			s.writeJSON(w, http.StatusCreated, v.v)
+		case stream:
+			lw := &lazyWriter{w: w, contentType: v.ctype}
+			if err := v.write(lw); err != nil {
+				if lw.started {
+					s.log.Error("stream failed after it started", "path", r.URL.Path, "error", err)
+					return
+				}
+				s.writeError(w, r, err)
+			}
+		case blob:
+			w.Header().Set("Content-Type", v.ctype)
+			w.Header().Set("Cache-Control", "no-store")
+			if _, err := w.Write(v.b); err != nil {
+				s.log.Debug("write response", "path", r.URL.Path, "error", err)
+			}
+		default:
+			s.writeJSON(w, http.StatusOK, v)
+		}
+	}
+}
+
+// lazyWriter sends the response header at the first byte, so an error
+// found before any output still becomes a JSON error.
+type lazyWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	started     bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", l.contentType)
+		l.w.Header().Set("Cache-Control", "no-store")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
 func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -81,7 +196,12 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
+// writeError answers an error: its class (the API's, or the diary's or the
+// driver's mapped onto the API's) picks the status and wire code.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if code, _ := api.CodeFor(err); code == api.CodeInternal {
+		err = classify(diaryErr(err))
+	}
 	code, status := api.CodeFor(err)
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -91,6 +211,8 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, status, api.Error{Code: code, Message: err.Error()})
 }
 
+// decodeJSON decodes a request body (at most maxJSONBody) strictly into v;
+// an empty body leaves v as it is.
 func decodeJSON(r *http.Request, v any) error {
 	if r.Body == nil {
 		return nil
@@ -103,302 +225,15 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-func (s *server) handleInfo(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, http.StatusOK, s.info())
-}
-
-func (s *server) handleList(w http.ResponseWriter, r *http.Request) {
-	out, err := s.m.list(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for i := range out {
-		out[i].Agent = s.agents.info(out[i].Name)
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleGet(w http.ResponseWriter, r *http.Request) {
-	out, err := s.m.get(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out.Agent = s.agents.info(out.Name)
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleTrack(w http.ResponseWriter, r *http.Request) {
-	var req api.TrackRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.agents.track(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleTrackStatus(w http.ResponseWriter, r *http.Request) {
-	out, err := s.agents.status(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleCreate(w http.ResponseWriter, r *http.Request) {
-	var req api.CreateRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.m.create(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// The diary is made now when the keys are unlocked, else at unlock or
-	// at the first capture.
-	st, done := s.diary.use()
-	if err := s.diary.ensure(r.Context(), st, req.Name, req.Profile); err != nil {
-		s.log.Warn("diary not prepared yet", "workspace", req.Name, "error", err)
-	}
-	done()
-	s.writeJSON(w, http.StatusCreated, out)
-}
-
-func (s *server) handleStart(w http.ResponseWriter, r *http.Request) {
-	var req api.StartRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.m.start(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleStop(w http.ResponseWriter, r *http.Request) {
-	var req api.StopRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.m.stop(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleRestart(w http.ResponseWriter, r *http.Request) {
-	var req api.StopRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out, err := s.m.restart(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-func (s *server) handleDestroy(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.destroy(r.Context(), r.PathValue("name")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *server) handleImages(w http.ResponseWriter, r *http.Request) {
-	imgs, err := s.images.list()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for i := range imgs {
-		// Usage is best effort: the list still answers while libvirt is away.
-		if users, err := s.m.usersOf(r.Context(), imgs[i].Name); err == nil {
-			imgs[i].UsedBy = users
+// withBody is an endpoint that takes a JSON request body of type T.
+func withBody[T any](fn func(r *http.Request, req T) (any, error)) endpoint {
+	return func(r *http.Request) (any, error) {
+		var req T
+		if err := decodeJSON(r, &req); err != nil {
+			return nil, err
 		}
-	}
-	s.writeJSON(w, http.StatusOK, imgs)
-}
-
-func (s *server) handleImport(w http.ResponseWriter, r *http.Request) {
-	mr, err := r.MultipartReader()
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: image upload must be multipart: %v", api.ErrInvalid, err))
-		return
-	}
-	img, err := s.images.importImage(r.Context(), mr)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusCreated, img)
-}
-
-func (s *server) handleImageRemove(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if err := api.ValidateImageName(name); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.m.bases.Lock()
-	defer s.m.bases.Unlock()
-	users, err := s.m.usersOf(r.Context(), name)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("remove image %q: cannot tell which workspaces use it: %w", name, err))
-		return
-	}
-	if err := s.images.remove(r.Context(), name, users); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// handleEvents streams lifecycle events as JSON lines until the client goes.
-func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		s.writeError(w, r, errors.New("streaming is not supported by this connection"))
-		return
-	}
-	ch, cancel := s.events.subscribe()
-	defer cancel()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	enc := json.NewEncoder(w)
-	keepalive := time.NewTicker(30 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case ev, ok := <-ch:
-			if !ok {
-				return
-			}
-			if err := enc.Encode(ev); err != nil {
-				return
-			}
-			flusher.Flush()
-		case <-keepalive.C:
-			flusher.Flush()
-		}
+		return fn(r, req)
 	}
 }
 
-// broker fans lifecycle events out to every subscriber.
-type broker struct {
-	log  hclog.Logger
-	subs chan func(map[chan api.Event]struct{})
-	done chan struct{}
-}
-
-func newBroker(log hclog.Logger) *broker {
-	return &broker{log: log, subs: make(chan func(map[chan api.Event]struct{})), done: make(chan struct{})}
-}
-
-// run delivers events from in until ctx ends. A subscriber too slow to keep
-// a 64-event buffer loses events (logged) rather than stalling the daemon.
-func (b *broker) run(ctx context.Context, in <-chan api.Event) {
-	set := map[chan api.Event]struct{}{}
-	defer func() {
-		for ch := range set {
-			close(ch)
-		}
-		close(b.done)
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case f := <-b.subs:
-			f(set)
-		case ev, ok := <-in:
-			if !ok {
-				in = nil
-				continue
-			}
-			for ch := range set {
-				select {
-				case ch <- ev:
-				default:
-					b.log.Warn("event subscriber too slow, dropped event", "workspace", ev.Workspace, "type", ev.Type)
-				}
-			}
-		}
-	}
-}
-
-func (b *broker) subscribe() (<-chan api.Event, func()) {
-	ch := make(chan api.Event, 64)
-	select {
-	case b.subs <- func(set map[chan api.Event]struct{}) { set[ch] = struct{}{} }:
-	case <-b.done:
-		close(ch)
-		return ch, func() {}
-	}
-	return ch, func() {
-		select {
-		case b.subs <- func(set map[chan api.Event]struct{}) {
-			if _, ok := set[ch]; ok {
-				delete(set, ch)
-				close(ch)
-			}
-		}:
-		case <-b.done:
-		}
-	}
-}
-
-// handleImageGC removes every image no workspace uses (vagrant-libvirt
-// users waited years for this); with dry_run=true it only says which.
-func (s *server) handleImageGC(w http.ResponseWriter, r *http.Request) {
-	dry := r.URL.Query().Get("dry_run") == "true"
-	s.m.bases.Lock()
-	defer s.m.bases.Unlock()
-	imgs, err := s.images.list()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	out := api.GCResult{DryRun: dry}
-	for _, img := range imgs {
-		users, err := s.m.usersOf(r.Context(), img.Name)
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("image gc: cannot tell which workspaces use %q: %w", img.Name, err))
-			return
-		}
-		if len(users) > 0 {
-			out.Kept = append(out.Kept, img.Name)
-			continue
-		}
-		if !dry {
-			if err := s.images.remove(r.Context(), img.Name, nil); err != nil {
-				s.writeError(w, r, fmt.Errorf("image gc: %w", err))
-				return
-			}
-		}
-		out.Removed = append(out.Removed, img.Name)
-		out.Bytes += img.Size
-	}
-	s.writeJSON(w, http.StatusOK, out)
-}
+func (s *server) handleInfo(r *http.Request) (any, error) { return s.info(), nil }

@@ -15,14 +15,6 @@ import (
 // daemon's local time, to the minute.
 const defaultSnapshotLayout = "20060102-1504"
 
-func (s *server) snapshotRoutes(mux *http.ServeMux) {
-	p := "/" + api.Version + "/workspaces/{name}/snapshots"
-	mux.HandleFunc("GET "+p, s.handleSnapshots)
-	mux.HandleFunc("POST "+p, s.handleCreateSnapshot)
-	mux.HandleFunc("POST "+p+"/{snap}/restore", s.handleRestoreSnapshot)
-	mux.HandleFunc("DELETE "+p+"/{snap}", s.handleDeleteSnapshot)
-}
-
 func snapshotToAPI(s vm.Snapshot) api.Snapshot {
 	return api.Snapshot{Name: s.Name, CreatedAt: s.CreatedAt, State: string(s.State), Memory: s.Memory, Current: s.Current, Parent: s.Parent}
 }
@@ -140,43 +132,27 @@ func (m *manager) discardLeftovers(ctx context.Context, ws []api.Workspace) {
 	}
 }
 
-func (s *server) handleSnapshots(w http.ResponseWriter, r *http.Request) {
-	out, err := s.m.snapshots(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, out)
+func (s *server) handleSnapshots(r *http.Request) (any, error) {
+	return s.m.snapshots(r.Context(), r.PathValue("name"))
 }
 
-func (s *server) handleCreateSnapshot(w http.ResponseWriter, r *http.Request) {
-	var req api.SnapshotRequest
-	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *server) handleCreateSnapshot(r *http.Request, req api.SnapshotRequest) (any, error) {
 	out, err := s.m.createSnapshot(r.Context(), r.PathValue("name"), req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	s.writeJSON(w, http.StatusCreated, out)
+	return created{out}, nil
 }
 
-func (s *server) handleRestoreSnapshot(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRestoreSnapshot(r *http.Request) (any, error) {
 	out, err := s.m.restoreSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	out.Workspace.Agent = s.agents.info(out.Workspace.Name)
-	s.writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *server) handleDeleteSnapshot(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.deleteSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap")); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+func (s *server) handleDeleteSnapshot(r *http.Request) (any, error) {
+	return noContent{}, s.m.deleteSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 }

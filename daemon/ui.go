@@ -83,7 +83,9 @@ func (d *Daemon) startUI(ctx context.Context) {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			d.log.Warn("shutdown: connections still open after the grace period", "error", err)
+		}
 	}()
 	d.log.Info("web UI", "url", base)
 	go func() {
@@ -100,7 +102,7 @@ func (u *uiState) set(s *web.Server, base, err string) {
 }
 
 // handleUILogin returns a one-time login URL for the web UI.
-func (s *server) handleUILogin(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleUILogin(*http.Request) (any, error) {
 	s.ui.mu.Lock()
 	ws, base, why := s.ui.srv, s.ui.base, s.ui.err
 	s.ui.mu.Unlock()
@@ -108,8 +110,7 @@ func (s *server) handleUILogin(w http.ResponseWriter, r *http.Request) {
 		if why == "" {
 			why = "the web UI is not running"
 		}
-		s.writeError(w, r, fmt.Errorf("%w: %s", api.ErrUnavailable, why))
-		return
+		return nil, fmt.Errorf("%w: %s", api.ErrUnavailable, why)
 	}
-	s.writeJSON(w, http.StatusOK, api.UILogin{URL: base + "/login?token=" + ws.NewLogin(), Base: base})
+	return api.UILogin{URL: base + "/login?token=" + ws.NewLogin(), Base: base}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -204,16 +205,24 @@ func parseTimeout(s string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-func (m *manager) start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error) {
-	timeout, err := parseTimeout(req.Timeout, 2*time.Minute)
-	if err != nil {
-		return api.Workspace{}, err
+// locked parses a request's timeout (def when it has none), reads the
+// workspace and takes its name's lock; the caller calls unlock.
+func (m *manager) locked(ctx context.Context, name, timeout string, def time.Duration) (w api.Workspace, d time.Duration, unlock func(), err error) {
+	if d, err = parseTimeout(timeout, def); err != nil {
+		return w, 0, nil, err
 	}
-	w, err := m.get(ctx, name)
+	if w, err = m.get(ctx, name); err != nil {
+		return w, 0, nil, err
+	}
+	return w, d, m.lock(name), nil
+}
+
+func (m *manager) start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error) {
+	w, timeout, unlock, err := m.locked(ctx, name, req.Timeout, 2*time.Minute)
 	if err != nil {
 		return w, err
 	}
-	defer m.lock(name)()
+	defer unlock()
 	if w.State != api.StateRunning {
 		if err := m.hv.Start(ctx, name); err != nil {
 			return w, fmt.Errorf("start workspace %q: %w", name, classify(err))
@@ -256,17 +265,24 @@ func (m *manager) waitBooted(ctx context.Context, name string, timeout time.Dura
 }
 
 func (m *manager) stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error) {
-	timeout, err := parseTimeout(req.Timeout, 60*time.Second)
-	if err != nil {
-		return api.Workspace{}, err
-	}
-	w, err := m.get(ctx, name)
+	return m.stopThen(ctx, name, req, nil)
+}
+
+// stopThen stops a workspace as req says, then, under the same lock, runs
+// then (when not nil); it returns the workspace as it is after both.
+func (m *manager) stopThen(ctx context.Context, name string, req api.StopRequest, then func() error) (api.Workspace, error) {
+	w, timeout, unlock, err := m.locked(ctx, name, req.Timeout, 60*time.Second)
 	if err != nil {
 		return w, err
 	}
-	defer m.lock(name)()
+	defer unlock()
 	if err := m.stopLocked(ctx, name, w.State, req.Force, timeout); err != nil {
 		return w, err
+	}
+	if then != nil {
+		if err := then(); err != nil {
+			return w, err
+		}
 	}
 	return m.get(ctx, name)
 }
@@ -322,24 +338,15 @@ func (m *manager) waitState(ctx context.Context, name, state string, timeout tim
 	}
 }
 
+// restart is a clean stop, then a start.
 func (m *manager) restart(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error) {
-	timeout, err := parseTimeout(req.Timeout, 60*time.Second)
-	if err != nil {
-		return api.Workspace{}, err
-	}
-	w, err := m.get(ctx, name)
-	if err != nil {
-		return w, err
-	}
-	defer m.lock(name)()
-	if err := m.stopLocked(ctx, name, w.State, req.Force, timeout); err != nil {
-		return w, err
-	}
-	if err := m.hv.Start(ctx, name); err != nil {
-		return w, fmt.Errorf("restart workspace %q: %w", name, classify(err))
-	}
-	m.log.Info("workspace restarted", "workspace", name)
-	return m.get(ctx, name)
+	return m.stopThen(ctx, name, req, func() error {
+		if err := m.hv.Start(ctx, name); err != nil {
+			return fmt.Errorf("restart workspace %q: %w", name, classify(err))
+		}
+		m.log.Info("workspace restarted", "workspace", name)
+		return nil
+	})
 }
 
 func (m *manager) destroy(ctx context.Context, name string) error {
@@ -355,4 +362,55 @@ func (m *manager) destroy(ctx context.Context, name string) error {
 	}
 	m.log.Info("workspace destroyed", "workspace", name)
 	return nil
+}
+
+func (s *server) handleList(r *http.Request) (any, error) {
+	out, err := s.m.list(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Agent = s.agents.info(out[i].Name)
+	}
+	return out, nil
+}
+
+func (s *server) handleGet(r *http.Request) (any, error) {
+	out, err := s.m.get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	out.Agent = s.agents.info(out.Name)
+	return out, nil
+}
+
+func (s *server) handleCreate(r *http.Request, req api.CreateRequest) (any, error) {
+	out, err := s.m.create(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	// The diary is made now when the keys are unlocked, else at unlock or
+	// at the first capture.
+	st, done := s.diary.use()
+	if err := s.diary.ensure(r.Context(), st, req.Name, req.Profile); err != nil {
+		s.log.Warn("diary not prepared yet", "workspace", req.Name, "error", err)
+	}
+	done()
+	return created{out}, nil
+}
+
+func (s *server) handleStart(r *http.Request, req api.StartRequest) (any, error) {
+	return s.m.start(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleStop(r *http.Request, req api.StopRequest) (any, error) {
+	return s.m.stop(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleRestart(r *http.Request, req api.StopRequest) (any, error) {
+	return s.m.restart(r.Context(), r.PathValue("name"), req)
+}
+
+func (s *server) handleDestroy(r *http.Request) (any, error) {
+	return noContent{}, s.m.destroy(r.Context(), r.PathValue("name"))
 }

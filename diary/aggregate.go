@@ -5,11 +5,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // DefaultSlot is the slot length when a profile does not set tracking.slot.
-const DefaultSlot = 10 * time.Minute
+var DefaultSlot = time.Duration(tracking.DefaultPolicy.SlotSeconds) * time.Second
 
 // ViewParams says what a view covers.
 type ViewParams struct {
@@ -20,153 +20,194 @@ type ViewParams struct {
 	Loc         *time.Location
 }
 
-type slotAcc struct {
-	slot    api.Slot
-	deleted bool
-	live    bool
-	active  bool
-}
-
 // Aggregate turns entries (with bodies) into days of slots with billing
-// marks, by the rules in docs/diary.md. It is the one place those rules live:
-// the CLI view, the web UI and the client's verify report all use it.
-func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
+// marks, by the rules in docs/diary.md. It is the one place those rules are
+// applied: the CLI view, the web UI and the client's verify report all use
+// it. Each rule is a function of its own below (see billing.go), which
+// Aggregate composes: read the entries' facts, place them in their slots,
+// mark each slot, and add the slots and manual time up by day.
+func Aggregate(entries []Entry, p ViewParams) (tracking.DiaryView, error) {
 	if p.SlotSeconds <= 0 {
 		p.SlotSeconds = int(DefaultSlot / time.Second)
 	}
 	if p.Loc == nil {
 		p.Loc = time.Local
 	}
-	slotLen := int64(p.SlotSeconds)
-	from, to := p.From.Unix(), p.To.Unix()
-	view := api.DiaryView{Workspace: p.Workspace, Client: p.Client, From: p.From, To: p.To, SlotSeconds: p.SlotSeconds}
-
-	state := map[string]string{}
-	var captures []CaptureBody
-	type session struct {
-		start, stop int64
-		memo        string
+	f, err := readFacts(entries)
+	if err != nil {
+		return tracking.DiaryView{}, err
 	}
-	sessions := map[string]*session{}
-	var activity []ActivityBody
-	var idle, gaps []SpanBody
+	g := newSlotGrid(p)
+	g.placeShots(f)
+	g.placeActivity(f.activity)
+	g.placeIdle(f.idle)
+	g.placeGaps(f.gaps)
+	view := tracking.DiaryView{Workspace: p.Workspace, Client: p.Client, From: p.From, To: p.To, SlotSeconds: p.SlotSeconds}
+	for _, m := range f.manual {
+		if m.End > g.from && m.Start < g.to {
+			view.Manual = append(view.Manual, tracking.ManualEntry{ID: m.ID, Start: time.Unix(m.Start, 0), End: time.Unix(m.End, 0), Memo: m.Memo})
+		}
+	}
+	view.Days, view.Totals = g.days(f.sessions, view.Manual)
+	return view, nil
+}
+
+// session is a tracking session's span and memo; stop is 0 while it runs.
+type session struct {
+	start, stop int64
+	memo        string
+}
+
+// facts are the decoded bodies of a workspace's entries, and every shot's
+// state after its covers, deletes and prunes.
+type facts struct {
+	captures []CaptureBody
+	state    map[string]string
+	sessions map[string]*session
+	activity []ActivityBody
+	idle     []SpanBody
+	gaps     []SpanBody
+	manual   []SpanBody
+}
+
+// readFacts decodes the bodies of entries (those without a body are left
+// out) in log order.
+func readFacts(entries []Entry) (*facts, error) {
+	f := &facts{state: map[string]string{}, sessions: map[string]*session{}}
 	for _, e := range entries {
 		if e.Body == nil {
 			continue
 		}
-		var err error
+		if err := f.add(e); err != nil {
+			return nil, fmt.Errorf("entry %d (%s): %w", e.Index, e.Header.Type, err)
+		}
+	}
+	return f, nil
+}
+
+func (f *facts) add(e Entry) error {
+	switch e.Header.Type {
+	case TypeCapture:
+		var c CaptureBody
+		if err := decodeBody(e.Body, &c); err != nil {
+			return err
+		}
+		f.captures = append(f.captures, c)
+		f.state[c.ID] = nextShotState(f.state[c.ID], TypeCapture)
+	case TypeCover:
+		var c CoverBody
+		if err := decodeBody(e.Body, &c); err != nil {
+			return err
+		}
+		f.state[c.Shot] = nextShotState(f.state[c.Shot], TypeCover)
+	case TypeDelete:
+		var d DeleteBody
+		if err := decodeBody(e.Body, &d); err != nil {
+			return err
+		}
+		f.state[d.Shot] = nextShotState(f.state[d.Shot], TypeDelete)
+	case TypePrune:
+		var pb PruneBody
+		if err := decodeBody(e.Body, &pb); err != nil {
+			return err
+		}
+		for _, id := range pb.Shots {
+			f.state[id] = nextShotState(f.state[id], TypePrune)
+		}
+	case TypeActivity:
+		var a ActivityBody
+		if err := decodeBody(e.Body, &a); err != nil {
+			return err
+		}
+		f.activity = append(f.activity, a)
+	case TypeIdle, TypeGap, TypeManual:
+		var s SpanBody
+		if err := decodeBody(e.Body, &s); err != nil {
+			return err
+		}
 		switch e.Header.Type {
-		case TypeCapture:
-			var c CaptureBody
-			if err = decodeBody(e.Body, &c); err == nil {
-				captures = append(captures, c)
-				if state[c.ID] == "" {
-					state[c.ID] = api.ShotOK
-				}
-			}
-		case TypeCover:
-			var c CoverBody
-			if err = decodeBody(e.Body, &c); err == nil && state[c.Shot] != api.ShotDeleted && state[c.Shot] != api.ShotPruned {
-				state[c.Shot] = api.ShotCovered
-			}
-		case TypeDelete:
-			var d DeleteBody
-			if err = decodeBody(e.Body, &d); err == nil {
-				state[d.Shot] = api.ShotDeleted
-			}
-		case TypePrune:
-			var pb PruneBody
-			if err = decodeBody(e.Body, &pb); err == nil {
-				for _, id := range pb.Shots {
-					if state[id] != api.ShotDeleted {
-						state[id] = api.ShotPruned
-					}
-				}
-			}
-		case TypeActivity:
-			var a ActivityBody
-			if err = decodeBody(e.Body, &a); err == nil {
-				activity = append(activity, a)
-			}
-		case TypeIdle, TypeGap, TypeManual:
-			var s SpanBody
-			if err = decodeBody(e.Body, &s); err == nil {
-				switch e.Header.Type {
-				case TypeIdle:
-					idle = append(idle, s)
-				case TypeGap:
-					gaps = append(gaps, s)
-				default:
-					if s.End > from && s.Start < to {
-						view.Manual = append(view.Manual, api.ManualEntry{ID: s.ID, Start: time.Unix(s.Start, 0), End: time.Unix(s.End, 0), Memo: s.Memo})
-					}
-				}
-			}
-		case TypeSessionStart, TypeSessionStop:
-			var s SessionBody
-			if err = decodeBody(e.Body, &s); err == nil {
-				ss := sessions[s.ID]
-				if ss == nil {
-					ss = &session{}
-					sessions[s.ID] = ss
-				}
-				if e.Header.Type == TypeSessionStart {
-					ss.start, ss.memo = s.Time, s.Memo
-				} else {
-					ss.stop = s.Time
-				}
-			}
+		case TypeIdle:
+			f.idle = append(f.idle, s)
+		case TypeGap:
+			f.gaps = append(f.gaps, s)
 		default:
-			err = fmt.Errorf("unknown type %q", e.Header.Type)
+			f.manual = append(f.manual, s)
 		}
-		if err != nil {
-			return api.DiaryView{}, fmt.Errorf("entry %d (%s): %w", e.Index, e.Header.Type, err)
+	case TypeSessionStart, TypeSessionStop:
+		var s SessionBody
+		if err := decodeBody(e.Body, &s); err != nil {
+			return err
 		}
+		ss := f.sessions[s.ID]
+		if ss == nil {
+			ss = &session{}
+			f.sessions[s.ID] = ss
+		}
+		if e.Header.Type == TypeSessionStart {
+			ss.start, ss.memo = s.Time, s.Memo
+		} else {
+			ss.stop = s.Time
+		}
+	default:
+		return fmt.Errorf("unknown type %q", e.Header.Type)
 	}
+	return nil
+}
 
-	slots := map[int64]*slotAcc{}
-	get := func(start int64) *slotAcc {
-		if start < from || start >= to {
-			return nil
-		}
-		s := slots[start]
-		if s == nil {
-			s = &slotAcc{slot: api.Slot{Start: time.Unix(start, 0).In(p.Loc), End: time.Unix(start+slotLen, 0).In(p.Loc), Shots: []api.Shot{}}}
-			slots[start] = s
-		}
-		return s
-	}
-	floor := func(t int64) int64 { return t - ((t%slotLen)+slotLen)%slotLen }
+// slotAcc is a slot being filled, with what its billing mark needs.
+type slotAcc struct {
+	slot    tracking.Slot
+	deleted bool // a deleted shot no retake stands in for
+	live    bool // a shot that is not deleted
+	active  bool // some activity
+}
 
-	// A deleted shot that has a live retake in its own slot does not cost
-	// the slot its pay: the retake stands in for it.
-	slotOf := map[string]int64{}
-	for _, c := range captures {
-		slotOf[c.ID] = floor(c.Taken / 1000)
+// slotGrid holds the slots of a view's range that have anything in them.
+type slotGrid struct {
+	p        ViewParams
+	slotLen  int64
+	from, to int64
+	slots    map[int64]*slotAcc
+}
+
+func newSlotGrid(p ViewParams) *slotGrid {
+	return &slotGrid{p: p, slotLen: int64(p.SlotSeconds), from: p.From.Unix(), to: p.To.Unix(), slots: map[int64]*slotAcc{}}
+}
+
+func (g *slotGrid) floor(t int64) int64 { return tracking.SlotStart(t, g.slotLen) }
+
+// get returns the slot that starts at start, made when it is in the range;
+// nil outside it.
+func (g *slotGrid) get(start int64) *slotAcc {
+	if start < g.from || start >= g.to {
+		return nil
 	}
-	retaken := map[string]bool{}
-	for _, c := range captures {
-		if st := state[c.ID]; c.Retake != "" && (st == api.ShotOK || st == api.ShotCovered) {
-			if orig, ok := slotOf[c.Retake]; ok && orig == slotOf[c.ID] {
-				retaken[c.Retake] = true
-			}
-		}
+	s := g.slots[start]
+	if s == nil {
+		s = &slotAcc{slot: tracking.Slot{Start: time.Unix(start, 0).In(g.p.Loc), End: time.Unix(start+g.slotLen, 0).In(g.p.Loc), Shots: []tracking.Shot{}}}
+		g.slots[start] = s
 	}
-	for _, c := range captures {
-		s := get(floor(c.Taken / 1000))
+	return s
+}
+
+func (g *slotGrid) placeShots(f *facts) {
+	retaken := retakenShots(f.captures, f.state, g.slotLen)
+	for _, c := range f.captures {
+		s := g.get(g.floor(c.Taken / 1000))
 		if s == nil {
 			continue
 		}
-		st := state[c.ID]
-		s.slot.Shots = append(s.slot.Shots, api.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, Retake: c.Retake, Blurred: c.Blurred})
-		if st == api.ShotDeleted {
-			s.deleted = s.deleted || !retaken[c.ID]
-		} else {
-			s.live = true
-		}
+		st := f.state[c.ID]
+		s.slot.Shots = append(s.slot.Shots, tracking.Shot{ID: c.ID, Taken: time.UnixMilli(c.Taken).In(g.p.Loc), Display: c.Display, Width: c.W, Height: c.H, State: st, RetakeOf: c.RetakeOf, Blurred: c.Blurred})
+		deletes, live := shotEffect(st, retaken[c.ID])
+		s.deleted = s.deleted || deletes
+		s.live = s.live || live
 	}
+}
+
+func (g *slotGrid) placeActivity(activity []ActivityBody) {
 	for _, a := range activity {
-		s := get(floor(a.Minute))
+		s := g.get(g.floor(a.Minute))
 		if s == nil {
 			continue
 		}
@@ -176,120 +217,83 @@ func Aggregate(entries []Entry, p ViewParams) (api.DiaryView, error) {
 		s.slot.Activity.Scrolls += a.Scrolls
 		s.slot.Activity.Active += a.Active
 		s.slot.Minutes++
-		if a.Active > 0 || a.Keys+a.Clicks+a.Moves+a.Scrolls > 0 {
-			s.active = true
-		}
+		s.active = s.active || isActive(a.Activity)
 	}
+}
+
+// placeIdle adds idle seconds to the slots that already have something.
+func (g *slotGrid) placeIdle(idle []SpanBody) {
 	for _, sp := range idle {
-		for t := floor(sp.Start); t < sp.End; t += slotLen {
-			if s := slots[t]; s != nil {
-				s.slot.IdleSeconds += int(min(sp.End, t+slotLen) - max(sp.Start, t))
+		for t := g.floor(sp.Start); t < sp.End; t += g.slotLen {
+			if s := g.slots[t]; s != nil {
+				s.slot.IdleSeconds += overlap(sp, t, g.slotLen)
 			}
 		}
 	}
+}
+
+func (g *slotGrid) placeGaps(gaps []SpanBody) {
 	for _, sp := range gaps {
-		// Every slot the gap overlaps (its end is exclusive), and the slot
-		// of its start even when it has no length.
-		for t := floor(sp.Start); t < max(sp.End, sp.Start+1); t += slotLen {
-			if s := get(t); s != nil {
+		for _, t := range gapSlots(sp, g.slotLen) {
+			if s := g.get(t); s != nil {
 				s.slot.Gaps = append(s.slot.Gaps, sp.Reason)
 			}
 		}
 	}
+}
 
-	starts := make([]int64, 0, len(slots))
-	for t := range slots {
+// days marks every slot, groups the slots by local day and adds up the
+// days, the manual time and the range.
+func (g *slotGrid) days(sessions map[string]*session, manual []tracking.ManualEntry) ([]tracking.DiaryDay, tracking.DiaryTotals) {
+	starts := make([]int64, 0, len(g.slots))
+	for t := range g.slots {
 		starts = append(starts, t)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	days := map[string]*api.DiaryDay{}
-	var order []string
+	byDate := map[string]*tracking.DiaryDay{}
+	day := func(date string) *tracking.DiaryDay {
+		d := byDate[date]
+		if d == nil {
+			d = &tracking.DiaryDay{Date: date, Slots: []tracking.Slot{}}
+			byDate[date] = d
+		}
+		return d
+	}
+	var total tracking.DiaryTotals
 	totalActive := 0
 	for _, t := range starts {
-		s := slots[t]
+		s := g.slots[t]
 		sort.Slice(s.slot.Shots, func(i, j int) bool { return s.slot.Shots[i].Taken.Before(s.slot.Shots[j].Taken) })
-		for _, ss := range sessions {
-			stop := ss.stop
-			if stop == 0 {
-				stop = 1<<62 - 1
-			}
-			if ss.start < t+slotLen && stop > t && ss.memo != "" {
-				s.slot.Memo = ss.memo
-			}
-		}
-		switch {
-		case s.deleted:
-			s.slot.Reason = "a screenshot was deleted"
-		case !s.live:
-			s.slot.Reason = "no screenshot"
-		case !s.active:
-			s.slot.Reason = "no activity"
-		default:
-			s.slot.Billable = true
-		}
-		s.slot.ActivityPercent = min(100, s.slot.Activity.Active*100/p.SlotSeconds)
-		date := s.slot.Start.Format("2006-01-02")
-		d := days[date]
-		if d == nil {
-			d = &api.DiaryDay{Date: date}
-			days[date] = d
-			order = append(order, date)
-		}
+		s.slot.Memo = slotMemo(sessions, t, g.slotLen)
+		s.slot.Billable, s.slot.Reason = billable(s.deleted, s.live, s.active)
+		s.slot.ActivityPercent = activityPercent(s.slot.Activity.Active, g.p.SlotSeconds)
+		d := day(s.slot.Start.Format("2006-01-02"))
 		d.Slots = append(d.Slots, s.slot)
-		addSlot(&d.Totals, s.slot, p.SlotSeconds)
-		addSlot(&view.Totals, s.slot, p.SlotSeconds)
+		addSlot(&d.Totals, s.slot, g.p.SlotSeconds)
+		addSlot(&total, s.slot, g.p.SlotSeconds)
 		totalActive += s.slot.Activity.Active
 	}
-	for _, m := range view.Manual {
-		secs := int(min(m.End.Unix(), to) - max(m.Start.Unix(), from))
-		date := m.Start.In(p.Loc).Format("2006-01-02")
-		d := days[date]
-		if d == nil {
-			d = &api.DiaryDay{Date: date, Slots: []api.Slot{}}
-			days[date] = d
-			order = append(order, date)
+	for _, m := range manual {
+		secs := manualSeconds(m, g.from, g.to)
+		d := day(m.Start.In(g.p.Loc).Format("2006-01-02"))
+		addManual(&d.Totals, secs)
+		addManual(&total, secs)
+	}
+	dates := make([]string, 0, len(byDate))
+	for date := range byDate {
+		dates = append(dates, date)
+	}
+	sort.Strings(dates)
+	out := []tracking.DiaryDay{}
+	for _, date := range dates {
+		d := byDate[date]
+		act := 0
+		for _, s := range d.Slots {
+			act += s.Activity.Active
 		}
-		d.Totals.ManualSeconds += secs
-		d.Totals.BillableSeconds += secs
-		view.Totals.ManualSeconds += secs
-		view.Totals.BillableSeconds += secs
+		d.Totals.ActivityPercent = activityPercent(act, d.Totals.Slots*g.p.SlotSeconds)
+		out = append(out, *d)
 	}
-	sort.Strings(order)
-	for _, date := range order {
-		d := days[date]
-		if n := d.Totals.Slots; n > 0 {
-			act := 0
-			for _, s := range d.Slots {
-				act += s.Activity.Active
-			}
-			d.Totals.ActivityPercent = min(100, act*100/(n*p.SlotSeconds))
-		}
-		view.Days = append(view.Days, *d)
-	}
-	if n := view.Totals.Slots; n > 0 {
-		view.Totals.ActivityPercent = min(100, totalActive*100/(n*p.SlotSeconds))
-	}
-	if view.Days == nil {
-		view.Days = []api.DiaryDay{}
-	}
-	return view, nil
-}
-
-func addSlot(t *api.DiaryTotals, s api.Slot, slotSeconds int) {
-	t.Slots++
-	t.TrackedSeconds += slotSeconds
-	if s.Billable {
-		t.BillableSlots++
-		t.BillableSeconds += slotSeconds
-	}
-	t.IdleSeconds += s.IdleSeconds
-	for _, sh := range s.Shots {
-		t.Shots++
-		switch sh.State {
-		case api.ShotCovered:
-			t.Covered++
-		case api.ShotDeleted:
-			t.Deleted++
-		}
-	}
+	total.ActivityPercent = activityPercent(totalActive, total.Slots*g.p.SlotSeconds)
+	return out, total
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // BackupFormat names the backup format.
@@ -59,7 +60,10 @@ func (s *Store) Backup(ctx context.Context, keyDir, passphrase string, w io.Writ
 				return err
 			}
 			if d.Type().IsRegular() && !strings.HasSuffix(p, ".tmp") {
-				rel, _ := filepath.Rel(s.dir, p)
+				rel, err := filepath.Rel(s.dir, p)
+				if err != nil {
+					return err
+				}
 				files["diary/"+filepath.ToSlash(rel)] = p
 			}
 			return nil
@@ -261,5 +265,5 @@ func SwapRestore(stage, diaryDir, keyDir string, now time.Time) (replaced []stri
 		}
 	}
 	os.RemoveAll(stage)
-	return replaced, syncDir(filepath.Dir(diaryDir))
+	return replaced, atomicfile.SyncDir(filepath.Dir(diaryDir))
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // benchShot is a JPEG of about 200 KB (a busy 1280x800 screen) and its
@@ -43,7 +43,7 @@ func benchShot(b *testing.B) (orig, thumb []byte) {
 		q -= 5
 	}
 	orig = append([]byte{}, buf.Bytes()...)
-	thumb, err := thumbnailOf(img)
+	thumb, err := thumbnail.Make(img)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.SetBytes(int64(len(orig) + len(thumb)))
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			m := api.CaptureMeta{ID: fmt.Sprintf("b%d", i), Taken: day0.Add(time.Duration(i) * time.Second)}
+			m := tracking.Capture{ID: fmt.Sprintf("b%d", i), Taken: day0.Add(time.Duration(i) * time.Second)}
 			if _, err := f.s.AddCapture(ctx, "acme", m, orig, thumb); err != nil {
 				b.Fatal(err)
 			}
@@ -104,9 +104,9 @@ func BenchmarkVerify(b *testing.B) {
 	for d := 0; d < 5; d++ {
 		for s := 0; s < 48; s++ {
 			start := day0.AddDate(0, 0, d).Add(time.Duration(s) * 10 * time.Minute)
-			recs := make([]api.Record, 10)
+			recs := make([]tracking.Record, 10)
 			for m := range recs {
-				recs[m] = api.Record{ID: fmt.Sprintf("a%d-%d-%d", d, s, m), Type: api.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &api.Activity{Keys: 9, Active: 40}}
+				recs[m] = tracking.Record{ID: fmt.Sprintf("a%d-%d-%d", d, s, m), Type: tracking.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 9, Active: 40}}
 			}
 			if _, err := f.s.AddRecords(ctx, "acme", recs); err != nil {
 				b.Fatal(err)

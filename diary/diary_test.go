@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 var ctx = context.Background()
@@ -80,7 +79,7 @@ func TestLockedStoreRefusesIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	_, err = s2.AddCapture(ctx, "acme", api.CaptureMeta{ID: "x1", Taken: day0}, screenJPEG(t, 64, 40, 1), nil)
+	_, err = s2.AddCapture(ctx, "acme", tracking.Capture{ID: "x1", Taken: day0}, screenJPEG(t, 64, 40, 1), nil)
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("ingest while locked: %v", err)
 	}
@@ -89,16 +88,16 @@ func TestLockedStoreRefusesIngest(t *testing.T) {
 func TestIngestIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	img := screenJPEG(t, 320, 200, 1)
-	m := api.CaptureMeta{ID: "0193aaaa-0000-7000-8000-000000000001", Taken: day0.Add(time.Minute)}
+	m := tracking.Capture{ID: "0193aaaa-0000-7000-8000-000000000001", Taken: day0.Add(time.Minute)}
 	r1, err := f.s.AddCapture(ctx, "acme", m, img, nil)
-	if err != nil || r1.Duplicate {
+	if err != nil || len(r1.Duplicates) > 0 {
 		t.Fatalf("first: %+v %v", r1, err)
 	}
 	r2, err := f.s.AddCapture(ctx, "acme", m, img, nil)
-	if err != nil || !r2.Duplicate || r2.LogSize != r1.LogSize {
+	if err != nil || len(r2.Duplicates) != 1 || r2.LogSize != r1.LogSize {
 		t.Fatalf("second: %+v %v", r2, err)
 	}
-	rec := []api.Record{{ID: "a1", Type: api.RecordActivity, Minute: day0, Activity: &api.Activity{Active: 30}}}
+	rec := []tracking.Record{{ID: "a1", Type: tracking.RecordActivity, Minute: day0, Activity: &tracking.Activity{Active: 30}}}
 	if ack, err := f.s.AddRecords(ctx, "acme", rec); err != nil || len(ack.Stored) != 1 {
 		t.Fatalf("records: %+v %v", ack, err)
 	}
@@ -122,14 +121,14 @@ func TestIngestRejectsBadInput(t *testing.T) {
 	f := newFixture(t)
 	img := screenJPEG(t, 320, 200, 1)
 	cases := map[string]struct {
-		m    api.CaptureMeta
+		m    tracking.Capture
 		orig []byte
 		want string
 	}{
-		"bad id":       {api.CaptureMeta{ID: "../x", Taken: day0}, img, "capture id"},
-		"no time":      {api.CaptureMeta{ID: "c1"}, img, "taken time"},
-		"not an image": {api.CaptureMeta{ID: "c1", Taken: day0}, []byte("hello"), "not a JPEG"},
-		"geometry":     {api.CaptureMeta{ID: "c1", Taken: day0, Width: 100, Height: 100}, img, "geometry"},
+		"bad id":       {tracking.Capture{ID: "../x", Taken: day0}, img, "capture id"},
+		"no time":      {tracking.Capture{ID: "c1"}, img, "taken time"},
+		"not an image": {tracking.Capture{ID: "c1", Taken: day0}, []byte("hello"), "not a JPEG"},
+		"geometry":     {tracking.Capture{ID: "c1", Taken: day0, Width: 100, Height: 100}, img, "geometry"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -139,13 +138,13 @@ func TestIngestRejectsBadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.s.AddCapture(ctx, "nope", api.CaptureMeta{ID: "c1", Taken: day0}, img, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := f.s.AddCapture(ctx, "nope", tracking.Capture{ID: "c1", Taken: day0}, img, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown workspace: %v", err)
 	}
-	if _, err := f.s.AddRecords(ctx, "acme", []api.Record{{ID: "r1", Type: "keystrokes"}}); !errors.Is(err, ErrInvalid) {
+	if _, err := f.s.AddRecords(ctx, "acme", []tracking.Record{{ID: "r1", Type: "keystrokes"}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown type: %v", err)
 	}
-	if _, err := f.s.AddRecords(ctx, "acme", []api.Record{{ID: "r1", Type: api.RecordActivity, Minute: day0, Activity: &api.Activity{Active: 61}}}); !errors.Is(err, ErrInvalid) {
+	if _, err := f.s.AddRecords(ctx, "acme", []tracking.Record{{ID: "r1", Type: tracking.RecordActivity, Minute: day0, Activity: &tracking.Activity{Active: 61}}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("61 active seconds in a minute: %v", err)
 	}
 	if n, _ := f.s.logSize(ctx, "acme"); n != 0 {
@@ -156,7 +155,7 @@ func TestIngestRejectsBadInput(t *testing.T) {
 func TestBillingRules(t *testing.T) {
 	f := newFixture(t)
 	ws := "acme"
-	_, err := f.s.AddRecords(ctx, ws, []api.Record{{ID: "ss1", Type: api.RecordSessionStart, Session: "s1", Time: day0, Memo: "checkout bug"}})
+	_, err := f.s.AddRecords(ctx, ws, []tracking.Record{{ID: "ss1", Type: tracking.RecordSessionStart, Session: "s1", Time: day0, Memo: "checkout bug"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +203,7 @@ func TestBillingRules(t *testing.T) {
 	if slots[0].ActivityPercent != 75 || slots[0].Shots[0].ID != billed {
 		t.Errorf("first slot: %+v", slots[0])
 	}
-	if slots[3].Shots[0].State != api.ShotDeleted || slots[4].Shots[0].State != api.ShotCovered {
+	if slots[3].Shots[0].State != tracking.ShotDeleted || slots[4].Shots[0].State != tracking.ShotCovered {
 		t.Errorf("states: %s %s", slots[3].Shots[0].State, slots[4].Shots[0].State)
 	}
 	tot := v.Totals
@@ -247,14 +246,14 @@ func TestCoverHidesTextAndRevealProvesIt(t *testing.T) {
 	}
 	// Off the image: refused, nothing changed.
 	n0, _ := f.s.logSize(ctx, "acme")
-	if err := f.s.Cover(ctx, id, []api.Rect{{X: 300, Y: 0, W: 50, H: 10}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not inside the 320x200 image") {
+	if err := f.s.Cover(ctx, id, []tracking.Rect{{X: 300, Y: 0, W: 50, H: 10}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not inside the 320x200 image") {
 		t.Fatalf("rect off the image: %v", err)
 	}
 	if n, _ := f.s.logSize(ctx, "acme"); n != n0 {
 		t.Fatal("a refused cover changed the log")
 	}
-	rect := api.Rect{X: 0, Y: 0, W: 160, H: 100}
-	if err := f.s.Cover(ctx, id, []api.Rect{rect}); err != nil {
+	rect := tracking.Rect{X: 0, Y: 0, W: 160, H: 100}
+	if err := f.s.Cover(ctx, id, []tracking.Rect{rect}); err != nil {
 		t.Fatal(err)
 	}
 	cur, _, err := f.s.ShotImage(ctx, id, ImageCurrent)
@@ -321,10 +320,10 @@ func TestSecondCoverKeepsTheFirst(t *testing.T) {
 	f := newFixture(t)
 	id := f.workSlot("acme", day0, 7)
 	a, b := image.Rect(0, 0, 160, 100), image.Rect(160, 100, 320, 200)
-	if err := f.s.Cover(ctx, id, []api.Rect{{X: 0, Y: 0, W: 160, H: 100}}); err != nil {
+	if err := f.s.Cover(ctx, id, []tracking.Rect{{X: 0, Y: 0, W: 160, H: 100}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.Cover(ctx, id, []api.Rect{{X: 160, Y: 100, W: 160, H: 100}}); err != nil {
+	if err := f.s.Cover(ctx, id, []tracking.Rect{{X: 160, Y: 100, W: 160, H: 100}}); err != nil {
 		t.Fatal(err)
 	}
 	cur, _, err := f.s.ShotImage(ctx, id, ImageCurrent)
@@ -349,7 +348,7 @@ func TestSecondCoverKeepsTheFirst(t *testing.T) {
 	if err := f.s.Cover(ctx, id, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.Cover(ctx, id, []api.Rect{{X: 0, Y: 0, W: 10, H: 10}}); err != nil {
+	if err := f.s.Cover(ctx, id, []tracking.Rect{{X: 0, Y: 0, W: 10, H: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	cur, _, _ = f.s.ShotImage(ctx, id, ImageCurrent)
@@ -406,7 +405,7 @@ func TestDeleteShreds(t *testing.T) {
 		t.Fatalf("blobs still there: %v", left)
 	}
 	si, _ := f.s.shot(ctx, id)
-	if si.secret != nil || si.state != api.ShotDeleted {
+	if si.secret != nil || si.state != tracking.ShotDeleted {
 		t.Fatalf("shot row %+v", si)
 	}
 	if _, _, err := f.s.ShotImage(ctx, id, ImageOriginal); !errors.Is(err, ErrNotFound) {
@@ -779,7 +778,7 @@ func TestNoPlaintextImagesOnDisk(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		ids = append(ids, f.workSlot("acme", day0.Add(time.Duration(i)*10*time.Minute), int64(i)))
 	}
-	if err := f.s.Cover(ctx, ids[0], []api.Rect{{X: 10, Y: 10, W: 100, H: 50}}); err != nil {
+	if err := f.s.Cover(ctx, ids[0], []tracking.Rect{{X: 10, Y: 10, W: 100, H: 50}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.s.Delete(ctx, ids[1]); err != nil {
@@ -894,10 +893,10 @@ func TestExportSlotLengthFollowsTheCaptures(t *testing.T) {
 func TestIdleAndGapsInSlots(t *testing.T) {
 	f := newFixture(t)
 	f.workSlot("acme", day0, 1)
-	_, err := f.s.AddRecords(ctx, "acme", []api.Record{
-		{ID: "idle-1", Type: api.RecordIdle, Start: day0.Add(2 * time.Minute), End: day0.Add(5*time.Minute + 30*time.Second)},
-		{ID: "idle-2", Type: api.RecordIdle, Start: day0.Add(9 * time.Minute), End: day0.Add(11 * time.Minute)},
-		{ID: "gap-1", Type: api.RecordGap, Start: day0.Add(9 * time.Minute), End: day0.Add(10 * time.Minute), Reason: "no screenshot: no X display"},
+	_, err := f.s.AddRecords(ctx, "acme", []tracking.Record{
+		{ID: "idle-1", Type: tracking.RecordIdle, Start: day0.Add(2 * time.Minute), End: day0.Add(5*time.Minute + 30*time.Second)},
+		{ID: "idle-2", Type: tracking.RecordIdle, Start: day0.Add(9 * time.Minute), End: day0.Add(11 * time.Minute)},
+		{ID: "gap-1", Type: tracking.RecordGap, Start: day0.Add(9 * time.Minute), End: day0.Add(10 * time.Minute), Reason: "no screenshot: no X display"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,16 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // Entry types: one leaf of the log each.
 const (
 	TypeCapture      = "capture"
-	TypeActivity     = "activity"
-	TypeIdle         = "idle"
-	TypeSessionStart = "session_start"
-	TypeSessionStop  = "session_stop"
-	TypeGap          = "gap"
+	TypeActivity     = tracking.RecordActivity
+	TypeIdle         = tracking.RecordIdle
+	TypeSessionStart = tracking.RecordSessionStart
+	TypeSessionStop  = tracking.RecordSessionStop
+	TypeGap          = tracking.RecordGap
 	TypeManual       = "manual"
 	TypeCover        = "cover"
 	TypeDelete       = "delete"
@@ -51,37 +53,28 @@ type Entry struct {
 // and the image. The salt is secret until an export shows the image, so
 // the commitment reveals nothing about a covered original.
 type CaptureBody struct {
-	ID          string    `json:"id"`
-	Session     string    `json:"session,omitempty"`
-	Taken       int64     `json:"taken"`
-	Slot        int64     `json:"slot"`
-	SlotSeconds int       `json:"slot_seconds"`
-	Display     int       `json:"display"`
-	X           int       `json:"x"`
-	Y           int       `json:"y"`
-	W           int       `json:"w"`
-	H           int       `json:"h"`
-	Commit      string    `json:"commit"`
-	ThumbCommit string    `json:"thumb_commit"`
-	Activity    *Activity `json:"activity,omitempty"`
-	Retake      string    `json:"retake_of,omitempty"`
-	Blurred     bool      `json:"blurred,omitempty"` // blurred inside the guest
-}
-
-// Activity is counts and active seconds; never which key.
-type Activity struct {
-	Keys    int `json:"keys"`
-	Clicks  int `json:"clicks"`
-	Moves   int `json:"moves"`
-	Scrolls int `json:"scrolls"`
-	Active  int `json:"active"`
+	ID          string             `json:"id"`
+	Session     string             `json:"session,omitempty"`
+	Taken       int64              `json:"taken"`
+	Slot        int64              `json:"slot"`
+	SlotSeconds int                `json:"slot_seconds"`
+	Display     int                `json:"display"`
+	X           int                `json:"x"`
+	Y           int                `json:"y"`
+	W           int                `json:"w"`
+	H           int                `json:"h"`
+	Commit      string             `json:"commit"`
+	ThumbCommit string             `json:"thumb_commit"`
+	Activity    *tracking.Activity `json:"activity,omitempty"`
+	RetakeOf    string             `json:"retake_of,omitempty"`
+	Blurred     bool               `json:"blurred,omitempty"` // blurred inside the guest
 }
 
 // ActivityBody is one minute of activity.
 type ActivityBody struct {
 	ID     string `json:"id"`
 	Minute int64  `json:"minute"` // unix s
-	Activity
+	tracking.Activity
 }
 
 // SpanBody is an idle period, a gap, or manual time.
@@ -104,19 +97,11 @@ type SessionBody struct {
 // covered image and thumbnail (which an export shows), and the capture's
 // commitment repeated, so a reveal can prove what was under the cover.
 type CoverBody struct {
-	Shot         string `json:"shot"`
-	Rects        []Rect `json:"rects,omitempty"`
-	Covered      string `json:"covered"`
-	CoveredThumb string `json:"covered_thumb"`
-	Commit       string `json:"commit"`
-}
-
-// Rect is a region of a shot.
-type Rect struct {
-	X int `json:"x"`
-	Y int `json:"y"`
-	W int `json:"w"`
-	H int `json:"h"`
+	Shot         string          `json:"shot"`
+	Rects        []tracking.Rect `json:"rects,omitempty"`
+	Covered      string          `json:"covered"`
+	CoveredThumb string          `json:"covered_thumb"`
+	Commit       string          `json:"commit"`
 }
 
 // DeleteBody is a tombstone: the shot's original and thumbnail are shredded.

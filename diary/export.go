@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/tracking"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/workspace-sandbox/workspace/api"
 )
 
 // ExportFormat names the export format and its version.
@@ -136,8 +135,14 @@ func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, rec
 	if !to.After(from) {
 		return ExportSummary{}, fmt.Errorf("%w: the range ends before it starts", ErrInvalid)
 	}
-	keys, _ := s.Keys()
-	wi, _ := s.Workspace(ctx, ws)
+	keys, err := s.Keys()
+	if err != nil {
+		return ExportSummary{}, err
+	}
+	wi, err := s.Workspace(ctx, ws)
+	if err != nil {
+		return ExportSummary{}, err
+	}
 	if _, err := s.Check(ctx, ws); err != nil {
 		return ExportSummary{}, fmt.Errorf("the diary of %q is damaged, not exporting it: %w", ws, err)
 	}
@@ -166,7 +171,10 @@ func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, rec
 			sum.Bodies++
 		}
 	}
-	cp, _ := parseCheckpointNote(m.Checkpoint)
+	cp, err := parseCheckpointNote(m.Checkpoint)
+	if err != nil {
+		return sum, fmt.Errorf("export written, but its checkpoint does not parse: %w", err)
+	}
 	sum.Checkpoint = cp.Size
 	return sum, nil
 }
@@ -282,7 +290,7 @@ func (s *Store) exportShot(ctx context.Context, id string) ([]namedFile, *manife
 	kinds := []string{blobOriginal, blobThumb}
 	files := kinds
 	ms := &manifestShot{Salt: hex.EncodeToString(sec.salt)}
-	if si.state == api.ShotCovered {
+	if si.state == tracking.ShotCovered {
 		c, err := s.lastCover(ctx, si)
 		if err != nil {
 			return nil, nil, err
@@ -446,18 +454,18 @@ type VerifyOptions struct {
 
 // Verified is a verified export.
 type Verified struct {
-	Workspace  string            `json:"workspace"`
-	Client     string            `json:"client,omitempty"`
-	From       time.Time         `json:"from"`
-	To         time.Time         `json:"to"`
-	Created    time.Time         `json:"created"`
-	Signer     string            `json:"signer"`
-	Checkpoint int64             `json:"checkpoint_size"`
-	Entries    int               `json:"entries_checked"`
-	Bodies     int               `json:"entries_with_content"`
-	View       api.DiaryView     `json:"diary"`
-	Thumbs     map[string][]byte `json:"-"`
-	Images     map[string][]byte `json:"-"`
+	Workspace  string             `json:"workspace"`
+	Client     string             `json:"client,omitempty"`
+	From       time.Time          `json:"from"`
+	To         time.Time          `json:"to"`
+	Created    time.Time          `json:"created"`
+	Signer     string             `json:"signer"`
+	Checkpoint int64              `json:"checkpoint_size"`
+	Entries    int                `json:"entries_checked"`
+	Bodies     int                `json:"entries_with_content"`
+	View       tracking.DiaryView `json:"diary"`
+	Thumbs     map[string][]byte  `json:"-"`
+	Images     map[string][]byte  `json:"-"`
 }
 
 // DecryptExport opens an age-encrypted export with ids, with errors a

@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // clock is an injected, settable clock.
@@ -114,12 +113,12 @@ func screenJPEG(t testing.TB, w, h int, seed int64) []byte {
 // capture stores a synthetic capture taken at `at` and returns its id.
 func (f *fixture) capture(ws string, at time.Time, seed int64) string {
 	f.t.Helper()
-	id := NewID(at)
+	id := tracking.NewID(at)
 	w, h := 320, 200
 	if f.small {
 		w, h = 24, 16
 	}
-	_, err := f.s.AddCapture(context.Background(), ws, api.CaptureMeta{ID: id, Session: "s1", Taken: at}, screenJPEG(f.t, w, h, seed), nil)
+	_, err := f.s.AddCapture(context.Background(), ws, tracking.Capture{ID: id, Session: "s1", Taken: at}, screenJPEG(f.t, w, h, seed), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -129,9 +128,9 @@ func (f *fixture) capture(ws string, at time.Time, seed int64) string {
 // activity stores one minute of activity.
 func (f *fixture) activity(ws string, minute time.Time, active int) {
 	f.t.Helper()
-	_, err := f.s.AddRecords(context.Background(), ws, []api.Record{{
-		ID: fmt.Sprintf("act-%d", minute.Unix()), Type: api.RecordActivity, Minute: minute,
-		Activity: &api.Activity{Keys: 30, Clicks: 4, Moves: 100, Scrolls: 2, Active: active},
+	_, err := f.s.AddRecords(context.Background(), ws, []tracking.Record{{
+		ID: fmt.Sprintf("act-%d", minute.Unix()), Type: tracking.RecordActivity, Minute: minute,
+		Activity: &tracking.Activity{Keys: 30, Clicks: 4, Moves: 100, Scrolls: 2, Active: active},
 	}})
 	if err != nil {
 		f.t.Fatal(err)

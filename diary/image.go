@@ -8,11 +8,9 @@ import (
 	"image/draw"
 	"image/jpeg"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
-
-// ThumbWidth is the width of thumbnails made on the host.
-const ThumbWidth = 320
 
 func decodeImage(b []byte) (image.Image, error) {
 	img, _, err := image.Decode(bytes.NewReader(b))
@@ -30,28 +28,13 @@ func encodeJPEG(img image.Image, q int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// makeThumbnail scales an image to ThumbWidth wide (area average), in memory.
+// makeThumbnail makes the thumbnail of an encoded image, in memory.
 func makeThumbnail(b []byte) ([]byte, error) {
 	img, err := decodeImage(b)
 	if err != nil {
 		return nil, err
 	}
-	return thumbnailOf(img)
-}
-
-func thumbnailOf(img image.Image) ([]byte, error) {
-	r := img.Bounds()
-	w := min(ThumbWidth, r.Dx())
-	h := max(1, r.Dy()*w/r.Dx())
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := 0; y < h; y++ {
-		y0, y1 := r.Min.Y+y*r.Dy()/h, r.Min.Y+(y+1)*r.Dy()/h
-		for x := 0; x < w; x++ {
-			x0, x1 := r.Min.X+x*r.Dx()/w, r.Min.X+(x+1)*r.Dx()/w
-			dst.SetRGBA(x, y, average(img, image.Rect(x0, y0, max(x1, x0+1), max(y1, y0+1))))
-		}
-	}
-	return encodeJPEG(dst, 75)
+	return thumbnail.Make(img)
 }
 
 func average(img image.Image, r image.Rectangle) color.RGBA {
@@ -74,7 +57,7 @@ func average(img image.Image, r image.Rectangle) color.RGBA {
 const CoverBlock = 24
 
 // checkRects refuses rectangles that are empty or leave the image.
-func checkRects(rects []api.Rect, size image.Point) error {
+func checkRects(rects []tracking.Rect, size image.Point) error {
 	// Compared with the room left, not as sums: x+w can wrap around.
 	for i, r := range rects {
 		if r.W <= 0 || r.H <= 0 || r.X < 0 || r.Y < 0 || r.W > size.X-r.X || r.H > size.Y-r.Y {
@@ -88,12 +71,12 @@ func checkRects(rects []api.Rect, size image.Point) error {
 // when rects is empty) reduced to flat CoverBlock-sized blocks of their mean
 // colour and then box-blurred across block edges: the layout's colours stay,
 // text does not.
-func coverImage(img image.Image, rects []api.Rect) *image.RGBA {
+func coverImage(img image.Image, rects []tracking.Rect) *image.RGBA {
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
 	if len(rects) == 0 {
-		rects = []api.Rect{{X: 0, Y: 0, W: b.Dx(), H: b.Dy()}}
+		rects = []tracking.Rect{{X: 0, Y: 0, W: b.Dx(), H: b.Dy()}}
 	}
 	for _, r := range rects {
 		area := image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H).Intersect(out.Bounds())

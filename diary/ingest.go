@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // Blob kinds of a shot, each a sealed file blobs/WS/ID.KIND.
@@ -84,39 +85,18 @@ func (s *Store) writeBlobs(ws, id string, key []byte, blobs map[string][]byte) e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	files := make(map[string][]byte, len(blobs))
 	for kind, plain := range blobs {
 		sealed, err := seal(key, plain, id+"/"+kind)
 		if err != nil {
 			return err
 		}
-		if err := writeFileNoDirSync(s.blobPath(ws, id, kind), sealed); err != nil {
-			return fmt.Errorf("write %s blob of %s: %w", kind, id, err)
-		}
+		files[filepath.Base(s.blobPath(ws, id, kind))] = sealed
 	}
-	return syncDir(dir)
-}
-
-func writeFileNoDirSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
+	if err := atomicfile.WriteAll(dir, files, 0o600); err != nil {
+		return fmt.Errorf("write blobs of %s: %w", id, err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 func (s *Store) readBlob(ws, id, kind string, key []byte) ([]byte, error) {
@@ -180,94 +160,88 @@ func checkImage(what string, b []byte) (image.Point, error) {
 	return image.Pt(cfg.Width, cfg.Height), nil
 }
 
-// CaptureResult says what AddCapture did.
-type CaptureResult struct {
-	Duplicate bool
-	LogSize   int64
-}
-
 // AddCapture stores a screenshot: sealed blobs written and fsynced, then the
 // index row and the log entry in one durable transaction. It returns only
-// after the commit; a capture id seen before is not stored again.
-func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, orig, thumb []byte) (CaptureResult, error) {
+// after the commit; a capture id seen before is not stored again (the ack
+// lists it as a duplicate).
+func (s *Store) AddCapture(ctx context.Context, ws string, m tracking.Capture, orig, thumb []byte) (tracking.Ack, error) {
 	if err := checkID("capture", m.ID); err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	if m.Taken.IsZero() {
-		return CaptureResult{}, fmt.Errorf("%w: capture %s: taken time is missing", ErrInvalid, m.ID)
+		return tracking.Ack{}, fmt.Errorf("%w: capture %s: taken time is missing", ErrInvalid, m.ID)
 	}
-	if m.Retake != "" {
-		if err := checkID("retaken capture", m.Retake); err != nil {
-			return CaptureResult{}, err
+	if m.RetakeOf != "" {
+		if err := checkID("retaken capture", m.RetakeOf); err != nil {
+			return tracking.Ack{}, err
 		}
 	}
 	size, err := checkImage("capture "+m.ID+" original", orig)
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	if m.Width == 0 && m.Height == 0 {
 		m.Width, m.Height = size.X, size.Y
 	}
 	if m.Width != size.X || m.Height != size.Y {
-		return CaptureResult{}, fmt.Errorf("%w: capture %s: geometry says %dx%d, the image is %dx%d", ErrInvalid, m.ID, m.Width, m.Height, size.X, size.Y)
+		return tracking.Ack{}, fmt.Errorf("%w: capture %s: geometry says %dx%d, the image is %dx%d", ErrInvalid, m.ID, m.Width, m.Height, size.X, size.Y)
 	}
 	if len(thumb) == 0 {
 		if thumb, err = makeThumbnail(orig); err != nil {
-			return CaptureResult{}, fmt.Errorf("%w: capture %s: %v", ErrInvalid, m.ID, err)
+			return tracking.Ack{}, fmt.Errorf("%w: capture %s: %v", ErrInvalid, m.ID, err)
 		}
 	} else if _, err := checkImage("capture "+m.ID+" thumbnail", thumb); err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	wi, err := s.Workspace(ctx, ws)
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	dk, err := s.dataKey(ctx, ws)
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if dup, err := s.seen(ctx, ws, m.ID); err != nil || dup {
-		n, _ := s.logSize(ctx, ws)
-		return CaptureResult{Duplicate: dup, LogSize: n}, err
+		if err != nil {
+			return tracking.Ack{}, err
+		}
+		n, err := s.logSize(ctx, ws)
+		return tracking.Ack{Duplicates: []string{m.ID}, LogSize: n}, err
 	}
-	if m.Retake != "" {
+	if m.RetakeOf != "" {
 		if err := s.checkRetakeCapture(ctx, ws, m); err != nil {
-			return CaptureResult{}, err
+			return tracking.Ack{}, err
 		}
 	}
 	key, err := newDataKey()
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	salt, err := newDataKey()
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	secret, err := s.sealSecret(dk, m.ID, shotSecret{key: key, salt: salt})
 	if err != nil {
-		return CaptureResult{}, err
+		return tracking.Ack{}, err
 	}
 	if err := s.writeBlobs(ws, m.ID, key, map[string][]byte{blobOriginal: orig, blobThumb: thumb}); err != nil {
 		s.removeBlobs(ws, m.ID, blobOriginal, blobThumb)
-		return CaptureResult{}, fmt.Errorf("capture %s: %w", m.ID, err)
+		return tracking.Ack{}, fmt.Errorf("capture %s: %w", m.ID, err)
 	}
-	slotLen := int64(wi.SlotSeconds)
-	t := m.Taken.Unix()
 	body := CaptureBody{
-		ID: m.ID, Session: m.Session, Taken: m.Taken.UnixMilli(), Slot: t - ((t%slotLen)+slotLen)%slotLen, SlotSeconds: wi.SlotSeconds,
+		ID: m.ID, Session: m.Session, Taken: m.Taken.UnixMilli(),
+		Slot: tracking.SlotStart(m.Taken.Unix(), int64(wi.SlotSeconds)), SlotSeconds: wi.SlotSeconds,
 		Display: m.Display, X: m.X, Y: m.Y, W: m.Width, H: m.Height,
 		Commit: commitment("original", salt, orig), ThumbCommit: commitment("thumbnail", salt, thumb),
-		Retake: m.Retake, Blurred: m.Blurred,
-	}
-	if a := m.Activity; a != nil {
-		body.Activity = &Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}
+		Activity: m.Activity, RetakeOf: m.RetakeOf, Blurred: m.Blurred,
 	}
 	n, err := s.commitAppend(ctx, ws, func(tx *sql.Tx) ([]pending, error) {
-		if m.Retake != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO retakes(orig, ws, shot) VALUES(?,?,?)`, m.Retake, ws, m.ID); err != nil {
-				return nil, fmt.Errorf("retake of %s: %w", m.Retake, err)
+		if m.RetakeOf != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO retakes(orig, ws, shot) VALUES(?,?,?)`, m.RetakeOf, ws, m.ID); err != nil {
+				return nil, fmt.Errorf("retake of %s: %w", m.RetakeOf, err)
 			}
 		}
 		return []pending{{typ: TypeCapture, ref: m.ID, at: m.Taken, body: body, record: m.ID,
@@ -275,9 +249,9 @@ func (s *Store) AddCapture(ctx context.Context, ws string, m api.CaptureMeta, or
 	})
 	if err != nil {
 		s.removeBlobs(ws, m.ID, blobOriginal, blobThumb)
-		return CaptureResult{}, fmt.Errorf("store capture %s: %w", m.ID, err)
+		return tracking.Ack{}, fmt.Errorf("store capture %s: %w", m.ID, err)
 	}
-	return CaptureResult{LogSize: n}, nil
+	return tracking.Ack{Stored: []string{m.ID}, LogSize: n}, nil
 }
 
 // seen says whether a record id is already stored for ws; the same id for
@@ -305,32 +279,32 @@ func (s *Store) logSize(ctx context.Context, ws string) (int64, error) {
 
 // AddRecords stores activity, idle, session and gap records in one durable
 // transaction; ids already stored are reported as duplicates.
-func (s *Store) AddRecords(ctx context.Context, ws string, recs []api.Record) (api.Ack, error) {
+func (s *Store) AddRecords(ctx context.Context, ws string, recs []tracking.Record) (tracking.Ack, error) {
 	if len(recs) > maxRecords {
-		return api.Ack{}, fmt.Errorf("%w: %d records in one call (limit %d)", ErrInvalid, len(recs), maxRecords)
+		return tracking.Ack{}, fmt.Errorf("%w: %d records in one call (limit %d)", ErrInvalid, len(recs), maxRecords)
 	}
 	items := make([]pending, 0, len(recs))
 	ids := map[string]bool{}
 	for i, r := range recs {
 		it, err := recordEntry(r)
 		if err != nil {
-			return api.Ack{}, fmt.Errorf("%w: record %d: %v", ErrInvalid, i, err)
+			return tracking.Ack{}, fmt.Errorf("%w: record %d: %v", ErrInvalid, i, err)
 		}
 		if ids[r.ID] {
-			return api.Ack{}, fmt.Errorf("%w: record %d: id %s appears twice", ErrInvalid, i, r.ID)
+			return tracking.Ack{}, fmt.Errorf("%w: record %d: id %s appears twice", ErrInvalid, i, r.ID)
 		}
 		ids[r.ID] = true
 		items = append(items, it)
 	}
 	if _, err := s.Workspace(ctx, ws); err != nil {
-		return api.Ack{}, err
+		return tracking.Ack{}, err
 	}
 	if _, err := s.Keys(); err != nil {
-		return api.Ack{}, err
+		return tracking.Ack{}, err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	var ack api.Ack
+	var ack tracking.Ack
 	n, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
 		var fresh []pending
 		for _, it := range items {
@@ -348,13 +322,13 @@ func (s *Store) AddRecords(ctx context.Context, ws string, recs []api.Record) (a
 		return fresh, nil
 	})
 	if err != nil {
-		return api.Ack{}, fmt.Errorf("store records: %w", err)
+		return tracking.Ack{}, fmt.Errorf("store records: %w", err)
 	}
 	ack.LogSize = n
 	return ack, nil
 }
 
-func recordEntry(r api.Record) (pending, error) {
+func recordEntry(r tracking.Record) (pending, error) {
 	if err := checkID("record", r.ID); err != nil {
 		return pending{}, err
 	}
@@ -369,7 +343,7 @@ func recordEntry(r api.Record) (pending, error) {
 	}
 	it := pending{typ: r.Type, ref: r.ID, record: r.ID}
 	switch r.Type {
-	case api.RecordActivity:
+	case tracking.RecordActivity:
 		if r.Minute.IsZero() || r.Activity == nil {
 			return pending{}, fmt.Errorf("activity %s: needs minute and activity", r.ID)
 		}
@@ -378,14 +352,14 @@ func recordEntry(r api.Record) (pending, error) {
 			return pending{}, fmt.Errorf("activity %s: counts must be >= 0 and active seconds 0-60", r.ID)
 		}
 		m := r.Minute.Truncate(time.Minute)
-		it.at, it.body = m, ActivityBody{ID: r.ID, Minute: m.Unix(), Activity: Activity{Keys: a.Keys, Clicks: a.Clicks, Moves: a.Moves, Scrolls: a.Scrolls, Active: a.Active}}
-	case api.RecordIdle, api.RecordGap:
+		it.at, it.body = m, ActivityBody{ID: r.ID, Minute: m.Unix(), Activity: a}
+	case tracking.RecordIdle, tracking.RecordGap:
 		b, err := span()
 		if err != nil {
 			return pending{}, err
 		}
 		it.at, it.body = r.Start, b
-	case api.RecordSessionStart, api.RecordSessionStop:
+	case tracking.RecordSessionStart, tracking.RecordSessionStop:
 		if r.Time.IsZero() || r.Session == "" {
 			return pending{}, fmt.Errorf("%s %s: needs time and session", r.Type, r.ID)
 		}
@@ -394,7 +368,7 @@ func recordEntry(r api.Record) (pending, error) {
 		}
 		it.at, it.body = r.Time, SessionBody{ID: r.Session, Time: r.Time.Unix(), Memo: r.Memo}
 	default:
-		return pending{}, fmt.Errorf("unknown record type %q (want %s)", r.Type, strings.Join([]string{api.RecordActivity, api.RecordIdle, api.RecordSessionStart, api.RecordSessionStop, api.RecordGap}, ", "))
+		return pending{}, fmt.Errorf("unknown record type %q (want %s)", r.Type, strings.Join(tracking.RecordKinds, ", "))
 	}
 	return it, nil
 }
@@ -413,6 +387,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		ws := wd.Name()
 		files, err := os.ReadDir(filepath.Join(root, ws))
 		if err != nil {
+			s.log.Warn("cannot list blobs; their orphans stay until the next start", "workspace", ws, "error", err)
 			continue
 		}
 		covers := map[string]map[string]bool{} // shot → its current cover files
@@ -420,7 +395,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			name := f.Name()
 			p := filepath.Join(root, ws, name)
 			if strings.HasSuffix(name, ".tmp") {
-				os.Remove(p)
+				s.removeOrphan(p)
 				continue
 			}
 			id, kind, _ := strings.Cut(name, ".")
@@ -428,16 +403,20 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			err := s.db.QueryRowContext(ctx, `SELECT idx, secret, state FROM shots WHERE id=? AND ws=?`, id, ws).Scan(&si.idx, &si.secret, &si.state)
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && si.secret == nil) {
 				s.log.Info("removing orphan blob", "file", filepath.Join(ws, name))
-				os.Remove(p)
+				s.removeOrphan(p)
 				continue
 			}
-			if err != nil || kind == blobOriginal || kind == blobThumb {
+			if err != nil {
+				s.log.Warn("cannot tell whether a blob is an orphan; keeping it", "file", filepath.Join(ws, name), "error", err)
+				continue
+			}
+			if kind == blobOriginal || kind == blobThumb {
 				continue
 			}
 			cur, ok := covers[id]
 			if !ok {
 				cur = map[string]bool{}
-				if si.state == api.ShotCovered {
+				if si.state == tracking.ShotCovered {
 					c, err := s.lastCover(ctx, si)
 					if err != nil {
 						s.log.Warn("cannot tell the current cover of a shot; keeping its files", "workspace", ws, "shot", id, "error", err)
@@ -450,9 +429,17 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			}
 			if !cur[kind] {
 				s.log.Info("removing orphan cover blob", "file", filepath.Join(ws, name))
-				os.Remove(p)
+				s.removeOrphan(p)
 			}
 		}
 	}
 	return nil
+}
+
+// removeOrphan removes a file no entry accounts for; one that cannot be
+// removed is logged and tried again at the next start.
+func (s *Store) removeOrphan(p string) {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("could not remove orphan blob", "file", p, "error", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -131,7 +132,7 @@ func InitKeys(dir, passphrase string) (*Keys, error) {
 		{identityFile, idText, 0o600},
 	}
 	for _, f := range files {
-		if err := writeFileSync(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return nil, fmt.Errorf("write %s: %w", f.name, err)
 		}
 	}
@@ -255,44 +256,4 @@ func open(key, sealed []byte, ad string) ([]byte, error) {
 		return nil, errors.New("authentication failed (altered or wrong key)")
 	}
 	return plain, nil
-}
-
-// writeFileSync writes data to path through a temp file in the same
-// directory, fsyncs it, renames it into place and fsyncs the directory.
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -253,10 +254,7 @@ func (s *Store) writeCheckpointFile(ws string, signed []byte) {
 	p := s.checkpointPath(ws)
 	err := os.MkdirAll(filepath.Dir(p), 0o700)
 	if err == nil {
-		err = writeFileNoDirSync(p, signed)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(p))
+		err = atomicfile.Write(p, signed, 0o600)
 	}
 	if err != nil {
 		s.log.Warn("could not write checkpoint copy", "workspace", ws, "error", err)

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // WriteCSV writes a timesheet: one row per slot and per manual entry.
-func WriteCSV(w io.Writer, view api.DiaryView) error {
+func WriteCSV(w io.Writer, view tracking.DiaryView) error {
 	cw := csv.NewWriter(w)
 	rows := [][]string{{"date", "start", "end", "kind", "billable", "activity_percent", "active_seconds", "keys", "clicks", "moves", "scrolls", "idle_seconds", "shots", "covered", "deleted", "memo", "note"}}
 	for _, d := range view.Days {
@@ -22,13 +22,13 @@ func WriteCSV(w io.Writer, view api.DiaryView) error {
 			cov, del := 0, 0
 			note := s.Reason
 			for _, sh := range s.Shots {
-				if sh.Retake != "" {
-					note = strings.TrimPrefix(note+"; shot "+sh.ID+" is the retake of "+sh.Retake, "; ")
+				if sh.RetakeOf != "" {
+					note = strings.TrimPrefix(note+"; shot "+sh.ID+" is the retake of "+sh.RetakeOf, "; ")
 				}
 				switch sh.State {
-				case api.ShotCovered:
+				case tracking.ShotCovered:
 					cov++
-				case api.ShotDeleted:
+				case tracking.ShotDeleted:
 					del++
 				}
 			}
@@ -111,7 +111,7 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 {{range .Slots}}<div class="slot{{if not .Billable}} unbilled{{end}}">
 <div class="time">{{hm .Start}}–{{hm .End}}</div>
 {{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{.ID}} at {{hm .Taken}}">{{else}}<div class="none">{{.State}}</div>{{end}}
-{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{if .Retake}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
+{{if ne .State "ok"}}<span class="badge {{.State}}">{{.State}}</span>{{end}}{{if .RetakeOf}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
 <div class="bar" title="activity {{.ActivityPercent}}%"><span style="width:{{.ActivityPercent}}%"></span></div>
 <div>{{.ActivityPercent}}% activity{{if .IdleSeconds}} · idle {{.IdleSeconds}}s{{end}}</div>
 {{with .Memo}}<div class="memo">{{.}}</div>{{end}}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // A retake replaces a bad shot while its slot is still running: the agent
@@ -60,11 +60,11 @@ func (s *Store) captureOf(ctx context.Context, si shotInfo) (CaptureBody, error)
 // slot.
 func (s *Store) retakeable(ctx context.Context, q querier, si shotInfo, c CaptureBody, at time.Time) (RetakeTarget, error) {
 	t := RetakeTarget{Workspace: si.ws, Display: c.Display, SlotEnd: time.Unix(c.Slot+int64(c.SlotSeconds), 0)}
-	if si.state == api.ShotPruned {
+	if si.state == tracking.ShotPruned {
 		return t, fmt.Errorf("%w: shot %s was pruned", ErrInvalid, si.id)
 	}
-	if c.Retake != "" {
-		return t, fmt.Errorf("%w: shot %s is the retake of %s; a retake is not retaken", ErrInvalid, si.id, c.Retake)
+	if c.RetakeOf != "" {
+		return t, fmt.Errorf("%w: shot %s is the retake of %s; a retake is not retaken", ErrInvalid, si.id, c.RetakeOf)
 	}
 	var other string
 	err := q.QueryRowContext(ctx, `SELECT shot FROM retakes WHERE orig=?`, si.id).Scan(&other)
@@ -86,10 +86,10 @@ func (s *Store) retakeable(ctx context.Context, q querier, si shotInfo, c Captur
 // checkRetakeCapture refuses a capture that claims to retake a shot it
 // cannot: of another workspace or display, outside the shot's slot, or a
 // second retake. It runs under the write lock.
-func (s *Store) checkRetakeCapture(ctx context.Context, ws string, m api.CaptureMeta) error {
-	si, err := s.shot(ctx, m.Retake)
+func (s *Store) checkRetakeCapture(ctx context.Context, ws string, m tracking.Capture) error {
+	si, err := s.shot(ctx, m.RetakeOf)
 	if err != nil || si.ws != ws {
-		return fmt.Errorf("%w: capture %s retakes shot %s, which workspace %q does not have", ErrInvalid, m.ID, m.Retake, ws)
+		return fmt.Errorf("%w: capture %s retakes shot %s, which workspace %q does not have", ErrInvalid, m.ID, m.RetakeOf, ws)
 	}
 	c, err := s.captureOf(ctx, si)
 	if err != nil {
@@ -99,7 +99,7 @@ func (s *Store) checkRetakeCapture(ctx context.Context, ws string, m api.Capture
 		return fmt.Errorf("%w: capture %s: %w", ErrInvalid, m.ID, err)
 	}
 	if m.Display != c.Display {
-		return fmt.Errorf("%w: capture %s of display %d cannot retake shot %s of display %d", ErrInvalid, m.ID, m.Display, m.Retake, c.Display)
+		return fmt.Errorf("%w: capture %s of display %d cannot retake shot %s of display %d", ErrInvalid, m.ID, m.Display, m.RetakeOf, c.Display)
 	}
 	return nil
 }

@@ -7,17 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func (f *fixture) retake(ws, orig string, at time.Time, display int) (string, error) {
 	f.t.Helper()
-	id := NewID(at) + "-r"
-	_, err := f.s.AddCapture(ctx, ws, api.CaptureMeta{ID: id, Session: "s1", Taken: at, Display: display, Retake: orig}, screenJPEG(f.t, 320, 200, 99), nil)
+	id := tracking.NewID(at) + "-r"
+	_, err := f.s.AddCapture(ctx, ws, tracking.Capture{ID: id, Session: "s1", Taken: at, Display: display, RetakeOf: orig}, screenJPEG(f.t, 320, 200, 99), nil)
 	return id, err
 }
 
-func slotOf(t *testing.T, v api.DiaryView, start time.Time) api.Slot {
+func slotOf(t *testing.T, v tracking.DiaryView, start time.Time) tracking.Slot {
 	t.Helper()
 	for _, d := range v.Days {
 		for _, s := range d.Slots {
@@ -27,7 +27,7 @@ func slotOf(t *testing.T, v api.DiaryView, start time.Time) api.Slot {
 		}
 	}
 	t.Fatalf("no slot at %s", start)
-	return api.Slot{}
+	return tracking.Slot{}
 }
 
 // A retake in the shot's own slot lets the freelancer delete the bad shot
@@ -63,7 +63,7 @@ func TestRetakeKeepsTheSlotBilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := slotOf(t, v, day0); !s.Billable || len(s.Shots) != 2 || s.Shots[1].ID != re || s.Shots[1].Retake != bad {
+	if s := slotOf(t, v, day0); !s.Billable || len(s.Shots) != 2 || s.Shots[1].ID != re || s.Shots[1].RetakeOf != bad {
 		t.Fatalf("the retaken slot: %+v", s)
 	}
 	if s := slotOf(t, v, day0.Add(10*time.Minute)); s.Billable || s.Reason != "a screenshot was deleted" {

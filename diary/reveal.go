@@ -38,19 +38,11 @@ func (s *Store) Reveal(ctx context.Context, id string, extra []string, w io.Writ
 // reveal writes the reveal file of a shot encrypted to what recipients
 // returns for the shot's workspace.
 func (s *Store) reveal(ctx context.Context, id string, recipients func(ws string) ([]age.Recipient, error), w io.Writer) error {
-	si, err := s.shot(ctx, id)
-	if err != nil {
-		return err
-	}
-	sec, err := s.shotSecret(ctx, si)
+	si, sec, orig, err := s.shotOriginal(ctx, id)
 	if err != nil {
 		return err
 	}
 	recips, err := recipients(si.ws)
-	if err != nil {
-		return err
-	}
-	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
 	if err != nil {
 		return err
 	}
@@ -156,7 +148,10 @@ func checkReveal(d *exportData, v *Verified, rf *revealFile) (*Revealed, error) 
 	if rf.Workspace != v.Workspace {
 		return nil, fmt.Errorf("the reveal is for workspace %q, the export for %q", rf.Workspace, v.Workspace)
 	}
-	salt, _ := hex.DecodeString(rf.Salt)
+	salt, err := hex.DecodeString(rf.Salt)
+	if err != nil {
+		return nil, fmt.Errorf("the reveal's salt is not hex: %w", err)
+	}
 	for _, me := range d.m.Entries {
 		h, err := parseHeader([]byte(me.Header))
 		if err != nil || h.Type != TypeCapture || h.Ref != rf.Shot || me.Body == "" {

@@ -8,21 +8,21 @@ import (
 	"slices"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // View returns a workspace's diary for [from, to), grouped by days of loc.
-func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (api.DiaryView, error) {
+func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (tracking.DiaryView, error) {
 	wi, err := s.Workspace(ctx, ws)
 	if err != nil {
-		return api.DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
 	if !to.After(from) {
-		return api.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+		return tracking.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	entries, err := s.rangeEntries(ctx, ws, from, to)
 	if err != nil {
-		return api.DiaryView{}, err
+		return tracking.DiaryView{}, err
 	}
 	return Aggregate(entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
 }
@@ -89,6 +89,20 @@ func (s *Store) shotSecret(ctx context.Context, si shotInfo) (shotSecret, error)
 	return s.openSecret(dk, si.id, si.secret)
 }
 
+// shotOriginal looks a shot up and opens its secret and its original.
+func (s *Store) shotOriginal(ctx context.Context, id string) (shotInfo, shotSecret, []byte, error) {
+	si, err := s.shot(ctx, id)
+	if err != nil {
+		return si, shotSecret{}, nil, err
+	}
+	sec, err := s.shotSecret(ctx, si)
+	if err != nil {
+		return si, sec, nil, err
+	}
+	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
+	return si, sec, orig, err
+}
+
 // lastCover reads the newest cover entry of a shot.
 func (s *Store) lastCover(ctx context.Context, si shotInfo) (CoverBody, error) {
 	es, err := loadEntries(ctx, s.db, si.ws, `type = ? AND ref = ?`, TypeCover, si.id)
@@ -144,7 +158,7 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 		if kind == ImageThumbnail {
 			blob = blobThumb
 		}
-		if si.state == api.ShotCovered {
+		if si.state == tracking.ShotCovered {
 			c, err := s.lastCover(ctx, si)
 			if err != nil {
 				return nil, "", err
@@ -169,21 +183,13 @@ func (s *Store) ShotImage(ctx context.Context, id, kind string) ([]byte, string,
 // on, so two covers at once cannot lose a region. Each cover's images are
 // new files, named by their hash; the previous cover's are removed only
 // after the new entry is committed.
-func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
+func (s *Store) Cover(ctx context.Context, id string, rects []tracking.Rect) error {
 	if _, err := s.Keys(); err != nil {
 		return err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	si, err := s.shot(ctx, id)
-	if err != nil {
-		return err
-	}
-	sec, err := s.shotSecret(ctx, si)
-	if err != nil {
-		return err
-	}
-	orig, err := s.readBlob(si.ws, id, blobOriginal, sec.key)
+	si, sec, orig, err := s.shotOriginal(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	// A cover adds to the cover a shot already has: covering a second
 	// region must never uncover the first.
 	var prev []string // the previous cover's files
-	if si.state == api.ShotCovered {
+	if si.state == tracking.ShotCovered {
 		pc, err := s.lastCover(ctx, si)
 		if err != nil {
 			return fmt.Errorf("cover shot %s: %w", id, err)
@@ -207,9 +213,9 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 		if len(pc.Rects) == 0 || len(rects) == 0 {
 			rects = nil // the whole shot
 		} else {
-			merged := make([]api.Rect, 0, len(pc.Rects)+len(rects))
+			merged := make([]tracking.Rect, 0, len(pc.Rects)+len(rects))
 			for _, r := range pc.Rects {
-				merged = append(merged, api.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
+				merged = append(merged, tracking.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
 			}
 			rects = append(merged, rects...)
 		}
@@ -226,10 +232,7 @@ func (s *Store) Cover(ctx context.Context, id string, rects []api.Rect) error {
 	if err != nil {
 		return err
 	}
-	body := CoverBody{Shot: id, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
-	for _, r := range rects {
-		body.Rects = append(body.Rects, Rect{X: r.X, Y: r.Y, W: r.W, H: r.H})
-	}
+	body := CoverBody{Shot: id, Rects: rects, Covered: sum256hex(covered), CoveredThumb: sum256hex(cthumb), Commit: c.Commit}
 	cimg, cth := body.files()
 	files := []string{cimg, cth}
 	// Files of the same name as the previous cover's hold the same bytes
@@ -372,7 +375,7 @@ func (s *Store) AddManual(ctx context.Context, ws string, from, to time.Time, me
 	if _, err := s.Keys(); err != nil {
 		return "", err
 	}
-	id := NewID(s.now())
+	id := tracking.NewID(s.now())
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_, err := s.commitAppend(ctx, ws, func(*sql.Tx) ([]pending, error) {
@@ -449,7 +452,7 @@ func (s *Store) checkShots(ctx context.Context, ws string, entries []Entry) (int
 		if commitment("thumbnail", sec.salt, thumb) != c.ThumbCommit {
 			return 0, bad(errors.New("the thumbnail does not match its commitment"))
 		}
-		if si.state == api.ShotCovered {
+		if si.state == tracking.ShotCovered {
 			lc, ok := lastCover[si.id]
 			if !ok {
 				return 0, bad(errors.New("the shot is marked covered but the log has no cover of it"))

@@ -6,10 +6,7 @@ package diary
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -170,7 +167,11 @@ func (s *Store) EnsureWorkspace(ctx context.Context, ws string, o WorkspaceOptio
 	if err != nil {
 		return fmt.Errorf("diary of %q: %w", ws, err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("diary of %q: %w", ws, err)
+	}
+	if n > 0 {
 		return nil
 	}
 	dk, err := newDataKey()
@@ -260,18 +261,4 @@ func checkID(what, id string) error {
 		return fmt.Errorf("%w: %s id %q: use 1-64 letters, digits, '-' or '_'", ErrInvalid, what, id)
 	}
 	return nil
-}
-
-// NewID returns a UUIDv7 (time-ordered, random) as text.
-func NewID(now time.Time) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	ms := uint64(now.UnixMilli())
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], ms<<16)
-	copy(b[:6], t[:6])
-	b[6] = 0x70 | (b[6] & 0x0f)
-	b[8] = 0x80 | (b[8] & 0x3f)
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,10 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
+	"github.com/workspace-sandbox/workspace/internal/backoff"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // Shot is one display's picture.
@@ -69,8 +72,8 @@ type Config struct {
 
 // state is what the agent keeps across restarts.
 type state struct {
-	Policy *channel.Policy `json:"policy,omitempty"`
-	Track  channel.Track   `json:"track"`
+	Policy *tracking.Policy `json:"policy,omitempty"`
+	Track  tracking.State   `json:"track"`
 }
 
 // Agent is the running tracker.
@@ -90,7 +93,7 @@ type Agent struct {
 	lastShot   time.Time
 	gaps       int
 	// activity of the current minute and slot
-	cur, slotAct  channel.Activity
+	cur, slotAct  tracking.Activity
 	lastActiveSec int64
 	lastInput     time.Time
 	idle          bool
@@ -121,7 +124,7 @@ func New(cfg Config) (*Agent, error) {
 			a.st = state{}
 		}
 	}
-	limit := int64(512 << 20)
+	limit := tracking.DefaultPolicy.SpoolLimit
 	if a.st.Policy != nil {
 		limit = a.st.Policy.SpoolLimit
 	}
@@ -133,31 +136,19 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
+// saveState keeps the policy and tracking state across restarts. A failure
+// is logged: the agent goes on with the state in memory, and the host
+// pushes both again at its next connect.
 func (a *Agent) saveState() {
 	a.mu.Lock()
-	b, _ := json.Marshal(a.st)
+	b, err := json.Marshal(a.st)
 	a.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(a.cfg.StateDir, "state.json"), b); err != nil {
-		a.log.Warn("save state", "error", err)
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(a.cfg.StateDir, "state.json"), b, 0o600)
 	}
-}
-
-func writeFileAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		a.log.Warn("save state; it is pushed again at the next connect", "error", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
-	return os.Rename(tmp, p)
 }
 
 // Run runs the agent until ctx ends.
@@ -173,7 +164,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // ---- input ----
 
 func (a *Agent) inputLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		stop := make(chan struct{})
 		go func() { <-ctx.Done(); close(stop) }()
@@ -184,13 +175,10 @@ func (a *Agent) inputLoop(ctx context.Context) {
 		a.mu.Lock()
 		a.inputErr = err.Error()
 		a.mu.Unlock()
-		a.log.Warn("input counting stopped; retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
+		a.log.Warn("input counting stopped; retrying", "error", err, "in", b.Next())
+		if !b.Wait(ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -199,7 +187,7 @@ func (a *Agent) onInput(k InputKind) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.inputErr = ""
-	for _, act := range []*channel.Activity{&a.cur, &a.slotAct} {
+	for _, act := range []*tracking.Activity{&a.cur, &a.slotAct} {
 		switch k {
 		case InputKey:
 			act.Keys++
@@ -220,12 +208,6 @@ func (a *Agent) onInput(k InputKind) {
 }
 
 // ---- tracking ----
-
-func floorTo(t time.Time, d time.Duration) time.Time {
-	u := t.Unix()
-	s := int64(d / time.Second)
-	return time.Unix(u-((u%s)+s)%s, 0)
-}
 
 // trackLoop runs once a second: it schedules and takes the slot's
 // screenshots, closes activity minutes and idle periods.
@@ -253,7 +235,7 @@ func (a *Agent) trackLoop(ctx context.Context) {
 			continue
 		}
 		slotLen := time.Duration(pol.SlotSeconds) * time.Second
-		if s := floorTo(now, slotLen); !s.Equal(curSlot) {
+		if s := tracking.SlotOf(now, slotLen); !s.Equal(curSlot) {
 			if len(moments) > 0 && !curSlot.IsZero() && !now.Before(curEnd) {
 				// The loop ran late past the old slot's end: say so in
 				// that slot rather than lose its shot silently.
@@ -262,7 +244,7 @@ func (a *Agent) trackLoop(ctx context.Context) {
 			curSlot, curEnd = s, s.Add(slotLen)
 			moments = slotMoments(s, now, slotLen, pol.ScreenshotsPerSlot, rng)
 			a.mu.Lock()
-			a.slotAct = channel.Activity{}
+			a.slotAct = tracking.Activity{}
 			a.mu.Unlock()
 		}
 		for len(moments) > 0 && !moments[0].After(now) {
@@ -306,15 +288,15 @@ func slotMoments(s, now time.Time, slotLen time.Duration, n int, rng *rand.Rand)
 func (a *Agent) closeMinute(minute time.Time, keep bool) {
 	a.mu.Lock()
 	act := a.cur
-	a.cur = channel.Activity{}
+	a.cur = tracking.Activity{}
 	inputErr := a.inputErr
 	a.mu.Unlock()
 	if minute.IsZero() || !keep {
 		return
 	}
-	recs := []channel.Record{{ID: NewID(minute), Type: "activity", Minute: minute, Activity: &act}}
-	if inputErr != "" && act == (channel.Activity{}) {
-		recs = append(recs, channel.Record{ID: NewID(minute), Type: "gap", Start: minute, End: minute.Add(time.Minute), Reason: "no input counts: " + inputErr})
+	recs := []tracking.Record{{ID: tracking.NewID(minute), Type: tracking.RecordActivity, Minute: minute, Activity: &act}}
+	if inputErr != "" && act == (tracking.Activity{}) {
+		recs = append(recs, tracking.Record{ID: tracking.NewID(minute), Type: tracking.RecordGap, Start: minute, End: minute.Add(time.Minute), Reason: "no input counts: " + inputErr})
 	}
 	a.spoolRecords(recs, false)
 }
@@ -325,38 +307,38 @@ func (a *Agent) checkIdle(now time.Time, timeout time.Duration) {
 	if !idle && now.Sub(last) >= timeout {
 		a.idle, a.idleStart = true, last
 	}
-	var rec *channel.Record
+	var rec *tracking.Record
 	if idle && last.After(a.idleStart) {
-		rec = &channel.Record{ID: NewID(a.idleStart), Type: "idle", Start: a.idleStart, End: last}
+		rec = &tracking.Record{ID: tracking.NewID(a.idleStart), Type: tracking.RecordIdle, Start: a.idleStart, End: last}
 		a.idle = false
 	}
 	a.mu.Unlock()
 	if rec != nil {
-		a.spoolRecords([]channel.Record{*rec}, false)
+		a.spoolRecords([]tracking.Record{*rec}, false)
 	}
 }
 
 func (a *Agent) closeIdle(now time.Time) {
 	a.mu.Lock()
-	var rec *channel.Record
+	var rec *tracking.Record
 	if a.idle && now.After(a.idleStart) {
-		rec = &channel.Record{ID: NewID(a.idleStart), Type: "idle", Start: a.idleStart, End: now}
+		rec = &tracking.Record{ID: tracking.NewID(a.idleStart), Type: tracking.RecordIdle, Start: a.idleStart, End: now}
 	}
 	a.idle = false
 	a.lastInput = now
 	a.mu.Unlock()
 	if rec != nil {
-		a.spoolRecords([]channel.Record{*rec}, false)
+		a.spoolRecords([]tracking.Record{*rec}, false)
 	}
 }
 
-func (a *Agent) spoolRecords(recs []channel.Record, gap bool) {
+func (a *Agent) spoolRecords(recs []tracking.Record, gap bool) {
 	m, err := channel.NewMessage(channel.TypeRecords, channel.Records{Records: recs})
 	if err != nil {
 		a.log.Error("encode records", "error", err)
 		return
 	}
-	if err := a.spool.Put(NewID(a.cfg.Now()), m, gap); err != nil {
+	if err := a.spool.Put(tracking.NewID(a.cfg.Now()), m, gap); err != nil {
 		a.log.Warn("records not spooled", "error", err)
 		if !gap {
 			a.gap(a.cfg.Now(), "spool full: activity records dropped")
@@ -372,7 +354,7 @@ func (a *Agent) gap(at time.Time, reason string) {
 	a.gaps++
 	a.mu.Unlock()
 	a.log.Warn("gap", "reason", reason)
-	a.spoolRecords([]channel.Record{{ID: NewID(at), Type: "gap", Start: at, End: at.Add(time.Second), Reason: reason}}, true)
+	a.spoolRecords([]tracking.Record{{ID: tracking.NewID(at), Type: tracking.RecordGap, Start: at, End: at.Add(time.Second), Reason: reason}}, true)
 }
 
 func (a *Agent) kick() {
@@ -385,7 +367,7 @@ func (a *Agent) kick() {
 // takeShots captures every display and spools each shot; a retake only
 // the retaken shot's display, marked as its retake. It returns the ids
 // spooled, and why none was when none was.
-func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy, retake *channel.Shoot) ([]string, error) {
+func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, retake *channel.Shoot) ([]string, error) {
 	shots, err := a.cfg.capturer.Capture()
 	if err != nil {
 		a.mu.Lock()
@@ -418,15 +400,15 @@ func (a *Agent) takeShots(now time.Time, session string, pol channel.Policy, ret
 			a.gap(now, last.Error())
 			continue
 		}
-		thumb, err := encodeJPEG(thumbnail(img, 320), 70)
+		thumb, err := thumbnail.Make(img)
 		if err != nil {
 			last = fmt.Errorf("encode thumbnail: %w", err)
 			a.gap(now, last.Error())
 			continue
 		}
-		id := NewID(now)
+		id := tracking.NewID(now)
 		actCopy := act
-		m, err := channel.NewMessage(channel.TypeCapture, channel.Capture{
+		m, err := channel.NewMessage(channel.TypeCapture, tracking.Capture{
 			ID: id, Session: session, Taken: now, Display: s.Display,
 			X: s.Bounds.Min.X, Y: s.Bounds.Min.Y, Width: s.Bounds.Dx(), Height: s.Bounds.Dy(),
 			Activity: &actCopy, Blurred: pol.Blur, RetakeOf: retakeOf,
@@ -481,22 +463,19 @@ func (a *Agent) hello() channel.Hello {
 // host's sync, serve the host's requests and send the spool; after any
 // failure, back off and start over.
 func (a *Agent) connLoop(ctx context.Context) {
-	backoff := time.Second
+	b := backoff.New(time.Second, 30*time.Second)
 	for ctx.Err() == nil {
 		port, err := a.open()
 		if err != nil {
 			a.setPortErr(err.Error())
-			a.log.Warn("no channel to the host", "error", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			a.log.Warn("no channel to the host", "error", err, "retry_in", b.Next())
+			if !b.Wait(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
 		a.setPortErr("")
-		backoff = time.Second
+		b.Reset()
 		err = a.session(ctx, port)
 		port.Close()
 		a.mu.Lock()
@@ -582,20 +561,19 @@ func (a *Agent) deliver(ctx context.Context, sess *yamux.Session) bool {
 		m, err := a.spool.Read(id)
 		if err != nil {
 			a.log.Error("spooled item is unreadable; dropping it", "id", id, "error", err)
-			a.spool.Remove(id)
+			a.unspool(id)
 			a.gap(a.cfg.Now(), "spooled item unreadable")
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		_, err = channel.Call(cctx, sess, m)
 		cancel()
-		var rerr *channel.ErrRemote
 		switch {
 		case err == nil:
-			a.spool.Remove(id)
-		case errors.As(err, &rerr) && strings.HasPrefix(rerr.Msg, "invalid"):
+			a.unspool(id)
+		case errors.Is(err, channel.ErrInvalid):
 			a.log.Error("the host refused a spooled item; dropping it", "id", id, "error", err)
-			a.spool.Remove(id)
+			a.unspool(id)
 		default:
 			a.log.Warn("delivery failed; will retry", "id", id, "error", err)
 			return false
@@ -604,20 +582,28 @@ func (a *Agent) deliver(ctx context.Context, sess *yamux.Session) bool {
 	return true
 }
 
+// unspool deletes a delivered or refused item. One that cannot be deleted
+// is sent again, which the host answers as a duplicate: logged, no more.
+func (a *Agent) unspool(id string) {
+	if err := a.spool.Remove(id); err != nil {
+		a.log.Warn("cannot remove a spooled item; it will be sent again", "id", id, "error", err)
+	}
+}
+
 // handle answers the host's requests.
 func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Message, error) {
 	switch req.Type {
 	case channel.TypePolicy:
-		var p channel.Policy
+		var p tracking.Policy
 		if err := req.Decode(&p); err != nil {
-			return nil, err
+			return nil, channel.Invalid(err)
 		}
 		if err := p.Validate(); err != nil {
 			a.mu.Lock()
 			a.policyErr = err.Error()
 			a.mu.Unlock()
 			a.log.Error("rejected a policy with out-of-range values; keeping the previous one", "error", err)
-			return nil, fmt.Errorf("invalid policy: %w", err)
+			return nil, channel.Invalid(fmt.Errorf("invalid policy: %w", err))
 		}
 		a.mu.Lock()
 		a.st.Policy, a.policyErr = &p, ""
@@ -627,9 +613,9 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		a.log.Info("policy applied", "slot_s", p.SlotSeconds, "shots_per_slot", p.ScreenshotsPerSlot, "blur", p.Blur)
 		return nil, nil
 	case channel.TypeTrack:
-		var t channel.Track
+		var t tracking.State
 		if err := req.Decode(&t); err != nil {
-			return nil, err
+			return nil, channel.Invalid(err)
 		}
 		a.mu.Lock()
 		was := a.st.Track
@@ -645,7 +631,7 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 	case channel.TypeShoot:
 		var sh channel.Shoot
 		if err := req.Decode(&sh); err != nil {
-			return nil, err
+			return nil, channel.Invalid(err)
 		}
 		a.mu.Lock()
 		pol, tr := a.st.Policy, a.st.Track
@@ -659,23 +645,23 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		}
 		return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: ids})
 	}
-	return nil, fmt.Errorf("invalid request: unknown type %q", req.Type)
+	return nil, channel.Invalid(fmt.Errorf("invalid request: unknown type %q", req.Type))
 }
 
 // Status reports the agent's state.
-func (a *Agent) Status() channel.Status {
+func (a *Agent) Status() tracking.AgentStatus {
 	items, size := a.spool.Usage()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := channel.Status{Version: a.cfg.Version, Tracking: a.st.Track.On, Session: a.st.Track.Session, LastShot: a.lastShot,
-		SpoolItems: items, SpoolBytes: size, Display: a.cfg.capturer.Name(), DisplayErr: a.displayErr, PolicyError: a.policyErr, Gaps: a.gaps}
+	st := tracking.AgentStatus{Version: a.cfg.Version, Tracking: a.st.Track.On, Session: a.st.Track.Session, LastShot: a.lastShot,
+		SpoolItems: items, SpoolBytes: size, Display: a.cfg.capturer.Name(), DisplayError: a.displayErr, PolicyError: a.policyErr, Gaps: a.gaps}
 	return st
 }
 
 // LocalStatus is what `workspace-agent status` shows; the service writes it
 // to status.json every few seconds.
 type LocalStatus struct {
-	channel.Status
+	tracking.AgentStatus
 	Connected bool      `json:"connected"`
 	PortError string    `json:"port_error,omitempty"`
 	InputErr  string    `json:"input_error,omitempty"`
@@ -683,16 +669,29 @@ type LocalStatus struct {
 	Written   time.Time `json:"written"`
 }
 
+// statusLoop writes status.json every two seconds. A failed write is
+// logged once until a write works again: the agent goes on tracking, only
+// `workspace-agent status` is stale meanwhile.
 func (a *Agent) statusLoop(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var lastErr string
 	for {
-		ls := LocalStatus{Status: a.Status(), Written: a.cfg.Now()}
+		ls := LocalStatus{AgentStatus: a.Status(), Written: a.cfg.Now()}
 		a.mu.Lock()
 		ls.Connected, ls.PortError, ls.InputErr, ls.Policy = a.connected, a.portErr, a.inputErr, a.st.Policy != nil
 		a.mu.Unlock()
-		b, _ := json.MarshalIndent(ls, "", "  ")
-		_ = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		b, err := json.MarshalIndent(ls, "", "  ")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(a.cfg.StateDir, "status.json"), b, 0o644)
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			a.log.Warn("write status.json; `workspace-agent status` shows an old status meanwhile", "error", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 type fakeCapturer struct {
@@ -57,14 +58,14 @@ type fakeHost struct {
 	t       *testing.T
 	mu      sync.Mutex
 	conns   chan net.Conn
-	stored  map[string]channel.Capture
-	records []channel.Record
+	stored  map[string]tracking.Capture
+	records []tracking.Record
 	refuse  bool
 	sess    *yamux.Session
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
-	return &fakeHost{t: t, conns: make(chan net.Conn, 4), stored: map[string]channel.Capture{}}
+	return &fakeHost{t: t, conns: make(chan net.Conn, 4), stored: map[string]tracking.Capture{}}
 }
 
 func (h *fakeHost) open() (io.ReadWriteCloser, error) {
@@ -74,7 +75,7 @@ func (h *fakeHost) open() (io.ReadWriteCloser, error) {
 }
 
 // serve runs one host session on the next connection.
-func (h *fakeHost) serve(ctx context.Context, pol channel.Policy, tr channel.Track) (*yamux.Session, error) {
+func (h *fakeHost) serve(ctx context.Context, pol tracking.Policy, tr tracking.State) (*yamux.Session, error) {
 	var c net.Conn
 	select {
 	case c = <-h.conns:
@@ -97,12 +98,12 @@ func (h *fakeHost) serve(ctx context.Context, pol channel.Policy, tr channel.Tra
 		}
 		switch req.Type {
 		case channel.TypeCapture:
-			var c channel.Capture
+			var c tracking.Capture
 			if err := req.Decode(&c); err != nil {
 				return nil, err
 			}
 			if len(req.Blob(0)) == 0 || len(req.Blob(1)) == 0 {
-				return nil, errors.New("invalid: no image")
+				return nil, channel.Invalid(errors.New("no image"))
 			}
 			h.stored[c.ID] = c
 		case channel.TypeRecords:
@@ -133,8 +134,8 @@ func (h *fakeHost) count() int {
 	return len(h.stored)
 }
 
-func testPolicy() channel.Policy {
-	return channel.Policy{SlotSeconds: 10, ScreenshotsPerSlot: 2, IdleSeconds: 30, JPEGQuality: 80, SpoolLimit: 8 << 20}
+func testPolicy() tracking.Policy {
+	return tracking.Policy{SlotSeconds: 10, ScreenshotsPerSlot: 2, IdleSeconds: 30, JPEGQuality: 80, SpoolLimit: 8 << 20}
 }
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
@@ -165,7 +166,7 @@ func TestAgentTracksSpoolsAndDelivers(t *testing.T) {
 	go func() { a.Run(actx); close(done) }()
 
 	// A policy with out-of-range values is refused and changes nothing.
-	sess, err := host.serve(ctx, testPolicy(), channel.Track{On: true, Session: "s1"})
+	sess, err := host.serve(ctx, testPolicy(), tracking.State{On: true, Session: "s1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestAgentTracksSpoolsAndDelivers(t *testing.T) {
 	host.mu.Lock()
 	host.refuse = false
 	host.mu.Unlock()
-	if _, err := host.serve(ctx, testPolicy(), channel.Track{On: true, Session: "s1"}); err != nil {
+	if _, err := host.serve(ctx, testPolicy(), tracking.State{On: true, Session: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "spool delivered after reconnect", 30*time.Second, func() bool {
@@ -251,13 +252,13 @@ func TestSpoolLimitMakesGaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big, _ := channel.NewMessage(channel.TypeCapture, channel.Capture{ID: "x"}, make([]byte, 2000))
+	big, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "x"}, make([]byte, 2000))
 	if err := sp.Put("a", big, false); !errors.Is(err, ErrSpoolFull) {
 		t.Fatalf("over the limit: %v", err)
 	}
-	gap, _ := channel.NewMessage(channel.TypeRecords, channel.Records{Records: []channel.Record{{ID: "g", Type: "gap", Reason: "spool full"}}})
+	gap, _ := channel.NewMessage(channel.TypeRecords, channel.Records{Records: []tracking.Record{{ID: "g", Type: "gap", Reason: "spool full"}}})
 	for i := 0; i < 5; i++ {
-		if err := sp.Put(NewID(time.Now())+string(rune('a'+i)), gap, true); err != nil {
+		if err := sp.Put(tracking.NewID(time.Now())+string(rune('a'+i)), gap, true); err != nil {
 			t.Fatalf("gap record %d refused: %v", i, err)
 		}
 	}

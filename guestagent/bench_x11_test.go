@@ -13,6 +13,7 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
 )
 
@@ -80,7 +81,7 @@ func BenchmarkCapture(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			th, _ := encodeJPEG(thumbnail(shots[0].Image, 320), 70)
+			th, _ := thumbnail.Make(shots[0].Image)
 			n = len(jpg) + len(th)
 		}
 		b.ReportMetric(float64(n), "bytes/shot")

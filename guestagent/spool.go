@@ -2,9 +2,6 @@ package guestagent
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -12,9 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // ErrSpoolFull says an item did not fit the spool's limit.
@@ -88,29 +85,8 @@ func (s *Spool) Put(id string, m *channel.Message, gap bool) error {
 	if s.bytes+int64(buf.Len()) > limit {
 		return fmt.Errorf("%w: %d of %d bytes used, %d more needed", ErrSpoolFull, s.bytes, s.limit, buf.Len())
 	}
-	p := filepath.Join(s.dir, id+".msg")
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, id+".msg"), buf.Bytes(), 0o600); err != nil {
 		return err
-	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	f.Close()
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	if d, err := os.Open(s.dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	s.items++
 	s.bytes += int64(buf.Len())
@@ -157,17 +133,4 @@ func (s *Spool) Remove(id string) error {
 	s.bytes -= info.Size()
 	s.mu.Unlock()
 	return nil
-}
-
-// NewID returns a UUIDv7: time-ordered, so spool names sort by age.
-func NewID(now time.Time) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(now.UnixMilli())<<16)
-	copy(b[:6], t[:6])
-	b[6] = 0x70 | (b[6] & 0x0f)
-	b[8] = 0x80 | (b[8] & 0x3f)
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // clock is a settable clock for the agent.
@@ -44,7 +45,7 @@ func offlineAgent(t *testing.T, capt capturer) (*Agent, *clock) {
 
 // spooled returns what the spool holds: records and captures (with their
 // messages), oldest first.
-func spooled(t *testing.T, a *Agent) (recs []channel.Record, caps []channel.Capture, msgs []*channel.Message) {
+func spooled(t *testing.T, a *Agent) (recs []tracking.Record, caps []tracking.Capture, msgs []*channel.Message) {
 	t.Helper()
 	ids, err := a.spool.List()
 	if err != nil {
@@ -63,7 +64,7 @@ func spooled(t *testing.T, a *Agent) (recs []channel.Record, caps []channel.Capt
 			}
 			recs = append(recs, r.Records...)
 		case channel.TypeCapture:
-			var c channel.Capture
+			var c tracking.Capture
 			if err := m.Decode(&c); err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +96,7 @@ func TestActivityMinuteCountsKindsAndActiveSeconds(t *testing.T) {
 	if len(recs) != 1 || recs[0].Type != "activity" || !recs[0].Minute.Equal(minute) || recs[0].Activity == nil {
 		t.Fatalf("records %+v", recs)
 	}
-	want := channel.Activity{Keys: 4, Clicks: 1, Moves: 3, Scrolls: 1, Active: 4}
+	want := tracking.Activity{Keys: 4, Clicks: 1, Moves: 3, Scrolls: 1, Active: 4}
 	if *recs[0].Activity != want {
 		t.Fatalf("activity %+v, want %+v", *recs[0].Activity, want)
 	}
@@ -109,7 +110,7 @@ func TestActivityMinuteCountsKindsAndActiveSeconds(t *testing.T) {
 	}
 	a.closeMinute(minute.Add(2*time.Minute), true)
 	recs, _, _ = spooled(t, a)
-	if len(recs) != 2 || *recs[1].Activity != (channel.Activity{}) {
+	if len(recs) != 2 || *recs[1].Activity != (tracking.Activity{}) {
 		t.Fatalf("the minute after a reset: %+v", recs)
 	}
 }
@@ -206,7 +207,7 @@ func edgeEnergy(t *testing.T, jpg []byte) float64 {
 // leaves the guest sharp) and says so; without, it keeps its detail.
 func TestBlurPolicyBlursInTheGuest(t *testing.T) {
 	a, clk := offlineAgent(t, busyCapturer{})
-	pol := channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 8 << 20}
+	pol := tracking.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 8 << 20}
 	a.takeShots(clk.Now(), "s1", pol, nil)
 	pol.Blur = true
 	a.takeShots(clk.Now().Add(time.Second), "s1", pol, nil)
@@ -230,7 +231,7 @@ func TestBlurPolicyBlursInTheGuest(t *testing.T) {
 // dropped shot is a gap record, never a silent loss.
 func TestFullSpoolDropsShotsWithGapRecords(t *testing.T) {
 	a, clk := offlineAgent(t, busyCapturer{})
-	pol := channel.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 1 << 20}
+	pol := tracking.Policy{SlotSeconds: 600, ScreenshotsPerSlot: 1, IdleSeconds: 300, JPEGQuality: 90, SpoolLimit: 1 << 20}
 	a.spool.SetLimit(pol.SpoolLimit)
 	for i := range 200 {
 		a.takeShots(clk.Now().Add(time.Duration(i)*time.Second), "s1", pol, nil)
@@ -268,7 +269,7 @@ func TestShootTakesARetake(t *testing.T) {
 	}
 	pol := testPolicy()
 	a.mu.Lock()
-	a.st.Policy, a.st.Track = &pol, channel.Track{On: true, Session: "s1"}
+	a.st.Policy, a.st.Track = &pol, tracking.State{On: true, Session: "s1"}
 	a.mu.Unlock()
 	ans, err := shoot(channel.Shoot{RetakeOf: "old", Display: 1})
 	if err != nil {

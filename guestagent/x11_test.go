@@ -19,8 +19,8 @@ import (
 	"github.com/jezek/xgb/xtest"
 	"golang.org/x/sys/unix"
 
-	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // startXvfb starts a real X server for the test.
@@ -250,7 +250,7 @@ func TestNoPortRetriesAndSaysWhy(t *testing.T) {
 		ls, err := ReadLocalStatus(a.cfg.StateDir)
 		return err == nil && strings.Contains(ls.PortError, "no virtio-serial ports") && !ls.Connected
 	})
-	if _, err := h.serve(ctx, testPolicy(), channel.Track{}); err != nil {
+	if _, err := h.serve(ctx, testPolicy(), tracking.State{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "connected, the port error gone", 10*time.Second, func() bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // Defaults for everything a profile may leave out.
@@ -21,13 +22,14 @@ const (
 	DefaultClipboard = "off"
 )
 
-// DefaultTracking is the tracking policy when a profile says nothing.
+// DefaultTracking is the tracking policy when a profile says nothing:
+// tracking.DefaultPolicy, in a profile's units.
 var DefaultTracking = Tracking{
-	Slot:               Duration(10 * time.Minute),
-	ScreenshotsPerSlot: 1,
-	IdleTimeout:        Duration(5 * time.Minute),
-	JPEGQuality:        75,
-	SpoolLimit:         Size(512 << 20),
+	Slot:               Duration(time.Duration(tracking.DefaultPolicy.SlotSeconds) * time.Second),
+	ScreenshotsPerSlot: tracking.DefaultPolicy.ScreenshotsPerSlot,
+	IdleTimeout:        Duration(time.Duration(tracking.DefaultPolicy.IdleSeconds) * time.Second),
+	JPEGQuality:        tracking.DefaultPolicy.JPEGQuality,
+	SpoolLimit:         Size(tracking.DefaultPolicy.SpoolLimit),
 }
 
 var (

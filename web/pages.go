@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 var funcs = template.FuncMap{
@@ -25,7 +26,7 @@ var funcs = template.FuncMap{
 	"day":  func(t time.Time) string { return t.Local().Format("2006-01-02") },
 	"pct":  func(n int) string { return strconv.Itoa(n) + "%" },
 	// thumbH is a thumbnail's height at 320 pixels wide.
-	"thumbH": func(sh api.Shot) int {
+	"thumbH": func(sh tracking.Shot) int {
 		if sh.Width <= 0 {
 			return 200
 		}
@@ -140,15 +141,15 @@ func (s *Server) pageShot(w http.ResponseWriter, r *http.Request) {
 
 // findShot finds a shot's workspace and entry (the API has no shot lookup
 // by id; a shot's page links carry the workspace and day).
-func (s *Server) findShot(r *http.Request, id string) (string, api.Shot, error) {
+func (s *Server) findShot(r *http.Request, id string) (string, tracking.Shot, error) {
 	ws, day := r.URL.Query().Get("w"), r.URL.Query().Get("day")
 	d, err := time.ParseInLocation("2006-01-02", day, s.loc)
 	if ws == "" || err != nil {
-		return "", api.Shot{}, fmt.Errorf("%w: open screenshots from a workspace's diary page", api.ErrNotFound)
+		return "", tracking.Shot{}, fmt.Errorf("%w: open screenshots from a workspace's diary page", api.ErrNotFound)
 	}
 	v, err := s.b.Diary(r.Context(), ws, d, d.AddDate(0, 0, 1), s.loc.String())
 	if err != nil {
-		return "", api.Shot{}, err
+		return "", tracking.Shot{}, err
 	}
 	for _, dd := range v.Days {
 		for _, sl := range dd.Slots {
@@ -159,7 +160,7 @@ func (s *Server) findShot(r *http.Request, id string) (string, api.Shot, error) 
 			}
 		}
 	}
-	return "", api.Shot{}, fmt.Errorf("%w: no screenshot %q in %s on %s", api.ErrNotFound, id, ws, day)
+	return "", tracking.Shot{}, fmt.Errorf("%w: no screenshot %q in %s on %s", api.ErrNotFound, id, ws, day)
 }
 
 // shotImage serves a shot (decrypted by the daemon, in memory), never
@@ -188,7 +189,7 @@ func (s *Server) doCover(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, "The cover form could not be read: "+err.Error())
 		return
 	}
-	var rects []api.Rect
+	var rects []tracking.Rect
 	if r.PostFormValue("whole") != "yes" {
 		var err error
 		if rects, err = parseRects(r.PostForm["rect"]); err != nil {

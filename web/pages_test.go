@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func TestParseRects(t *testing.T) {
-	r := func(x, y, w, h int) api.Rect { return api.Rect{X: x, Y: y, W: w, H: h} }
+	r := func(x, y, w, h int) tracking.Rect { return tracking.Rect{X: x, Y: y, W: w, H: h} }
 	for _, tc := range []struct {
 		in   []string
-		want []api.Rect
+		want []tracking.Rect
 		err  string
 	}{
 		{in: nil},
 		{in: []string{"", "  "}},
-		{in: []string{"10,20,30,40"}, want: []api.Rect{r(10, 20, 30, 40)}},
-		{in: []string{" 10, 20 ,30,40 ; 50,60,70,80; "}, want: []api.Rect{r(10, 20, 30, 40), r(50, 60, 70, 80)}},
-		{in: []string{"1,2,3,4\n5,6,7,8"}, want: []api.Rect{r(1, 2, 3, 4), r(5, 6, 7, 8)}},
-		{in: []string{"1,2,3,4", "5,6,7,8; 9,10,11,12"}, want: []api.Rect{r(1, 2, 3, 4), r(5, 6, 7, 8), r(9, 10, 11, 12)}},
+		{in: []string{"10,20,30,40"}, want: []tracking.Rect{r(10, 20, 30, 40)}},
+		{in: []string{" 10, 20 ,30,40 ; 50,60,70,80; "}, want: []tracking.Rect{r(10, 20, 30, 40), r(50, 60, 70, 80)}},
+		{in: []string{"1,2,3,4\n5,6,7,8"}, want: []tracking.Rect{r(1, 2, 3, 4), r(5, 6, 7, 8)}},
+		{in: []string{"1,2,3,4", "5,6,7,8; 9,10,11,12"}, want: []tracking.Rect{r(1, 2, 3, 4), r(5, 6, 7, 8), r(9, 10, 11, 12)}},
 		{in: []string{"1,2,3,4; 5,6,7"}, err: `region 2 ("5,6,7") is not x,y,w,h: it has 3 numbers`},
 		{in: []string{"1,2,3,4 5,6,7,8"}, err: `region 1 ("1,2,3,4 5,6,7,8")`},
 		{in: []string{"1,2,3,4", "10,20,x,40"}, err: `region 2 ("10,20,x,40"): "x" is not a whole number`},
@@ -61,7 +62,7 @@ func TestCoverSeveralRegions(t *testing.T) {
 		f.Set("day", "2026-11-20")
 		return c.do("POST", "/shot/shot-1/cover", f, ck, c.srv.URL)
 	}
-	two := []api.Rect{{X: 10, Y: 20, W: 300, H: 40}, {X: 400, Y: 500, W: 60, H: 70}}
+	two := []tracking.Rect{{X: 10, Y: 20, W: 300, H: 40}, {X: 400, Y: 500, W: 60, H: 70}}
 	for _, f := range []url.Values{
 		{"rect": {"10,20,300,40; 400,500,60,70"}},
 		{"rect": {"10,20,300,40", "400,500,60,70"}},
@@ -204,10 +205,10 @@ func TestWeekView(t *testing.T) {
 	ck := login(t, s, c)
 	mon := time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)
 	a, b := daySlots(mon, 6), daySlots(mon.AddDate(0, 0, 2), 3)
-	a.Days[0].Totals = api.DiaryTotals{BillableSeconds: 3600, ActivityPercent: 40}
-	b.Days[0].Totals = api.DiaryTotals{BillableSeconds: 1800, ActivityPercent: 55}
-	fb.view = api.DiaryView{Days: []api.DiaryDay{a.Days[0], b.Days[0]}, SlotSeconds: 600,
-		Totals: api.DiaryTotals{BillableSeconds: 5400, TrackedSeconds: 6000, ActivityPercent: 45, Shots: 9, Covered: 2, Deleted: 1}}
+	a.Days[0].Totals = tracking.DiaryTotals{BillableSeconds: 3600, ActivityPercent: 40}
+	b.Days[0].Totals = tracking.DiaryTotals{BillableSeconds: 1800, ActivityPercent: 55}
+	fb.view = tracking.DiaryView{Days: []tracking.DiaryDay{a.Days[0], b.Days[0]}, SlotSeconds: 600,
+		Totals: tracking.DiaryTotals{BillableSeconds: 5400, TrackedSeconds: 6000, ActivityPercent: 45, Shots: 9, Covered: 2, Deleted: 1}}
 	resp, body := c.do("GET", "/w/acme?week=2026-11-18", nil, ck, "") // a Wednesday
 	if resp.StatusCode != 200 {
 		t.Fatalf("week page: %d\n%s", resp.StatusCode, body)

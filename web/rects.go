@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // maxRects bounds the rectangles of one cover request.
@@ -16,8 +16,8 @@ const maxRects = 100
 // or new lines (the page's text field), and the field may be repeated.
 // Blank parts are skipped. Whether a rectangle lies inside the image is
 // for the diary to say: only it knows the image's size.
-func parseRects(fields []string) ([]api.Rect, error) {
-	var out []api.Rect
+func parseRects(fields []string) ([]tracking.Rect, error) {
+	var out []tracking.Rect
 	for _, f := range fields {
 		parts := strings.FieldsFunc(f, func(r rune) bool { return r == ';' || r == '\n' || r == '\r' })
 		for _, part := range parts {
@@ -47,7 +47,7 @@ func parseRects(fields []string) ([]api.Rect, error) {
 			if v[2] <= 0 || v[3] <= 0 {
 				return nil, fmt.Errorf("region %d (%q): its width and height must be more than 0", n, part)
 			}
-			out = append(out, api.Rect{X: v[0], Y: v[1], W: v[2], H: v[3]})
+			out = append(out, tracking.Rect{X: v[0], Y: v[1], W: v[2], H: v[3]})
 		}
 	}
 	return out, nil

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // TestTrackingButtonFollowsState: a running workspace offers the one
@@ -56,10 +56,10 @@ func TestShortSlotsShowSeconds(t *testing.T) {
 	s, fb, c := newTestServer(t)
 	ck := login(t, s, c)
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.Local)
-	v := api.DiaryView{SlotSeconds: 30, Days: []api.DiaryDay{{Date: "2026-11-20"}}}
+	v := tracking.DiaryView{SlotSeconds: 30, Days: []tracking.DiaryDay{{Date: "2026-11-20"}}}
 	for i := 0; i < 2; i++ {
 		st := day.Add(3*time.Hour + 12*time.Minute + time.Duration(i)*30*time.Second)
-		v.Days[0].Slots = append(v.Days[0].Slots, api.Slot{Start: st, End: st.Add(30 * time.Second), Billable: true})
+		v.Days[0].Slots = append(v.Days[0].Slots, tracking.Slot{Start: st, End: st.Add(30 * time.Second), Billable: true})
 	}
 	fb.mu.Lock()
 	fb.view = v

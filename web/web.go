@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 //go:embed templates/*.html static/*
@@ -33,7 +34,7 @@ var assets embed.FS
 type Backend interface {
 	Workspaces(ctx context.Context) ([]api.Workspace, error)
 	Workspace(ctx context.Context, name string) (api.Workspace, error)
-	Diary(ctx context.Context, name string, from, to time.Time, tz string) (api.DiaryView, error)
+	Diary(ctx context.Context, name string, from, to time.Time, tz string) (tracking.DiaryView, error)
 	ShotImage(ctx context.Context, id, kind string) ([]byte, error)
 	Cover(ctx context.Context, id string, req api.CoverRequest) error
 	DeleteShot(ctx context.Context, id string) error

@@ -16,13 +16,14 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/profiles"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // fakeBackend is the daemon as the pages see it.
 type fakeBackend struct {
 	mu      sync.Mutex
 	covers  []api.CoverRequest
-	view    api.DiaryView
+	view    tracking.DiaryView
 	calls   []string // workspace actions and deletes, as "start acme"
 	tracks  []api.TrackRequest
 	diaries [][2]time.Time // the ranges the diary was asked for
@@ -61,9 +62,9 @@ func (f *fakeBackend) Workspace(_ context.Context, name string) (api.Workspace, 
 	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true},
 		Settings: &profiles.Profile{Client: &profiles.Client{Name: "ACME Corp"}}}, nil
 }
-func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, tz string) (api.DiaryView, error) {
+func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, tz string) (tracking.DiaryView, error) {
 	if name != "acme" {
-		return api.DiaryView{}, fmt.Errorf("%w: no diary for workspace %q", api.ErrNotFound, name)
+		return tracking.DiaryView{}, fmt.Errorf("%w: no diary for workspace %q", api.ErrNotFound, name)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -149,15 +150,15 @@ func (f *fakeBackend) Report(_ context.Context, name, format string, _ api.Expor
 }
 
 // daySlots makes a day of n 10-minute slots with a shot each.
-func daySlots(day time.Time, n int) api.DiaryView {
-	d := api.DiaryDay{Date: day.Format("2006-01-02")}
+func daySlots(day time.Time, n int) tracking.DiaryView {
+	d := tracking.DiaryDay{Date: day.Format("2006-01-02")}
 	for i := 0; i < n; i++ {
 		st := day.Add(time.Duration(i) * 10 * time.Minute)
-		d.Slots = append(d.Slots, api.Slot{Start: st, End: st.Add(10 * time.Minute), Billable: i%7 != 0, Reason: "no activity",
+		d.Slots = append(d.Slots, tracking.Slot{Start: st, End: st.Add(10 * time.Minute), Billable: i%7 != 0, Reason: "no activity",
 			ActivityPercent: (i * 13) % 100, Memo: "checkout rewrite",
-			Shots: []api.Shot{{ID: fmt.Sprintf("shot-%d", i+1), Taken: st.Add(3 * time.Minute), Width: 1920, Height: 1080, State: "ok"}}})
+			Shots: []tracking.Shot{{ID: fmt.Sprintf("shot-%d", i+1), Taken: st.Add(3 * time.Minute), Width: 1920, Height: 1080, State: "ok"}}})
 	}
-	return api.DiaryView{Days: []api.DiaryDay{d}, SlotSeconds: 600, Totals: api.DiaryTotals{Slots: n, BillableSeconds: n * 600}}
+	return tracking.DiaryView{Days: []tracking.DiaryDay{d}, SlotSeconds: 600, Totals: tracking.DiaryTotals{Slots: n, BillableSeconds: n * 600}}
 }
 
 type client struct {
@@ -296,7 +297,7 @@ func TestPagesAndCSRF(t *testing.T) {
 	if resp, _ := c.do("POST", "/shot/shot-1/cover", form, ck, c.srv.URL); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST with token and origin: %d", resp.StatusCode)
 	}
-	if len(fb.covers) != 1 || fb.covers[0].Rects[0] != (api.Rect{X: 10, Y: 20, W: 300, H: 40}) {
+	if len(fb.covers) != 1 || fb.covers[0].Rects[0] != (tracking.Rect{X: 10, Y: 20, W: 300, H: 40}) {
 		t.Fatalf("covers %+v", fb.covers)
 	}
 	form.Set("rect", "10,20,x,40")
@@ -390,10 +391,10 @@ func TestSlotMarksAndWorkspaceColumns(t *testing.T) {
 	v := daySlots(day, 3)
 	sl := v.Days[0].Slots
 	sl[0].Billable, sl[0].IdleSeconds = true, 240
-	sl[0].Shots[0].State = api.ShotCovered
+	sl[0].Shots[0].State = tracking.ShotCovered
 	sl[1].Billable, sl[1].Reason = false, "a screenshot was deleted"
-	sl[1].Shots[0].State = api.ShotDeleted
-	sl[2].Billable, sl[2].Reason, sl[2].Shots = false, "no screenshot", []api.Shot{}
+	sl[1].Shots[0].State = tracking.ShotDeleted
+	sl[2].Billable, sl[2].Reason, sl[2].Shots = false, "no screenshot", []tracking.Shot{}
 	sl[2].Gaps = []string{"no screenshot: no X display"}
 	v.Totals.BillableSeconds = 600
 	fb.mu.Lock()

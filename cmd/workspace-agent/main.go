@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "workspace-agent: %v\n", err)
 		return 1
 	}
+	// Run returns only when ctx ends (a signal): its error is that.
 	_ = a.Run(ctx)
 	return 0
 }
@@ -93,7 +94,11 @@ func status(stateDir string, asJSON bool, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if asJSON {
-		b, _ := json.MarshalIndent(ls, "", "  ")
+		b, err := json.MarshalIndent(ls, "", "  ")
+		if err != nil {
+			fmt.Fprintf(stderr, "workspace-agent: %v\n", err)
+			return 1
+		}
 		fmt.Fprintln(stdout, string(b))
 		return 0
 	}
@@ -120,7 +125,7 @@ func status(stateDir string, asJSON bool, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "last shot:    %s\n", last)
 	fmt.Fprintf(stdout, "spool:        %d items, %d bytes waiting for the host\n", ls.SpoolItems, ls.SpoolBytes)
 	fmt.Fprintf(stdout, "display:      %s\n", ls.Display)
-	for _, e := range []struct{ k, v string }{{"display error", ls.DisplayErr}, {"input error", ls.InputErr}, {"policy error", ls.PolicyError}} {
+	for _, e := range []struct{ k, v string }{{"display error", ls.DisplayError}, {"input error", ls.InputErr}, {"policy error", ls.PolicyError}} {
 		if e.v != "" {
 			fmt.Fprintf(stdout, "%-13s %s\n", e.k+":", e.v)
 		}

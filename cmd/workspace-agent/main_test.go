@@ -29,7 +29,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status without an agent: %d %q", code, errb.String())
 	}
 	ls := guestagent.LocalStatus{Written: time.Now(), PortError: "no virtio-serial port named org.workspace.agent.0 among 2 ports"}
-	ls.Tracking, ls.Session, ls.SpoolItems, ls.SpoolBytes, ls.DisplayErr = true, "s1", 3, 4096, "no X display :0"
+	ls.Tracking, ls.Session, ls.SpoolItems, ls.SpoolBytes, ls.DisplayError = true, "s1", 3, 4096, "no X display :0"
 	b, _ := json.Marshal(ls)
 	os.WriteFile(filepath.Join(dir, "status.json"), b, 0o644)
 	out.Reset()

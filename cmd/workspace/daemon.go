@@ -15,21 +15,16 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cfg := daemon.Config{Version: version}
 	var logLevel string
 	var logJSON bool
-	cmd := &cobra.Command{
-		Use:   "daemon",
-		Short: "Run the host daemon (as root): owns libvirt, serves the API on a unix socket",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Socket = a.socket
-			cfg.Logger = hclog.New(&hclog.LoggerOptions{
-				Name:       "workspace",
-				Level:      hclog.LevelFromString(logLevel),
-				Output:     a.stderr,
-				JSONFormat: logJSON,
-			})
-			return daemon.Run(cmd.Context(), cfg)
-		},
-	}
+	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		cfg.Socket = a.socket
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{
+			Name:       "workspace",
+			Level:      hclog.LevelFromString(logLevel),
+			Output:     a.stderr,
+			JSONFormat: logJSON,
+		})
+		return daemon.Run(cmd.Context(), cfg)
+	})
 	def := os.Getenv("WORKSPACE_STATE_DIR")
 	if def == "" {
 		def = "/var/lib/workspace"

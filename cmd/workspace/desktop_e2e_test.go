@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // desktopImage is the minimal desktop image `make desktop-image` builds.
@@ -118,7 +119,7 @@ tracking {
 	begin := time.Now()
 	mustCLI(t, e.socket, "track", "start", name, "--memo", "desktop image")
 	deadline := time.Now().Add(4 * time.Minute)
-	var shots []api.Shot
+	var shots []tracking.Shot
 	for {
 		shots = shotsOf(e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute)))
 		if len(shots) > 0 {

@@ -15,40 +15,31 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/diary"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 func newDiaryCmd(a *app) *cobra.Command {
 	var rf rangeFlags
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "diary NAME [--day DATE | --week DATE | --from DATE --to DATE]",
-		Short: "Review a workspace's work diary; cover, delete, export and verify shots",
-		Long: `diary NAME shows a workspace's slots (clock-aligned, 10 minutes unless the
+	cmd := readCmd(a, command("diary NAME [--day DATE | --week DATE | --from DATE --to DATE]", "Review a workspace's work diary; cover, delete, export and verify shots", cobra.ExactArgs(1), nil),
+		func(cmd *cobra.Command, args []string) (tracking.DiaryView, error) {
+			from, to, err := rf.resolve(time.Now())
+			if err != nil {
+				return tracking.DiaryView{}, err
+			}
+			return a.client().Diary(cmd.Context(), args[0], from, to, localZone())
+		},
+		func(_ []string, v tracking.DiaryView) error {
+			printDiary(a.stdout, v)
+			return nil
+		})
+	cmd.Long = `diary NAME shows a workspace's slots (clock-aligned, 10 minutes unless the
 profile's tracking.slot says otherwise) with time, activity, memo, shot ids
 and billable marks, and totals. Without a range it shows today.
 
 A slot is billable when it has a screenshot and activity; deleting a slot's
 screenshot makes the slot unbilled; manual time counts and is always flagged.
-See docs/diary.md.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			from, to, err := rf.resolve(time.Now())
-			if err != nil {
-				return err
-			}
-			v, err := a.client().Diary(cmd.Context(), args[0], from, to, localZone())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, v)
-			}
-			printDiary(a.stdout, v)
-			return nil
-		},
-	}
+See docs/diary.md.`
 	rf.flags(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(
 		newDiaryShowCmd(a), newDiaryCoverCmd(a), newDiaryRevealCmd(a), newDiaryDeleteCmd(a), newDiaryRetakeCmd(a),
 		newDiaryAddCmd(a), newDiaryExportCmd(a), newDiaryVerifyCmd(a), newDiaryVerifyRevealCmd(a),
@@ -175,7 +166,7 @@ func parseMoment(s string, now time.Time) (t time.Time, isDay bool, err error) {
 	return time.Time{}, false, fmt.Errorf("%q is not a date or time: use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", HH:MM or RFC 3339", s)
 }
 
-func printDiary(w io.Writer, v api.DiaryView) {
+func printDiary(w io.Writer, v tracking.DiaryView) {
 	title := v.Workspace
 	if v.Client != "" {
 		title += " for " + v.Client
@@ -200,8 +191,8 @@ func printDiary(w io.Writer, v api.DiaryView) {
 			var shots []string
 			for _, sh := range s.Shots {
 				st := sh.State
-				if sh.Retake != "" {
-					st += ", retake of " + sh.Retake
+				if sh.RetakeOf != "" {
+					st += ", retake of " + sh.RetakeOf
 				}
 				shots = append(shots, sh.ID+" ("+st+")")
 			}
@@ -234,31 +225,26 @@ func printDiary(w io.Writer, v api.DiaryView) {
 func newDiaryShowCmd(a *app) *cobra.Command {
 	var out string
 	var original, thumb bool
-	cmd := &cobra.Command{
-		Use:   "show SHOT --out FILE",
-		Short: "Decrypt a shot into a file you name (the covered version if covered)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return errors.New("--out FILE is required: a screenshot is only ever written where you say")
-			}
-			kind := diary.ImageCurrent
-			if original {
-				kind = diary.ImageOriginal
-			} else if thumb {
-				kind = diary.ImageThumbnail
-			}
-			b, err := a.client().ShotImage(cmd.Context(), args[0], kind)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, b, 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Wrote %s of shot %s to %s (%s).\n", kind, args[0], out, humanBytes(uint64(len(b))))
-			return nil
-		},
-	}
+	cmd := command("show SHOT --out FILE", "Decrypt a shot into a file you name (the covered version if covered)", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if out == "" {
+			return errors.New("--out FILE is required: a screenshot is only ever written where you say")
+		}
+		kind := diary.ImageCurrent
+		if original {
+			kind = diary.ImageOriginal
+		} else if thumb {
+			kind = diary.ImageThumbnail
+		}
+		b, err := a.client().ShotImage(cmd.Context(), args[0], kind)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, b, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Wrote %s of shot %s to %s (%s).\n", kind, args[0], out, humanBytes(uint64(len(b))))
+		return nil
+	})
 	cmd.Flags().StringVar(&out, "out", "", "file to write the image to")
 	cmd.Flags().BoolVar(&original, "original", false, "the original even when covered")
 	cmd.Flags().BoolVar(&thumb, "thumbnail", false, "the thumbnail")
@@ -266,48 +252,43 @@ func newDiaryShowCmd(a *app) *cobra.Command {
 }
 
 // parseRect parses "x,y,w,h".
-func parseRect(s string) (api.Rect, error) {
+func parseRect(s string) (tracking.Rect, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return api.Rect{}, fmt.Errorf("--rect %q: want x,y,w,h", s)
+		return tracking.Rect{}, fmt.Errorf("--rect %q: want x,y,w,h", s)
 	}
 	var n [4]int
 	for i, p := range parts {
 		v, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil {
-			return api.Rect{}, fmt.Errorf("--rect %q: %q is not a number", s, p)
+			return tracking.Rect{}, fmt.Errorf("--rect %q: %q is not a number", s, p)
 		}
 		n[i] = v
 	}
-	return api.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]}, nil
+	return tracking.Rect{X: n[0], Y: n[1], W: n[2], H: n[3]}, nil
 }
 
 func newDiaryCoverCmd(a *app) *cobra.Command {
 	var rects []string
-	cmd := &cobra.Command{
-		Use:   "cover SHOT [--rect x,y,w,h]...",
-		Short: "Cover regions of a shot (or all of it) so text is unreadable; the original stays sealed for a reveal",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var req api.CoverRequest
-			for _, s := range rects {
-				r, err := parseRect(s)
-				if err != nil {
-					return err
-				}
-				req.Rects = append(req.Rects, r)
-			}
-			if err := a.client().Cover(cmd.Context(), args[0], req); err != nil {
+	cmd := command("cover SHOT [--rect x,y,w,h]...", "Cover regions of a shot (or all of it) so text is unreadable; the original stays sealed for a reveal", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		var req api.CoverRequest
+		for _, s := range rects {
+			r, err := parseRect(s)
+			if err != nil {
 				return err
 			}
-			what := "the whole shot"
-			if len(req.Rects) > 0 {
-				what = fmt.Sprintf("%d region(s)", len(req.Rects))
-			}
-			fmt.Fprintf(a.stdout, "Covered %s of shot %s. The cover is logged; exports show the covered version.\n", what, args[0])
-			return nil
-		},
-	}
+			req.Rects = append(req.Rects, r)
+		}
+		if err := a.client().Cover(cmd.Context(), args[0], req); err != nil {
+			return err
+		}
+		what := "the whole shot"
+		if len(req.Rects) > 0 {
+			what = fmt.Sprintf("%d region(s)", len(req.Rects))
+		}
+		fmt.Fprintf(a.stdout, "Covered %s of shot %s. The cover is logged; exports show the covered version.\n", what, args[0])
+		return nil
+	})
 	cmd.Flags().StringArrayVar(&rects, "rect", nil, "region to cover, x,y,w,h in pixels (repeatable; none covers everything)")
 	return cmd
 }
@@ -316,28 +297,23 @@ func newDiaryRevealCmd(a *app) *cobra.Command {
 	var out string
 	var recipients []string
 	var pass exportPassphrase
-	cmd := &cobra.Command{
-		Use:   "reveal SHOT --out FILE",
-		Short: "Write a reveal file proving what was under a cover (encrypted to the client)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return errors.New("--out FILE is required")
+	cmd := command("reveal SHOT --out FILE", "Write a reveal file proving what was under a cover (encrypted to the client)", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if out == "" {
+			return errors.New("--out FILE is required")
+		}
+		p, err := pass.read(a)
+		if err != nil {
+			return err
+		}
+		return writeAtomically(out, 0o600, func(w io.Writer) error {
+			if p != "" {
+				return a.client().RevealWithPassphrase(cmd.Context(), args[0], p, w)
 			}
-			p, err := pass.read(a)
-			if err != nil {
-				return err
-			}
-			return writeAtomically(out, 0o600, func(w io.Writer) error {
-				if p != "" {
-					return a.client().RevealWithPassphrase(cmd.Context(), args[0], p, w)
-				}
-				return a.client().Reveal(cmd.Context(), args[0], recipients, w)
-			}, func(int64) {
-				fmt.Fprintf(a.stdout, "Wrote the reveal of shot %s to %s; the client checks it with `workspace diary verify-reveal EXPORT %s`.\n", args[0], out, out)
-			})
-		},
-	}
+			return a.client().Reveal(cmd.Context(), args[0], recipients, w)
+		}, func(int64) {
+			fmt.Fprintf(a.stdout, "Wrote the reveal of shot %s to %s; the client checks it with `workspace diary verify-reveal EXPORT %s`.\n", args[0], out, out)
+		})
+	})
 	cmd.Flags().StringVar(&out, "out", "", "reveal file to write")
 	cmd.Flags().StringArrayVar(&recipients, "recipient", nil, "extra age recipient (repeatable)")
 	pass.flags(cmd)
@@ -346,83 +322,63 @@ func newDiaryRevealCmd(a *app) *cobra.Command {
 
 func newDiaryDeleteCmd(a *app) *cobra.Command {
 	var yes bool
-	cmd := &cobra.Command{
-		Use:   "delete SHOT --yes",
-		Short: "Crypto-shred a shot's original and thumbnail; its slot becomes unbilled",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !yes {
-				return errors.New("delete shreds the screenshot for good and its slot is no longer billed: add --yes to do it")
-			}
-			if err := a.client().DeleteShot(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Shot %s deleted; a tombstone stays in the log, and its slot is unbilled unless a retake of the shot stands in for it.\n", args[0])
-			return nil
-		},
-	}
+	cmd := command("delete SHOT --yes", "Crypto-shred a shot's original and thumbnail; its slot becomes unbilled", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if !yes {
+			return errors.New("delete shreds the screenshot for good and its slot is no longer billed: add --yes to do it")
+		}
+		if err := a.client().DeleteShot(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Shot %s deleted; a tombstone stays in the log, and its slot is unbilled unless a retake of the shot stands in for it.\n", args[0])
+		return nil
+	})
 	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
 	return cmd
 }
 
 func newDiaryRetakeCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "retake SHOT [--json]",
-		Short: "Have the agent take a new shot now, as the retake of a bad one in the running slot",
-		Long: `Asks the agent in the shot's VM for a new screenshot of the same display
-now, recorded as the retake of SHOT. Only a shot of the running slot can be
-retaken, once, and only while tracking. Deleting the bad shot afterwards
-does not cost its slot its pay: the retake stands in for it. Both the retake
-and any delete are in the log, and the client sees them.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.client().Retake(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, r)
-			}
+	cmd := readCmd(a, command("retake SHOT [--json]", "Have the agent take a new shot now, as the retake of a bad one in the running slot", cobra.ExactArgs(1), nil),
+		func(cmd *cobra.Command, args []string) (api.Retake, error) {
+			return a.client().Retake(cmd.Context(), args[0])
+		},
+		func(_ []string, r api.Retake) error {
 			if r.Pending {
 				fmt.Fprintf(a.stdout, "The agent of %s took %s as the retake of %s; it is in the guest's spool and reaches the diary with its next delivery.\n", r.Workspace, strings.Join(r.Retakes, ", "), r.Shot)
 				return nil
 			}
 			fmt.Fprintf(a.stdout, "Shot %s retaken as %s. To drop the bad one without losing the slot: workspace diary delete %s --yes\n", r.Shot, strings.Join(r.Retakes, ", "), r.Shot)
 			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+		})
+	cmd.Long = `Asks the agent in the shot's VM for a new screenshot of the same display
+now, recorded as the retake of SHOT. Only a shot of the running slot can be
+retaken, once, and only while tracking. Deleting the bad shot afterwards
+does not cost its slot its pay: the retake stands in for it. Both the retake
+and any delete are in the log, and the client sees them.`
 	return cmd
 }
 
 func newDiaryAddCmd(a *app) *cobra.Command {
 	var from, to, memo string
-	cmd := &cobra.Command{
-		Use:   "add NAME --from TIME --to TIME --memo TEXT",
-		Short: "Add manual time (counted, and flagged as manual)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			now := time.Now()
-			f, fday, err := parseMoment(from, now)
-			if err != nil {
-				return fmt.Errorf("--from: %w", err)
-			}
-			t, tday, err := parseMoment(to, now)
-			if err != nil {
-				return fmt.Errorf("--to: %w", err)
-			}
-			if fday || tday {
-				return errors.New("--from and --to need times, like \"14:00\" or \"2026-11-20 14:00\"")
-			}
-			e, err := a.client().AddManual(cmd.Context(), args[0], api.ManualRequest{From: f, To: t, Memo: memo})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Added %s of manual time to %s (%s).\n", diary.Hours(int(t.Sub(f).Seconds())), args[0], e.ID)
-			return nil
-		},
-	}
+	cmd := command("add NAME --from TIME --to TIME --memo TEXT", "Add manual time (counted, and flagged as manual)", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		now := time.Now()
+		f, fday, err := parseMoment(from, now)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		t, tday, err := parseMoment(to, now)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		if fday || tday {
+			return errors.New("--from and --to need times, like \"14:00\" or \"2026-11-20 14:00\"")
+		}
+		e, err := a.client().AddManual(cmd.Context(), args[0], api.ManualRequest{From: f, To: t, Memo: memo})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Added %s of manual time to %s (%s).\n", diary.Hours(int(t.Sub(f).Seconds())), args[0], e.ID)
+		return nil
+	})
 	cmd.Flags().StringVar(&from, "from", "", "start time")
 	cmd.Flags().StringVar(&to, "to", "", "end time")
 	cmd.Flags().StringVar(&memo, "memo", "", "what was done")
@@ -578,48 +534,43 @@ func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
 	var signer, out string
 	var key exportKey
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "verify-reveal EXPORT REVEAL (--identity KEYFILE | --passphrase)",
-		Short: "Check that a reveal shows what was captured under a cover",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := key.identities(a)
-			if err != nil {
+	cmd := command("verify-reveal EXPORT REVEAL (--identity KEYFILE | --passphrase)", "Check that a reveal shows what was captured under a cover", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		ids, err := key.identities(a)
+		if err != nil {
+			return err
+		}
+		ef, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer ef.Close()
+		rf, err := os.Open(args[1])
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+		r, err := diary.VerifyReveal(ef, rf, ids, diary.VerifyOptions{Signer: signer})
+		if err != nil {
+			return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[1], err)}
+		}
+		if out != "" {
+			if err := os.WriteFile(out, r.Original, 0o600); err != nil {
 				return err
 			}
-			ef, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer ef.Close()
-			rf, err := os.Open(args[1])
-			if err != nil {
-				return err
-			}
-			defer rf.Close()
-			r, err := diary.VerifyReveal(ef, rf, ids, diary.VerifyOptions{Signer: signer})
-			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[1], err)}
-			}
-			if out != "" {
-				if err := os.WriteFile(out, r.Original, 0o600); err != nil {
-					return err
-				}
-			}
-			if asJSON {
-				return printJSON(a.stdout, r)
-			}
-			state := "uncovered"
-			if r.Covered {
-				state = "covered in the export"
-			}
-			fmt.Fprintf(a.stdout, "OK: the revealed image of shot %s (%s) is the one captured and logged at entry %d.\n", r.Shot, state, r.Entry)
-			if out != "" {
-				fmt.Fprintf(a.stdout, "Original written to %s.\n", out)
-			}
-			return nil
-		},
-	}
+		}
+		if asJSON {
+			return printJSON(a.stdout, r)
+		}
+		state := "uncovered"
+		if r.Covered {
+			state = "covered in the export"
+		}
+		fmt.Fprintf(a.stdout, "OK: the revealed image of shot %s (%s) is the one captured and logged at entry %d.\n", r.Shot, state, r.Entry)
+		if out != "" {
+			fmt.Fprintf(a.stdout, "Original written to %s.\n", out)
+		}
+		return nil
+	})
 	key.flags(cmd)
 	cmd.Flags().StringVar(&signer, "signer", "", "expected signer key of the freelancer")
 	cmd.Flags().StringVar(&out, "out", "", "write the revealed original here")
@@ -629,54 +580,44 @@ func newDiaryVerifyRevealCmd(a *app) *cobra.Command {
 
 func newDiaryPruneCmd(a *app) *cobra.Command {
 	var before string
-	cmd := &cobra.Command{
-		Use:   "prune NAME --before DATE",
-		Short: "Crypto-shred every shot taken before DATE (retention; logged)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if before == "" {
-				return errors.New("--before DATE is required")
-			}
-			d, _, err := parseMoment(before, time.Now())
-			if err != nil {
-				return fmt.Errorf("--before: %w", err)
-			}
-			res, err := a.client().Prune(cmd.Context(), args[0], api.PruneRequest{Before: d})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Shredded %d shots of %s taken before %s; hours and activity stay in the diary.\n", res.Shredded, args[0], d.Format("2006-01-02 15:04"))
-			return nil
-		},
-	}
+	cmd := command("prune NAME --before DATE", "Crypto-shred every shot taken before DATE (retention; logged)", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if before == "" {
+			return errors.New("--before DATE is required")
+		}
+		d, _, err := parseMoment(before, time.Now())
+		if err != nil {
+			return fmt.Errorf("--before: %w", err)
+		}
+		res, err := a.client().Prune(cmd.Context(), args[0], api.PruneRequest{Before: d})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Shredded %d shots of %s taken before %s; hours and activity stay in the diary.\n", res.Shredded, args[0], d.Format("2006-01-02 15:04"))
+		return nil
+	})
 	cmd.Flags().StringVar(&before, "before", "", "shred shots taken before this day or time")
 	return cmd
 }
 
 func newDiaryCheckCmd(a *app) *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "check NAME",
-		Short: "Check a workspace's stored diary: log, checkpoint and every sealed shot",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := a.client().CheckDiary(cmd.Context(), args[0])
-			if err != nil {
+	cmd := command("check NAME", "Check a workspace's stored diary: log, checkpoint and every sealed shot", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		res, err := a.client().CheckDiary(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if err := printJSON(a.stdout, res); err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(a.stdout, res); err != nil {
-					return err
-				}
-			} else if res.OK {
-				fmt.Fprintf(a.stdout, "OK: the diary of %s is intact (%d entries, %d shots).\n", res.Workspace, res.Entries, res.Shots)
-			}
-			if !res.OK {
-				return &exitError{code: 1, msg: fmt.Sprintf("DAMAGED: the diary of %s: %s", res.Workspace, res.Problem)}
-			}
-			return nil
-		},
-	}
+		} else if res.OK {
+			fmt.Fprintf(a.stdout, "OK: the diary of %s is intact (%d entries, %d shots).\n", res.Workspace, res.Entries, res.Shots)
+		}
+		if !res.OK {
+			return &exitError{code: 1, msg: fmt.Sprintf("DAMAGED: the diary of %s: %s", res.Workspace, res.Problem)}
+		}
+		return nil
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

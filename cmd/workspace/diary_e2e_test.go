@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // synthJPEG is a synthetic screenshot: a gradient with a seed-dependent
@@ -112,7 +113,7 @@ func TestDiaryEndToEnd(t *testing.T) {
 	// A daemon restarted with a protected identity records nothing until unlock.
 	e.stopDaemon()
 	e.startDaemon()
-	if _, err := c.AddCapture(ctx, name, api.CaptureMeta{ID: "early", Taken: base}, synthJPEG(t, 64, 40, 0), nil); err == nil || !strings.Contains(err.Error(), "workspace unlock") {
+	if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: "early", Taken: base}, synthJPEG(t, 64, 40, 0), nil); err == nil || !strings.Contains(err.Error(), "workspace unlock") {
 		t.Fatalf("capture while locked: %v", err)
 	}
 	mustCLI(t, sock, "unlock", "--passphrase-file", filepath.Join(e.dir, "pass"))
@@ -122,23 +123,23 @@ func TestDiaryEndToEnd(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		slot := base.Add(time.Duration(i) * 10 * time.Minute)
 		id := fmt.Sprintf("shot-%d-%s", i, randHex(4))
-		if _, err := c.AddCapture(ctx, name, api.CaptureMeta{ID: id, Session: "s1", Taken: slot.Add(4 * time.Minute)}, synthJPEG(t, 320, 200, i), nil); err != nil {
+		if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Session: "s1", Taken: slot.Add(4 * time.Minute)}, synthJPEG(t, 320, 200, i), nil); err != nil {
 			t.Fatal(err)
 		}
 		shots = append(shots, id)
-		var recs []api.Record
+		var recs []tracking.Record
 		for m := 0; m < 10; m++ {
-			recs = append(recs, api.Record{ID: fmt.Sprintf("act-%d-%d", i, m), Type: api.RecordActivity, Minute: slot.Add(time.Duration(m) * time.Minute), Activity: &api.Activity{Keys: 40, Clicks: 5, Moves: 200, Active: 48}})
+			recs = append(recs, tracking.Record{ID: fmt.Sprintf("act-%d-%d", i, m), Type: tracking.RecordActivity, Minute: slot.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 40, Clicks: 5, Moves: 200, Active: 48}})
 		}
 		if _, err := c.AddRecords(ctx, name, recs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.AddRecords(ctx, name, []api.Record{{ID: "sess-start", Type: api.RecordSessionStart, Session: "s1", Time: base, Memo: "checkout rewrite"}}); err != nil {
+	if _, err := c.AddRecords(ctx, name, []tracking.Record{{ID: "sess-start", Type: tracking.RecordSessionStart, Session: "s1", Time: base, Memo: "checkout rewrite"}}); err != nil {
 		t.Fatal(err)
 	}
 
-	var v api.DiaryView
+	var v tracking.DiaryView
 	r := mustCLI(t, sock, "diary", name, "--day", dayArg, "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestDiaryCrashDurability(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perWorker; i++ {
 				id := fmt.Sprintf("burst-%d-%d", w, i)
-				_, err := c.AddCapture(ctx, name, api.CaptureMeta{ID: id, Taken: base.Add(time.Duration(w*perWorker+i) * time.Second)}, img, nil)
+				_, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: base.Add(time.Duration(w*perWorker+i) * time.Second)}, img, nil)
 				if err != nil {
 					return // the daemon is gone
 				}
@@ -363,7 +364,7 @@ func TestDiaryCrashDurability(t *testing.T) {
 	}
 
 	e.startDaemon()
-	var v api.DiaryView
+	var v tracking.DiaryView
 	r := mustCLI(t, e.socket, "diary", name, "--from", base.Add(-time.Minute).Format(time.RFC3339), "--to", base.Add(2*time.Hour).Format(time.RFC3339), "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatal(err)
@@ -386,7 +387,7 @@ func TestDiaryCrashDurability(t *testing.T) {
 	}
 	// The agent replays what it has not seen acknowledged: no duplicates.
 	for id := range acked {
-		ack, err := c.AddCapture(ctx, name, api.CaptureMeta{ID: id, Taken: base}, img, nil)
+		ack, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: base}, img, nil)
 		if err != nil || len(ack.Duplicates) != 1 {
 			t.Fatalf("replay of %s: %+v %v", id, ack, err)
 		}

@@ -14,43 +14,34 @@ import (
 )
 
 func newImageCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "image",
-		Short: "Manage base images",
-	}
-	cmd.AddCommand(newImageImportCmd(a), newImageBuildCmd(a), newImageListCmd(a), newImageRmCmd(a), newImageGCCmd(a))
-	return cmd
+	return group("image", "Manage base images",
+		newImageImportCmd(a), newImageBuildCmd(a), newImageListCmd(a), newImageRmCmd(a), newImageGCCmd(a))
 }
 
 func newImageImportCmd(a *app) *cobra.Command {
 	var kernel, initrd, cmdline string
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "import NAME DISK [--kernel FILE --initrd FILE --cmdline TEXT]",
-		Short: "Upload a qcow2 or raw disk (and optionally a kernel and initrd) into the daemon's pool",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, diskPath := args[0], args[1]
-			if err := api.ValidateImageName(name); err != nil {
-				return err
-			}
-			if (kernel == "") != (initrd == "") {
-				return fmt.Errorf("--kernel and --initrd go together")
-			}
-			if cmdline != "" && kernel == "" {
-				return fmt.Errorf("--cmdline needs --kernel and --initrd")
-			}
-			img, err := a.uploadImage(cmd.Context(), name, diskPath, kernel, initrd, cmdline)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, img)
-			}
-			fmt.Fprintf(a.stdout, "imported image %q: %s, %s (virtual %s), sha256 %s\n", img.Name, img.Format, humanBytes(uint64(img.Size)), humanBytes(img.VirtualSize), img.SHA256)
-			return nil
-		},
-	}
+	cmd := command("import NAME DISK [--kernel FILE --initrd FILE --cmdline TEXT]", "Upload a qcow2 or raw disk (and optionally a kernel and initrd) into the daemon's pool", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		name, diskPath := args[0], args[1]
+		if err := api.ValidateImageName(name); err != nil {
+			return err
+		}
+		if (kernel == "") != (initrd == "") {
+			return fmt.Errorf("--kernel and --initrd go together")
+		}
+		if cmdline != "" && kernel == "" {
+			return fmt.Errorf("--cmdline needs --kernel and --initrd")
+		}
+		img, err := a.uploadImage(cmd.Context(), name, diskPath, kernel, initrd, cmdline)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, img)
+		}
+		fmt.Fprintf(a.stdout, "imported image %q: %s, %s (virtual %s), sha256 %s\n", img.Name, img.Format, humanBytes(uint64(img.Size)), humanBytes(img.VirtualSize), img.SHA256)
+		return nil
+	})
 	cmd.Flags().StringVar(&kernel, "kernel", "", "kernel for direct boot")
 	cmd.Flags().StringVar(&initrd, "initrd", "", "initrd for direct boot")
 	cmd.Flags().StringVar(&cmdline, "cmdline", "", "kernel command line for direct boot")
@@ -117,20 +108,11 @@ func (a *app) uploadImage(ctx context.Context, name, diskPath, kernel, initrd, c
 }
 
 func newImageListCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List imported images",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			imgs, err := a.client().Images(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, imgs)
-			}
+	cmd := command("list", "List imported images", cobra.NoArgs, nil)
+	cmd.Aliases = []string{"ls"}
+	return readCmd(a, cmd,
+		func(cmd *cobra.Command, _ []string) ([]api.Image, error) { return a.client().Images(cmd.Context()) },
+		func(_ []string, imgs []api.Image) error {
 			if len(imgs) == 0 {
 				fmt.Fprintln(a.stderr, "no images yet: import one with `workspace image import NAME DISK`")
 				return nil
@@ -145,25 +127,17 @@ func newImageListCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%.12s\n", img.Name, img.Format, humanBytes(uint64(img.Size)), humanBytes(img.VirtualSize), img.Kernel, used, img.SHA256)
 			}
 			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		})
 }
 
 func newImageRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm NAME",
-		Short: "Remove an image no workspace uses",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.client().RemoveImage(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "image %q removed\n", args[0])
-			return nil
-		},
-	}
+	return command("rm NAME", "Remove an image no workspace uses", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if err := a.client().RemoveImage(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "image %q removed\n", args[0])
+		return nil
+	})
 }
 
 // progress draws a one-line progress bar on a terminal and stays silent
@@ -236,33 +210,28 @@ func (r *progressReader) Read(b []byte) (int, error) {
 
 func newImageGCCmd(a *app) *cobra.Command {
 	var dry, asJSON bool
-	cmd := &cobra.Command{
-		Use:   "gc",
-		Short: "Remove every base image no workspace uses",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := a.client().ImageGC(cmd.Context(), dry)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, res)
-			}
-			verb := "removed"
-			if dry {
-				verb = "would remove"
-			}
-			if len(res.Removed) == 0 {
-				fmt.Fprintln(a.stdout, "No unused images.")
-			} else {
-				fmt.Fprintf(a.stdout, "%s %d unused images (%s): %s\n", verb, len(res.Removed), humanBytes(uint64(res.Bytes)), strings.Join(res.Removed, ", "))
-			}
-			if len(res.Kept) > 0 {
-				fmt.Fprintf(a.stdout, "kept (in use): %s\n", strings.Join(res.Kept, ", "))
-			}
-			return nil
-		},
-	}
+	cmd := command("gc", "Remove every base image no workspace uses", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		res, err := a.client().ImageGC(cmd.Context(), dry)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, res)
+		}
+		verb := "removed"
+		if dry {
+			verb = "would remove"
+		}
+		if len(res.Removed) == 0 {
+			fmt.Fprintln(a.stdout, "No unused images.")
+		} else {
+			fmt.Fprintf(a.stdout, "%s %d unused images (%s): %s\n", verb, len(res.Removed), humanBytes(uint64(res.Bytes)), strings.Join(res.Removed, ", "))
+		}
+		if len(res.Kept) > 0 {
+			fmt.Fprintf(a.stdout, "kept (in use): %s\n", strings.Join(res.Kept, ", "))
+		}
+		return nil
+	})
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only list what would be removed")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 )
 
 // passphraseSource reads a passphrase from --passphrase-file, then its
@@ -122,22 +123,17 @@ nothing until "workspace unlock".`,
 
 func newUnlockCmd(a *app) *cobra.Command {
 	var pass passphraseSource
-	cmd := &cobra.Command{
-		Use:   "unlock",
-		Short: "Unlock a passphrase-protected diary identity in the daemon",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := pass.read(a, "Diary passphrase: ", false)
-			if err != nil {
-				return err
-			}
-			if _, err := a.client().Unlock(cmd.Context(), p); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, "Unlocked: the daemon records screenshots again.")
-			return nil
-		},
-	}
+	cmd := command("unlock", "Unlock a passphrase-protected diary identity in the daemon", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		p, err := pass.read(a, "Diary passphrase: ", false)
+		if err != nil {
+			return err
+		}
+		if _, err := a.client().Unlock(cmd.Context(), p); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "Unlocked: the daemon records screenshots again.")
+		return nil
+	})
 	pass.flags(cmd)
 	return cmd
 }
@@ -225,40 +221,19 @@ as "workspace snapshot restore NAME SNAP" does.`,
 }
 
 // writeAtomically writes a file through a temp file beside it, so a failed
-// write leaves no partial file behind.
+// write leaves no partial file behind; done learns how many bytes it has.
 func writeAtomically(path string, mode os.FileMode, fill func(io.Writer) error, done func(n int64)) error {
-	dir := "."
-	if i := strings.LastIndex(path, "/"); i >= 0 {
-		dir = path[:i+1]
-	}
-	tmp, err := os.CreateTemp(dir, ".workspace-*.part")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+	var n int64
+	err := atomicfile.WriteFrom(path, mode, func(w io.Writer) error {
+		cw := &countWriter{w: w}
+		err := fill(cw)
+		n = cw.n
 		return err
+	})
+	if err == nil && done != nil {
+		done(n)
 	}
-	cw := &countWriter{w: tmp}
-	if err := fill(cw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if done != nil {
-		done(cw.n)
-	}
-	return nil
+	return err
 }
 
 type countWriter struct {

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestPackageDependencies pins the dependency direction of DESIGN.md:
-// vm, profiles and diary import neither each other nor daemon; api does
-// not import daemon, vm or diary.
+// TestPackageDependencies pins the dependency direction of
+// docs/architecture.md: vm, profiles and diary import neither each other
+// nor daemon; api does not import daemon, vm or diary; tracking, the leaf
+// every side shares, imports nothing of the project.
 func TestPackageDependencies(t *testing.T) {
 	const mod = "github.com/workspace-sandbox/workspace/"
 	forbidden := map[string][]string{
@@ -19,6 +20,7 @@ func TestPackageDependencies(t *testing.T) {
 		"daemon":     {"cmd"},
 		"channel":    {"vm", "profiles", "daemon", "diary", "api", "guestagent", "cmd"},
 		"guestagent": {"vm", "profiles", "daemon", "diary", "api", "cmd"},
+		"diary":      {"vm", "profiles", "daemon", "api", "channel", "guestagent", "web", "cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../"+pkg).Output()
@@ -35,9 +37,8 @@ func TestPackageDependencies(t *testing.T) {
 	}
 }
 
-// TestDiaryImports pins diary's direct imports: it uses api's wire types
-// (which reach profiles for CreateRequest) but never vm, profiles, daemon
-// or channel itself.
+// TestDiaryImports pins diary's direct imports of the project: the shared
+// tracking types and the small internal helpers, nothing else.
 func TestDiaryImports(t *testing.T) {
 	const mod = "github.com/workspace-sandbox/workspace/"
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../../diary").Output()
@@ -45,8 +46,39 @@ func TestDiaryImports(t *testing.T) {
 		t.Fatalf("go list diary: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, mod) && dep != mod+"api" {
+		if strings.HasPrefix(dep, mod) && dep != mod+"tracking" && !strings.HasPrefix(dep, mod+"internal/") {
 			t.Errorf("diary imports %s", dep)
+		}
+	}
+}
+
+// TestVerifierLinksNoHCL keeps the profile parser out of what the client
+// runs to verify an export offline: the diary (its verify path) depends on
+// neither HCL nor go-cty, nor on the API types that carry profiles.
+func TestVerifierLinksNoHCL(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", "../../diary").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"github.com/hashicorp/hcl", "github.com/zclconf/go-cty", "github.com/workspace-sandbox/workspace/profiles", "github.com/workspace-sandbox/workspace/api"} {
+			if strings.HasPrefix(dep, bad) {
+				t.Errorf("the diary's verifier depends on %s", dep)
+			}
+		}
+	}
+}
+
+// TestTrackingIsALeaf keeps the tracking types safe for the guest: the
+// package imports only the standard library.
+func TestTrackingIsALeaf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../tracking").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != "github.com/workspace-sandbox/workspace/tracking" {
+			t.Errorf("tracking depends on %s", dep)
 		}
 	}
 }

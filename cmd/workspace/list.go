@@ -5,23 +5,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/workspace-sandbox/workspace/api"
 )
 
 func newListCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List workspaces",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ws, err := a.client().Workspaces(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, ws)
-			}
+	cmd := command("list", "List workspaces", cobra.NoArgs, nil)
+	cmd.Aliases = []string{"ls"}
+	return readCmd(a, cmd,
+		func(cmd *cobra.Command, _ []string) ([]api.Workspace, error) {
+			return a.client().Workspaces(cmd.Context())
+		},
+		func(_ []string, ws []api.Workspace) error {
 			if len(ws) == 0 {
 				fmt.Fprintln(a.stderr, "no workspaces yet: create one with `workspace create NAME --profile FILE`")
 				return nil
@@ -37,8 +32,5 @@ func newListCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, w.State, w.Image, w.Display, humanAge(w.CreatedAt, now), disposable)
 			}
 			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		})
 }

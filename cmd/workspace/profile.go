@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,83 +11,67 @@ import (
 )
 
 func newProfileCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "profile",
-		Short: "Validate and show profiles (works without the daemon)",
-	}
-	cmd.AddCommand(newProfileValidateCmd(a), newProfileShowCmd(a))
-	return cmd
+	return group("profile", "Validate and show profiles (works without the daemon)", newProfileValidateCmd(a), newProfileShowCmd(a))
 }
 
 func newProfileValidateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate FILE...",
-		Short: "Check profiles; print every problem with file:line:col and exit 1 on any",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			failed := 0
-			for _, path := range args {
-				if _, err := profiles.Load(path); err != nil {
-					failed++
-					fmt.Fprintln(a.stderr, strings.TrimRight(err.Error(), "\n"))
-					continue
-				}
-				fmt.Fprintf(a.stdout, "%s: ok\n", path)
+	return command("validate FILE...", "Check profiles; print every problem with file:line:col and exit 1 on any", cobra.MinimumNArgs(1), func(_ *cobra.Command, args []string) error {
+		failed := 0
+		for _, path := range args {
+			if _, err := profiles.Load(path); err != nil {
+				failed++
+				fmt.Fprintln(a.stderr, strings.TrimRight(err.Error(), "\n"))
+				continue
 			}
-			if failed > 0 {
-				return &exitError{code: 1, msg: fmt.Sprintf("%d of %d profiles have errors", failed, len(args))}
-			}
-			return nil
-		},
-	}
+			fmt.Fprintf(a.stdout, "%s: ok\n", path)
+		}
+		if failed > 0 {
+			return &exitError{code: 1, msg: fmt.Sprintf("%d of %d profiles have errors", failed, len(args))}
+		}
+		return nil
+	})
 }
 
 func newProfileShowCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show FILE [--json]",
-		Short: "Print a profile after extends, merging and defaults",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+	return readCmd(a, command("show FILE [--json]", "Print a profile after extends, merging and defaults", cobra.ExactArgs(1), nil),
+		func(_ *cobra.Command, args []string) (*profiles.Profile, error) {
 			p, err := profiles.Load(args[0])
 			if err != nil {
-				return &exitError{code: 1, msg: strings.TrimRight(err.Error(), "\n")}
+				return nil, &exitError{code: 1, msg: strings.TrimRight(err.Error(), "\n")}
 			}
-			if asJSON {
-				return printJSON(a.stdout, p)
-			}
-			tw := newTable(a.stdout)
-			fmt.Fprintf(tw, "source:\t%s\n", p.Source)
-			for _, e := range p.Extends {
-				fmt.Fprintf(tw, "extends:\t%s\n", e)
-			}
-			fmt.Fprintf(tw, "image:\t%s\n", p.Image)
-			fmt.Fprintf(tw, "cpus:\t%d\n", p.CPUs)
-			fmt.Fprintf(tw, "memory:\t%s\n", p.Memory)
-			fmt.Fprintf(tw, "disk:\t%s\n", p.Disk)
-			fmt.Fprintf(tw, "network:\t%s", p.Network.Mode)
-			if len(p.Network.Allow) > 0 {
-				fmt.Fprintf(tw, " (allow %s)", strings.Join(p.Network.Allow, ", "))
-			}
-			fmt.Fprintln(tw)
-			fmt.Fprintf(tw, "display:\t%s\n", p.Display.Type)
-			fmt.Fprintf(tw, "clipboard:\t%s\n", p.Clipboard)
-			for _, s := range p.Shares {
-				mode := "read-only"
-				if !s.ReadOnly {
-					mode = "read-write"
-				}
-				fmt.Fprintf(tw, "share %s:\t%s (%s)\n", s.Tag, s.Host, mode)
-			}
-			t := p.Tracking
-			fmt.Fprintf(tw, "tracking:\tslot %s, %d screenshots per slot, idle after %s, blur %v, jpeg quality %d, spool %s\n",
-				t.Slot, t.ScreenshotsPerSlot, t.IdleTimeout, t.Blur, t.JPEGQuality, t.SpoolLimit)
-			if p.Client != nil {
-				fmt.Fprintf(tw, "client:\t%s %s\n", p.Client.Name, p.Client.Recipient)
-			}
-			return tw.Flush()
-		},
+			return p, nil
+		}, func(_ []string, p *profiles.Profile) error { return printProfile(a.stdout, p) })
+}
+
+func printProfile(w io.Writer, p *profiles.Profile) error {
+	tw := newTable(w)
+	fmt.Fprintf(tw, "source:\t%s\n", p.Source)
+	for _, e := range p.Extends {
+		fmt.Fprintf(tw, "extends:\t%s\n", e)
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	fmt.Fprintf(tw, "image:\t%s\n", p.Image)
+	fmt.Fprintf(tw, "cpus:\t%d\n", p.CPUs)
+	fmt.Fprintf(tw, "memory:\t%s\n", p.Memory)
+	fmt.Fprintf(tw, "disk:\t%s\n", p.Disk)
+	fmt.Fprintf(tw, "network:\t%s", p.Network.Mode)
+	if len(p.Network.Allow) > 0 {
+		fmt.Fprintf(tw, " (allow %s)", strings.Join(p.Network.Allow, ", "))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "display:\t%s\n", p.Display.Type)
+	fmt.Fprintf(tw, "clipboard:\t%s\n", p.Clipboard)
+	for _, s := range p.Shares {
+		mode := "read-only"
+		if !s.ReadOnly {
+			mode = "read-write"
+		}
+		fmt.Fprintf(tw, "share %s:\t%s (%s)\n", s.Tag, s.Host, mode)
+	}
+	t := p.Tracking
+	fmt.Fprintf(tw, "tracking:\tslot %s, %d screenshots per slot, idle after %s, blur %v, jpeg quality %d, spool %s\n",
+		t.Slot, t.ScreenshotsPerSlot, t.IdleTimeout, t.Blur, t.JPEGQuality, t.SpoolLimit)
+	if p.Client != nil {
+		fmt.Fprintf(tw, "client:\t%s %s\n", p.Client.Name, p.Client.Recipient)
+	}
+	return tw.Flush()
 }

@@ -73,20 +73,13 @@ workspaces have no snapshots.
 }
 
 func newSnapshotListCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "list NAME",
-		Aliases: []string{"ls"},
-		Short:   "List a workspace's snapshots, oldest first",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			snaps, err := a.client().Snapshots(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, snaps)
-			}
+	cmd := command("list NAME", "List a workspace's snapshots, oldest first", cobra.ExactArgs(1), nil)
+	cmd.Aliases = []string{"ls"}
+	return readCmd(a, cmd,
+		func(cmd *cobra.Command, args []string) ([]api.Snapshot, error) {
+			return a.client().Snapshots(cmd.Context(), args[0])
+		},
+		func(args []string, snaps []api.Snapshot) error {
 			if len(snaps) == 0 {
 				fmt.Fprintf(a.stderr, "workspace %q has no snapshots yet: take one with `workspace snapshot %s`\n", args[0], args[0])
 				return nil
@@ -104,10 +97,7 @@ func newSnapshotListCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), s.State, mem, cur)
 			}
 			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		})
 }
 
 // restoreSnapshot returns a workspace to a snapshot and says what it is now.
@@ -128,32 +118,23 @@ func restoreSnapshot(cmd *cobra.Command, a *app, name, snap string) error {
 }
 
 func newSnapshotRestoreCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "restore NAME SNAP",
-		Short: "Return a workspace to a snapshot (its disk, and its running state if taken running)",
-		Long: `restore returns workspace NAME to snapshot SNAP: its disk, and for a
+	cmd := command("restore NAME SNAP", "Return a workspace to a snapshot (its disk, and its running state if taken running)", cobra.ExactArgs(2),
+		func(cmd *cobra.Command, args []string) error { return restoreSnapshot(cmd, a, args[0], args[1]) })
+	cmd.Long = `restore returns workspace NAME to snapshot SNAP: its disk, and for a
 snapshot taken while it ran, the running VM at that moment. What the
 workspace has now (disk changes, and a running VM's state) is lost; the
-snapshot stays. A snapshot that does not exist changes nothing.`,
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return restoreSnapshot(cmd, a, args[0], args[1])
-		},
-	}
+snapshot stays. A snapshot that does not exist changes nothing.`
+	return cmd
 }
 
 func newSnapshotRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm NAME SNAP",
-		Aliases: []string{"delete"},
-		Short:   "Delete a snapshot of a workspace",
-		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.client().DeleteSnapshot(cmd.Context(), args[0], args[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "snapshot %q of workspace %q deleted\n", args[1], args[0])
-			return nil
-		},
-	}
+	cmd := command("rm NAME SNAP", "Delete a snapshot of a workspace", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		if err := a.client().DeleteSnapshot(cmd.Context(), args[0], args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "snapshot %q of workspace %q deleted\n", args[1], args[0])
+		return nil
+	})
+	cmd.Aliases = []string{"delete"}
+	return cmd
 }

@@ -5,22 +5,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/workspace-sandbox/workspace/api"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status NAME",
-		Short: "Show a workspace",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := a.client().Workspace(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, w)
-			}
+	return readCmd(a, command("status NAME", "Show a workspace", cobra.ExactArgs(1), nil),
+		func(cmd *cobra.Command, args []string) (api.Workspace, error) {
+			return a.client().Workspace(cmd.Context(), args[0])
+		},
+		func(_ []string, w api.Workspace) error {
 			tw := newTable(a.stdout)
 			fmt.Fprintf(tw, "name:\t%s\n", w.Name)
 			fmt.Fprintf(tw, "state:\t%s\n", w.State)
@@ -47,8 +41,5 @@ func newStatusCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "console log:\t%s\n", w.ConsoleLog)
 			}
 			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+		})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,90 +11,68 @@ import (
 )
 
 func newTrackCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "track",
-		Short: "Start, stop and show time tracking in a workspace",
-		Long: `track controls the guest agent's tracking: screenshots at random moments of
+	cmd := group("track", "Start, stop and show time tracking in a workspace")
+	cmd.Long = `track controls the guest agent's tracking: screenshots at random moments of
 each slot and activity counts, as the profile's tracking block says. The
 workspace must be running to start; tracking resumes after a guest reboot
-or a daemon restart until you stop it.`,
-	}
+or a daemon restart until you stop it.`
 	var memo string
-	start := &cobra.Command{
-		Use:   "start NAME [--memo TEXT]",
-		Short: "Start tracking (a new session with its memo)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.client().Track(cmd.Context(), args[0], api.TrackRequest{On: true, Memo: memo})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Tracking %s (session %s).\n", args[0], st.Session)
-			if !st.Agent.Connected {
-				fmt.Fprintln(a.stdout, "The guest agent is not connected yet: it starts tracking as soon as it connects.")
-			}
-			return nil
-		},
-	}
+	start := command("start NAME [--memo TEXT]", "Start tracking (a new session with its memo)", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		st, err := a.client().Track(cmd.Context(), args[0], api.TrackRequest{On: true, Memo: memo})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Tracking %s (session %s).\n", args[0], st.Session)
+		if !st.Agent.Connected {
+			fmt.Fprintln(a.stdout, "The guest agent is not connected yet: it starts tracking as soon as it connects.")
+		}
+		return nil
+	})
 	start.Flags().StringVar(&memo, "memo", "", "what this session is about")
-	stop := &cobra.Command{
-		Use:   "stop NAME",
-		Short: "Stop tracking",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := a.client().Track(cmd.Context(), args[0], api.TrackRequest{On: false}); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Stopped tracking %s.\n", args[0])
-			return nil
-		},
-	}
-	var asJSON bool
-	status := &cobra.Command{
-		Use:   "status NAME",
-		Short: "Show tracking and the guest agent's state",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.client().TrackStatus(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(a.stdout, st)
-			}
-			tw := newTable(a.stdout)
-			if st.Tracking {
-				fmt.Fprintf(tw, "tracking:\ton since %s (session %s)\n", st.Since.Local().Format("2006-01-02 15:04:05"), st.Session)
-				if st.Memo != "" {
-					fmt.Fprintf(tw, "memo:\t%s\n", st.Memo)
-				}
-			} else {
-				fmt.Fprintf(tw, "tracking:\toff\n")
-			}
-			fmt.Fprintf(tw, "agent:\t%s\n", agentLine(st.Agent))
-			if g := st.Guest; g != nil {
-				last := "none yet"
-				if !g.LastShot.IsZero() {
-					last = g.LastShot.Local().Format("2006-01-02 15:04:05")
-				}
-				fmt.Fprintf(tw, "last shot:\t%s\n", last)
-				fmt.Fprintf(tw, "guest spool:\t%d items, %s\n", g.SpoolItems, humanBytes(uint64(g.SpoolBytes)))
-				if g.DisplayError != "" {
-					fmt.Fprintf(tw, "display error:\t%s\n", g.DisplayError)
-				}
-				if g.PolicyError != "" {
-					fmt.Fprintf(tw, "policy error:\t%s\n", g.PolicyError)
-				}
-				if g.Gaps > 0 {
-					fmt.Fprintf(tw, "gaps:\t%d\n", g.Gaps)
-				}
-			}
-			return tw.Flush()
-		},
-	}
-	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	stop := command("stop NAME", "Stop tracking", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		if _, err := a.client().Track(cmd.Context(), args[0], api.TrackRequest{On: false}); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Stopped tracking %s.\n", args[0])
+		return nil
+	})
+	status := readCmd(a, command("status NAME", "Show tracking and the guest agent's state", cobra.ExactArgs(1), nil),
+		func(cmd *cobra.Command, args []string) (api.TrackStatus, error) {
+			return a.client().TrackStatus(cmd.Context(), args[0])
+		}, func(_ []string, st api.TrackStatus) error { return printTrackStatus(a.stdout, st) })
 	cmd.AddCommand(start, stop, status)
 	return cmd
+}
+
+func printTrackStatus(w io.Writer, st api.TrackStatus) error {
+	tw := newTable(w)
+	if st.Tracking {
+		fmt.Fprintf(tw, "tracking:\ton since %s (session %s)\n", st.Since.Local().Format("2006-01-02 15:04:05"), st.Session)
+		if st.Memo != "" {
+			fmt.Fprintf(tw, "memo:\t%s\n", st.Memo)
+		}
+	} else {
+		fmt.Fprintf(tw, "tracking:\toff\n")
+	}
+	fmt.Fprintf(tw, "agent:\t%s\n", agentLine(st.Agent))
+	if g := st.Guest; g != nil {
+		last := "none yet"
+		if !g.LastShot.IsZero() {
+			last = g.LastShot.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "last shot:\t%s\n", last)
+		fmt.Fprintf(tw, "guest spool:\t%d items, %s\n", g.SpoolItems, humanBytes(uint64(g.SpoolBytes)))
+		if g.DisplayError != "" {
+			fmt.Fprintf(tw, "display error:\t%s\n", g.DisplayError)
+		}
+		if g.PolicyError != "" {
+			fmt.Fprintf(tw, "policy error:\t%s\n", g.PolicyError)
+		}
+		if g.Gaps > 0 {
+			fmt.Fprintf(tw, "gaps:\t%d\n", g.Gaps)
+		}
+	}
+	return tw.Flush()
 }
 
 func agentLine(ai api.AgentInfo) string {

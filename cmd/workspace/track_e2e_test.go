@@ -14,6 +14,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/internal/xvfbtest"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 // hostPicture runs an X server on the host showing a picture of its own
@@ -82,9 +83,9 @@ func (e *e2eEnv) waitAgent(name string, timeout time.Duration) api.Workspace {
 	}
 }
 
-func (e *e2eEnv) diaryView(name string, from, to time.Time) api.DiaryView {
+func (e *e2eEnv) diaryView(name string, from, to time.Time) tracking.DiaryView {
 	e.t.Helper()
-	var v api.DiaryView
+	var v tracking.DiaryView
 	r := mustCLI(e.t, e.socket, "diary", name, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		e.t.Fatal(err)
@@ -92,8 +93,8 @@ func (e *e2eEnv) diaryView(name string, from, to time.Time) api.DiaryView {
 	return v
 }
 
-func shotsOf(v api.DiaryView) []api.Shot {
-	var out []api.Shot
+func shotsOf(v tracking.DiaryView) []tracking.Shot {
+	var out []tracking.Shot
 	for _, d := range v.Days {
 		for _, s := range d.Slots {
 			out = append(out, s.Shots...)
@@ -138,7 +139,7 @@ tracking {
 		t.Fatalf("second track start: %s", r)
 	}
 	deadline := time.Now().Add(4 * time.Minute)
-	var v api.DiaryView
+	var v tracking.DiaryView
 	for {
 		v = e.diaryView(name, begin.Add(-time.Minute), time.Now().Add(time.Minute))
 		if len(shotsOf(v)) >= 3 && v.Totals.Slots >= 3 {
@@ -178,7 +179,7 @@ tracking {
 				for _, sh := range s.Shots {
 					if sh.ID == rt.Retakes[0] {
 						found = true
-						if sh.Retake != bad.ID || sh.State != api.ShotOK || s.Reason == "a screenshot was deleted" {
+						if sh.RetakeOf != bad.ID || sh.State != tracking.ShotOK || s.Reason == "a screenshot was deleted" {
 							t.Fatalf("the retake %+v in slot %+v", sh, s)
 						}
 					}
@@ -216,7 +217,7 @@ tracking {
 		t.Error("no activity minutes recorded")
 	}
 	for _, sh := range shotsOf(v) {
-		if sh.State == api.ShotDeleted {
+		if sh.State == tracking.ShotDeleted {
 			continue // the retaken shot, shredded
 		}
 		f := filepath.Join(e.dir, sh.ID+".jpg")

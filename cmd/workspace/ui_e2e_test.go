@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/tracking"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the web UI screenshots to docs/img")
@@ -51,13 +52,13 @@ func TestWebUIInChromium(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		slot := base.Add(time.Duration(i) * 10 * time.Minute)
 		id := fmt.Sprintf("ui-%d-%s", i, randHex(3))
-		if _, err := c.AddCapture(ctx, name, api.CaptureMeta{ID: id, Taken: slot.Add(2 * time.Minute)}, synthJPEG(t, 640, 400, i), nil); err != nil {
+		if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: slot.Add(2 * time.Minute)}, synthJPEG(t, 640, 400, i), nil); err != nil {
 			t.Fatal(err)
 		}
 		shots = append(shots, id)
-		var recs []api.Record
+		var recs []tracking.Record
 		for k := 0; k < 10; k++ {
-			recs = append(recs, api.Record{ID: fmt.Sprintf("%s-a%d", id, k), Type: api.RecordActivity, Minute: slot.Add(time.Duration(k) * time.Minute), Activity: &api.Activity{Keys: 20 + i, Active: 10 + 5*i}})
+			recs = append(recs, tracking.Record{ID: fmt.Sprintf("%s-a%d", id, k), Type: tracking.RecordActivity, Minute: slot.Add(time.Duration(k) * time.Minute), Activity: &tracking.Activity{Keys: 20 + i, Active: 10 + 5*i}})
 		}
 		if _, err := c.AddRecords(ctx, name, recs); err != nil {
 			t.Fatal(err)
@@ -169,7 +170,7 @@ func TestWebUIInChromium(t *testing.T) {
 	drag(0.9, 0.9, 0.55, 0.55) // dragged up and to the left
 	rectText, err := chromedp.Run(bctx, chromedp.Value(`#rect`))
 	step("rect", err)
-	var a, b api.Rect
+	var a, b tracking.Rect
 	if _, err := fmt.Sscanf(rectText, "%d,%d,%d,%d; %d,%d,%d,%d", &a.X, &a.Y, &a.W, &a.H, &b.X, &b.Y, &b.W, &b.H); err != nil {
 		t.Fatalf("two dragged regions: the field holds %q (%v)", rectText, err)
 	}
@@ -190,9 +191,9 @@ func TestWebUIInChromium(t *testing.T) {
 	markedPNG, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	step("screenshot of the marked regions", err)
 	// outside is a region that neither rectangle touches.
-	outside := api.Rect{X: 400, Y: 30, W: 200, H: 120}
+	outside := tracking.Rect{X: 400, Y: 30, W: 200, H: 120}
 	before := map[string][]int{}
-	for what, r := range map[string]api.Rect{"first": a, "second": b, "outside": outside} {
+	for what, r := range map[string]tracking.Rect{"first": a, "second": b, "outside": outside} {
 		before[what] = shownPixels(t, bctx, r)
 	}
 
@@ -213,7 +214,7 @@ func TestWebUIInChromium(t *testing.T) {
 	step("covered image", err)
 	// The picture the page now shows is covered inside both regions, and
 	// only there.
-	for what, r := range map[string]api.Rect{"first": a, "second": b, "outside": outside} {
+	for what, r := range map[string]tracking.Rect{"first": a, "second": b, "outside": outside} {
 		d := meanDiff(before[what], shownPixels(t, bctx, r))
 		t.Logf("shown picture, %s region %+v: mean difference %.1f after the cover", what, r, d)
 		if what == "outside" && d > 8 {
@@ -226,7 +227,7 @@ func TestWebUIInChromium(t *testing.T) {
 	step("screenshot of the shot", err)
 
 	// The CLI sees the cover in the diary, over both regions.
-	var v api.DiaryView
+	var v tracking.DiaryView
 	if err := json.Unmarshal([]byte(mustCLI(t, e.socket, "diary", name, "--day", day, "--json").stdout), &v); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestWebUIInChromium(t *testing.T) {
 		t.Fatalf("diary after the browser's cover: %+v", v.Totals)
 	}
 	for _, sh := range shotsOf(v) {
-		if (sh.ID == target) != (sh.State == api.ShotCovered) {
+		if (sh.ID == target) != (sh.State == tracking.ShotCovered) {
 			t.Errorf("shot %s is %s", sh.ID, sh.State)
 		}
 	}
@@ -242,7 +243,7 @@ func TestWebUIInChromium(t *testing.T) {
 	mustCLI(t, e.socket, "diary", "show", target, "--out", cur)
 	mustCLI(t, e.socket, "diary", "show", target, "--original", "--out", orig)
 	ci, oi := decodeFile(t, cur), decodeFile(t, orig)
-	for what, r := range map[string]api.Rect{"first": a, "second": b, "outside": outside} {
+	for what, r := range map[string]tracking.Rect{"first": a, "second": b, "outside": outside} {
 		d := meanDiff(filePixels(oi, r), filePixels(ci, r))
 		t.Logf("diary's covered version, %s region: mean difference %.1f from the original", what, d)
 		if what == "outside" && d > 8 {
@@ -259,7 +260,7 @@ func TestWebUIInChromium(t *testing.T) {
 
 // shownPixels reads the RGB values of region r (in the image's own pixels)
 // of the picture the shot page shows, through a canvas.
-func shownPixels(t *testing.T, ctx context.Context, r api.Rect) []int {
+func shownPixels(t *testing.T, ctx context.Context, r tracking.Rect) []int {
 	t.Helper()
 	px, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](fmt.Sprintf(`(() => {
 		const i = document.getElementById('shot'), c = document.createElement('canvas');
@@ -274,7 +275,7 @@ func shownPixels(t *testing.T, ctx context.Context, r api.Rect) []int {
 }
 
 // filePixels reads the RGB values of region r of img.
-func filePixels(img image.Image, r api.Rect) []int {
+func filePixels(img image.Image, r tracking.Rect) []int {
 	var px []int
 	for y := r.Y; y < r.Y+r.H; y++ {
 		for x := r.X; x < r.X+r.W; x++ {
