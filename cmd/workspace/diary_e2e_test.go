@@ -206,32 +206,7 @@ func TestDiaryEndToEnd(t *testing.T) {
 		t.Fatalf("verify-reveal: %s", r)
 	}
 
-	// A client without an age key: a passphrase export (the passphrase from
-	// a file), verified with the passphrase from the environment, with the
-	// same result; a reveal with the same passphrase.
-	passFile := filepath.Join(e.dir, "export-pass")
-	os.WriteFile(passFile, []byte("a passphrase for the client\n"), 0o600)
-	pexp := filepath.Join(e.dir, "acme-pass.diary")
-	t.Setenv("WORKSPACE_EXPORT_PASSPHRASE", "a passphrase for the client")
-	if r := cli(t, sock, "diary", "export", name, "--from", dayArg, "--to", dayArg, "--out", pexp, "--passphrase", "--recipient", "age1x"); r.code == 0 || !strings.Contains(r.stderr, "passphrase alone") {
-		t.Fatalf("passphrase export with a recipient: %s", r)
-	}
-	mustCLI(t, sock, "diary", "export", name, "--from", dayArg, "--to", dayArg, "--out", pexp, "--passphrase-file", passFile)
-	if pr := mustCLI(t, "/nonexistent.sock", "diary", "verify", pexp, "--passphrase"); !strings.Contains(pr.stdout, "6 (1 covered, 1 deleted)") || !strings.Contains(pr.stdout, "1h 20m (manual 0h 30m, flagged)") {
-		t.Fatalf("verify --passphrase:\n%s", pr.stdout)
-	}
-	if r := cli(t, sock, "diary", "verify", pexp, "--identity", key); r.code != 1 || !strings.Contains(r.stderr, "verify it with --passphrase") {
-		t.Fatalf("passphrase export opened with a key: %s", r)
-	}
-	prev := filepath.Join(e.dir, "reveal-pass.age")
-	mustCLI(t, sock, "diary", "reveal", shots[1], "--out", prev, "--passphrase")
-	if r := mustCLI(t, "/nonexistent.sock", "diary", "verify-reveal", pexp, prev, "--passphrase"); !strings.Contains(r.stdout, "covered in the export") {
-		t.Fatalf("verify-reveal --passphrase: %s", r)
-	}
-	t.Setenv("WORKSPACE_EXPORT_PASSPHRASE", "not the right passphrase")
-	if r := cli(t, sock, "diary", "verify", pexp, "--passphrase"); r.code != 1 || !strings.Contains(r.stderr, "wrong passphrase") {
-		t.Fatalf("verify with a wrong passphrase: %s", r)
-	}
+	checkPassphraseExport(t, e, name, dayArg, shots[1])
 
 	// Bad input to verify: wrong key, truncated file, a foreign file.
 	other := filepath.Join(e.dir, "other.key")
