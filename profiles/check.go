@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
+	"path"
 	"regexp"
 	"time"
 
@@ -149,8 +149,11 @@ func checkTag(v string) error {
 	return nil
 }
 
+// checkHostPath: a share's host path is a path on the Linux host, checked
+// as such wherever the profile is validated (on Windows too, where
+// filepath.IsAbs would refuse "/srv/share").
 func checkHostPath(v string) error {
-	if !filepath.IsAbs(v) {
+	if !path.IsAbs(v) {
 		return fmt.Errorf("must be an absolute path, got %q", v)
 	}
 	return nil
