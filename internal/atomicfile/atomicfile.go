@@ -80,9 +80,9 @@ func replace(path string, perm os.FileMode, fill func(io.Writer) error) error {
 }
 
 // SyncDir fsyncs a folder, so the names made or renamed in it last. On
-// Windows a folder cannot be flushed (and a rename is durable with the
-// file's own flush), so there it does nothing: the client's side writes
-// its reports through here.
+// Windows a folder opened for reading cannot be flushed (FlushFileBuffers
+// refuses it), so there it does nothing rather than fail the client's
+// reports, which are written through here.
 func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
