@@ -30,6 +30,19 @@ if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
 fi
 
 answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
+
+# detached runs a daemon with no file descriptor but 0-2: the ones this
+# script inherited (a `flock LOCKFILE make test` passes its lock down) would
+# otherwise live as long as the daemon, and hold that lock with it.
+detached() {
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+		done
+		exec "$@" </dev/null
+	)
+}
 if answers; then
 	echo "libvirt-up: libvirtd is running"
 	exit 0
@@ -43,12 +56,12 @@ if [ -d /run/systemd/system ]; then
 	systemctl start virtlogd libvirtd
 else
 	echo "libvirt-up: starting virtlogd and libvirtd (no systemd)"
-	pgrep -x virtlogd >/dev/null || virtlogd -d
-	pgrep -x virtlockd >/dev/null || virtlockd -d || true
+	pgrep -x virtlogd >/dev/null || detached virtlogd -d
+	pgrep -x virtlockd >/dev/null || detached virtlockd -d || true
 	# A libvirtd that does not answer may still be shutting down: let it go.
 	for _ in $(seq 1 40); do pgrep -x libvirtd >/dev/null || break; sleep 0.25; done
 	pgrep -x libvirtd >/dev/null && pkill -9 -x libvirtd && sleep 0.5
-	libvirtd -d
+	detached libvirtd -d
 fi
 for _ in $(seq 1 60); do
 	if answers; then
