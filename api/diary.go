@@ -114,6 +114,8 @@ type TrackStatus struct {
 	Since     time.Time             `json:"since,omitzero"`
 	Agent     AgentInfo             `json:"agent"`
 	Guest     *tracking.AgentStatus `json:"guest,omitempty"`
+	// Witness is the log's witnessing (when the profile names witnesses).
+	Witness *WitnessState `json:"witness,omitempty"`
 }
 
 // UILogin is a one-time login link to the web UI.

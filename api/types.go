@@ -33,6 +33,8 @@ type Workspace struct {
 	ConsoleLog    string            `json:"console_log,omitempty"`
 	Settings      *profiles.Profile `json:"settings,omitempty"`
 	Agent         *AgentInfo        `json:"agent,omitempty"`
+	// Witness is the diary log's witnessing (when the profile names witnesses).
+	Witness *WitnessState `json:"witness,omitempty"`
 	// Disposable workspaces lose every change to their disk at stop.
 	Disposable bool `json:"disposable"`
 }

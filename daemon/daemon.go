@@ -37,6 +37,10 @@ type Config struct {
 	// UIAddr is the web UI's address (DefaultUIAddr when empty, "off" for
 	// none); a non-loopback one needs UITLSCert and UITLSKey.
 	UIAddr, UITLSCert, UITLSKey string
+	// WitnessInterval is the shortest time between two submissions of a
+	// workspace's checkpoints to its witnesses (DefaultWitnessInterval
+	// when 0).
+	WitnessInterval time.Duration
 }
 
 // Daemon is a running daemon.
@@ -75,13 +79,14 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	}
 	d.cfg = cfg
 	d.server = &server{
-		ui:     &d.ui,
-		m:      m,
-		diary:  ds,
-		agents: newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
-		images: images,
-		events: newBroker(log.Named("events")),
-		log:    log.Named("api"),
+		ui:      &d.ui,
+		m:       m,
+		diary:   ds,
+		agents:  newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
+		images:  images,
+		events:  newBroker(log.Named("events")),
+		witness: newWitnessQueue(ds, m, cfg.WitnessInterval, log.Named("witness")),
+		log:     log.Named("api"),
 		info: func() api.Info {
 			return api.Info{Version: cfg.Version, LibvirtURI: hv.URI(), Connected: hv.Connected(), DomainType: hv.DomainType(), StateDir: cfg.StateDir}
 		},
@@ -135,6 +140,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	defer cancel()
 	go d.server.events.run(ctx, d.forwardEvents(ctx))
 	go d.server.agents.run(ctx)
+	go d.server.witness.run(ctx)
 	if err := d.reconcile(ctx); err != nil {
 		d.log.Warn("reconcile", "error", err)
 	}

@@ -27,7 +27,7 @@ func startDaemon(t *testing.T, hv Hypervisor) (*api.Client, *Daemon) {
 }
 
 // startDaemonWith is startDaemon with the config changed by tweak first.
-func startDaemonWith(t *testing.T, hv Hypervisor, tweak func(*Config)) (*api.Client, *Daemon) {
+func startDaemonWith(t testing.TB, hv Hypervisor, tweak func(*Config)) (*api.Client, *Daemon) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wsd")
 	if err != nil {
@@ -78,7 +78,7 @@ func qcow2Bytes(virtual uint64, backing bool, size int) []byte {
 	return b
 }
 
-func importBytes(t *testing.T, c *api.Client, name string, disk []byte) (api.Image, error) {
+func importBytes(t testing.TB, c *api.Client, name string, disk []byte) (api.Image, error) {
 	t.Helper()
 	return c.ImportImage(context.Background(), api.ImportSource{
 		Meta: api.ImportMeta{Name: name, DiskSize: int64(len(disk))},
@@ -86,7 +86,7 @@ func importBytes(t *testing.T, c *api.Client, name string, disk []byte) (api.Ima
 	})
 }
 
-func testProfile(t *testing.T, src string) *profiles.Profile {
+func testProfile(t testing.TB, src string) *profiles.Profile {
 	t.Helper()
 	p, err := profiles.LoadFS(fstest.MapFS{"p.hcl": {Data: []byte(src)}}, "p.hcl")
 	if err != nil {

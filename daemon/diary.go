@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +27,7 @@ type diaryService struct {
 	m        *manager
 	log      hclog.Logger
 	now      func() time.Time
+	onAppend atomic.Pointer[func(ws string, size int64)] // the witness queue's hook
 }
 
 func newDiaryService(ctx context.Context, stateDir string, m *manager, log hclog.Logger) (*diaryService, error) {
@@ -38,7 +40,7 @@ func newDiaryService(ctx context.Context, stateDir string, m *manager, log hclog
 
 // open opens the store and unlocks it when the identity has no passphrase.
 func (d *diaryService) open(ctx context.Context) error {
-	st, err := diary.Open(ctx, d.diaryDir, diary.Options{Logger: d.log})
+	st, err := diary.Open(ctx, d.diaryDir, diary.Options{Logger: d.log, OnAppend: d.appended})
 	if err != nil {
 		return err
 	}

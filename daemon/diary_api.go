@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -101,8 +102,14 @@ func (s *server) withStore(ctype string, fn func(st *diary.Store, out io.Writer)
 
 func (s *server) handleExport(r *http.Request, req api.ExportRequest) (any, error) {
 	name := r.PathValue("name")
+	// The witnesses are asked to cosign the latest checkpoint first, and
+	// the export carries that checkpoint (or the latest, when the diary
+	// has no witness or none answered in time).
+	fctx, cancel := context.WithTimeout(r.Context(), exportWitnessWait)
+	size := s.witness.flush(fctx, name, true)
+	cancel()
 	return s.withStore("application/octet-stream", func(st *diary.Store, out io.Writer) error {
-		sum, err := exportFor(r.Context(), st, name, req, out)
+		sum, err := exportFor(r.Context(), st, name, req, size, out)
 		if err == nil {
 			s.log.Info("diary exported", "workspace", name, "entries", sum.Entries, "shots", sum.Shots)
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
-func testJPEG(t *testing.T, seed uint8) []byte {
+func testJPEG(t testing.TB, seed uint8) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 160, 100))
 	for y := 0; y < 100; y++ {

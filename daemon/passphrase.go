@@ -9,16 +9,17 @@ import (
 	"github.com/workspace-sandbox/workspace/diary"
 )
 
-// exportFor writes the export req asks for: to the recipients, or with the
-// passphrase alone (age allows no recipient beside a passphrase).
-func exportFor(ctx context.Context, st *diary.Store, ws string, req api.ExportRequest, w io.Writer) (diary.ExportSummary, error) {
+// exportFor writes the export req asks for, at the checkpoint of the given
+// size (0: the latest): to the recipients, or with the passphrase alone
+// (age allows no recipient beside a passphrase).
+func exportFor(ctx context.Context, st *diary.Store, ws string, req api.ExportRequest, size int64, w io.Writer) (diary.ExportSummary, error) {
 	if req.Passphrase == "" {
-		return st.Export(ctx, ws, req.From, req.To, req.Recipients, w)
+		return st.ExportAt(ctx, ws, req.From, req.To, req.Recipients, size, w)
 	}
 	if len(req.Recipients) > 0 {
 		return diary.ExportSummary{}, errPassphraseAndRecipients
 	}
-	return st.ExportWithPassphrase(ctx, ws, req.From, req.To, req.Passphrase, w)
+	return st.ExportWithPassphrase(ctx, ws, req.From, req.To, req.Passphrase, size, w)
 }
 
 // revealFor writes a reveal file the way exportFor writes an export.

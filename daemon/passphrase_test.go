@@ -27,7 +27,7 @@ func TestExportForRefusesPassphraseWithRecipients(t *testing.T) {
 		{From: from, To: from.AddDate(0, 0, 1), Passphrase: "short"},
 	} {
 		var buf bytes.Buffer
-		if _, err := exportFor(ctx, st, "acme", req, &buf); !errors.Is(err, api.ErrInvalid) && !errors.Is(err, diary.ErrInvalid) || buf.Len() != 0 {
+		if _, err := exportFor(ctx, st, "acme", req, 0, &buf); !errors.Is(err, api.ErrInvalid) && !errors.Is(err, diary.ErrInvalid) || buf.Len() != 0 {
 			t.Errorf("export %+v: %v (%d bytes written)", req, err, buf.Len())
 		}
 		if err := revealFor(ctx, st, "shot-1", req, &buf); !errors.Is(err, api.ErrInvalid) && !errors.Is(err, diary.ErrInvalid) || buf.Len() != 0 {

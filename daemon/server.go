@@ -19,14 +19,15 @@ const maxJSONBody = 1 << 20
 // server maps the HTTP/JSON API onto the manager, the image store, the
 // diary service and the agent hub.
 type server struct {
-	m      *manager
-	images *imageStore
-	events *broker
-	diary  *diaryService
-	agents *agentHub
-	ui     *uiState
-	log    hclog.Logger
-	info   func() api.Info
+	m       *manager
+	images  *imageStore
+	events  *broker
+	diary   *diaryService
+	agents  *agentHub
+	witness *witnessQueue
+	ui      *uiState
+	log     hclog.Logger
+	info    func() api.Info
 }
 
 // routes is the whole API. Endpoints answer through answer; the event
@@ -60,6 +61,8 @@ func (s *server) routes() http.Handler {
 		// tracking.go
 		{"POST /workspaces/{name}/track", withBody(s.handleTrack)},
 		{"GET /workspaces/{name}/track", s.handleTrackStatus},
+		// witness_queue.go
+		{"GET /workspaces/{name}/witness", s.handleWitnessState},
 		{"POST /shots/{id}/retake", s.handleRetake},
 		// ingest.go
 		{"POST /workspaces/{name}/captures", s.handleCapture},

@@ -189,11 +189,21 @@ func (h *agentHub) retake(ctx context.Context, id string) (api.Retake, error) {
 }
 
 func (s *server) handleTrack(r *http.Request, req api.TrackRequest) (any, error) {
-	return s.agents.track(r.Context(), r.PathValue("name"), req)
+	out, err := s.agents.track(r.Context(), r.PathValue("name"), req)
+	if err == nil && !req.On {
+		s.witness.flush(r.Context(), out.Workspace, false) // at once, not in a minute
+	}
+	return out, err
 }
 
 func (s *server) handleTrackStatus(r *http.Request) (any, error) {
-	return s.agents.status(r.Context(), r.PathValue("name"))
+	out, err := s.agents.status(r.Context(), r.PathValue("name"))
+	if err == nil {
+		if w, gerr := s.m.get(r.Context(), out.Workspace); gerr == nil {
+			out.Witness = s.witness.status(r.Context(), out.Workspace, w.Settings)
+		}
+	}
+	return out, err
 }
 
 func (s *server) handleRetake(r *http.Request) (any, error) {

@@ -381,6 +381,7 @@ func (s *server) handleGet(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out.Agent = s.agents.info(out.Name)
+	out.Witness = s.witness.status(r.Context(), out.Name, out.Settings)
 	return out, nil
 }
 

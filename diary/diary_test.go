@@ -640,8 +640,13 @@ func TestExportTamper(t *testing.T) {
 			d.files["shots/zzz.jpg"] = []byte{1}
 		}, "no entry accounts for"},
 		{"checkpoint signature", func(d *exportData) {
-			d.m.Checkpoint = strings.Replace(d.m.Checkpoint, "acme", "acmf", 1)
+			lines := strings.SplitN(d.m.Checkpoint, "\n", 4)
+			lines[1] = "1" + lines[1] // another size under the same signature
+			d.m.Checkpoint = strings.Join(lines, "\n")
 		}, "signature does not verify"},
+		{"checkpoint of another log", func(d *exportData) {
+			d.m.Checkpoint = strings.Replace(d.m.Checkpoint, "acme", "acmf", 1)
+		}, "is of log"},
 		{"slot length in the manifest (more billable hours)", func(d *exportData) {
 			d.m.SlotSeconds = 86400
 		}, "600 s slots, but the export's totals use 86400 s slots"},
@@ -667,7 +672,7 @@ func TestExportTamper(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
 			}
-			if !strings.Contains(c.want, "export's") && c.name != "extra file" && c.name != "checkpoint signature" && c.name != "statement removed" {
+			if !strings.Contains(c.want, "export's") && c.name != "extra file" && c.name != "checkpoint signature" && c.name != "checkpoint of another log" && c.name != "statement removed" {
 				var ee *EntryError
 				if !errors.As(err, &ee) {
 					t.Fatalf("error does not name an entry: %v", err)

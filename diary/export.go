@@ -11,7 +11,6 @@ import (
 	"io"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -19,8 +18,13 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// ExportFormat names the export format and its version.
-const ExportFormat = "workspace-diary-export/2"
+// ExportFormat names the export format and its version: 3 carries witness
+// evidence and C2SP checkpoints (evidence.go); 2, from before witnessing,
+// is still read and verified.
+const (
+	ExportFormat       = "workspace-diary-export/3"
+	LegacyExportFormat = "workspace-diary-export/2"
+)
 
 // Limits of the export reader: a file beyond them is refused, not read.
 const (
@@ -44,6 +48,7 @@ type manifest struct {
 	First       int64                   `json:"first"`
 	Entries     []manifestEntry         `json:"entries"`
 	Shots       map[string]manifestShot `json:"shots"`
+	Witness     *evidence               `json:"witness,omitempty"` // format 3
 }
 
 // manifestEntry is one log entry: its exact header (the leaf), its body when
@@ -119,6 +124,12 @@ func (s *Store) Recipients(ctx context.Context, ws string, extra []string) ([]ag
 // client's recipient (and extra ones, and the freelancer's own identity).
 // It refuses a diary that fails Check.
 func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra []string, w io.Writer) (ExportSummary, error) {
+	return s.ExportAt(ctx, ws, from, to, extra, 0, w)
+}
+
+// ExportAt is Export with the log's checkpoint of the given size (one the
+// witnesses were just asked to cosign; 0: the latest).
+func (s *Store) ExportAt(ctx context.Context, ws string, from, to time.Time, extra []string, size int64, w io.Writer) (ExportSummary, error) {
 	if !to.After(from) {
 		return ExportSummary{}, fmt.Errorf("%w: the range ends before it starts", ErrInvalid)
 	}
@@ -126,12 +137,13 @@ func (s *Store) Export(ctx context.Context, ws string, from, to time.Time, extra
 	if err != nil {
 		return ExportSummary{}, err
 	}
-	return s.exportTo(ctx, ws, from, to, recips, w)
+	return s.exportTo(ctx, ws, from, to, recips, size, w)
 }
 
-// exportTo writes the export encrypted to recips (Export's recipients, or
+// exportTo writes the export at the checkpoint of the given size (0: the
+// latest) encrypted to recips (ExportAt's recipients, or
 // ExportWithPassphrase's one scrypt recipient).
-func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, recips []age.Recipient, w io.Writer) (ExportSummary, error) {
+func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, recips []age.Recipient, size int64, w io.Writer) (ExportSummary, error) {
 	if !to.After(from) {
 		return ExportSummary{}, fmt.Errorf("%w: the range ends before it starts", ErrInvalid)
 	}
@@ -146,7 +158,7 @@ func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, rec
 	if _, err := s.Check(ctx, ws); err != nil {
 		return ExportSummary{}, fmt.Errorf("the diary of %q is damaged, not exporting it: %w", ws, err)
 	}
-	m, files, err := s.buildExport(ctx, wi, from, to)
+	m, files, err := s.buildExport(ctx, wi, from, to, size)
 	if err != nil {
 		return ExportSummary{}, err
 	}
@@ -176,6 +188,9 @@ func (s *Store) exportTo(ctx context.Context, ws string, from, to time.Time, rec
 		return sum, fmt.Errorf("export written, but its checkpoint does not parse: %w", err)
 	}
 	sum.Checkpoint = cp.Size
+	if err := s.rememberExport(ctx, ws, cp.Size); err != nil {
+		s.log.Warn("could not remember an export's checkpoint", "workspace", ws, "error", err)
+	}
 	return sum, nil
 }
 
@@ -202,13 +217,9 @@ func writeTar(w io.Writer, m *manifest, files []namedFile) error {
 	return tw.Close()
 }
 
-func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time.Time) (*manifest, []namedFile, error) {
+func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time.Time, size int64) (*manifest, []namedFile, error) {
 	ws := wi.Name
-	var signed []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT note FROM checkpoints WHERE ws=?`, ws).Scan(&signed); err != nil {
-		return nil, nil, fmt.Errorf("%w: the diary of %q has no entries yet", ErrNotFound, ws)
-	}
-	cp, err := parseCheckpointNote(string(signed))
+	signed, cp, err := s.exportCheckpoint(ctx, ws, size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -268,6 +279,9 @@ func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time
 	}
 	if slot != 0 {
 		m.SlotSeconds = slot
+	}
+	if m.Witness, err = s.buildEvidence(ctx, ws, first, cp, r); err != nil {
+		return nil, nil, err
 	}
 	return m, files, nil
 }
@@ -364,14 +378,6 @@ func selectForExport(cands []Entry, from, to time.Time) map[int64]bool {
 	return sel
 }
 
-func parseCheckpointNote(signed string) (Checkpoint, error) {
-	text, _, ok := strings.Cut(signed, "\n\n")
-	if !ok {
-		return Checkpoint{}, errors.New("malformed signed checkpoint")
-	}
-	return parseCheckpoint(text + "\n")
-}
-
 // exportData is a parsed (not yet verified) export.
 type exportData struct {
 	m     manifest
@@ -431,8 +437,8 @@ func parseExport(r io.Reader) (*exportData, error) {
 			if err := dec.Decode(&d.m); err != nil {
 				return nil, fmt.Errorf("%w: manifest.json: %v", ErrNotExport, err)
 			}
-			if d.m.Format != ExportFormat {
-				return nil, fmt.Errorf("%w: format %q (this program reads %s)", ErrNotExport, d.m.Format, ExportFormat)
+			if d.m.Format != ExportFormat && d.m.Format != LegacyExportFormat {
+				return nil, fmt.Errorf("%w: format %q (this program reads %s and %s)", ErrNotExport, d.m.Format, ExportFormat, LegacyExportFormat)
 			}
 			continue
 		}
@@ -450,6 +456,15 @@ type VerifyOptions struct {
 	// (the report prints it, to compare with what the freelancer gave).
 	Signer string
 	Loc    *time.Location
+	// Witnesses pins witness keys (cosignature/v1 verifier keys): the
+	// export's checkpoint must be cosigned by Quorum of them (all of them
+	// when 0), and every slot gets the delay between its captures and
+	// their first cosignature (verify_witness.go).
+	Witnesses []string
+	Quorum    int
+	// MaxDelay is the longest such delay of a slot witnessed on time
+	// (DefaultMaxDelay when 0).
+	MaxDelay time.Duration
 }
 
 // Verified is a verified export.
@@ -466,6 +481,14 @@ type Verified struct {
 	View       tracking.DiaryView `json:"diary"`
 	Thumbs     map[string][]byte  `json:"-"`
 	Images     map[string][]byte  `json:"-"`
+	// Format is the export's format; Origin its log's (format 3).
+	Format  string         `json:"format"`
+	Origin  string         `json:"origin,omitempty"`
+	Witness *WitnessReport `json:"witness,omitempty"`
+
+	cp       Checkpoint
+	entries  []Entry
+	previous []provenCheckpoint
 }
 
 // DecryptExport opens an age-encrypted export with ids, with errors a
@@ -530,7 +553,7 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 		}
 		signer = opts.Signer
 	}
-	cp, err := OpenCheckpoint([]byte(m.Checkpoint), signer)
+	cp, err := OpenCheckpoint([]byte(m.Checkpoint), signer, m.Workspace)
 	if err != nil {
 		return nil, err
 	}
@@ -602,6 +625,10 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 		return nil, err
 	}
 	v.View = view
+	v.Format, v.cp, v.entries = m.Format, cp, entries
+	if err := checkWitnessing(d, cp, entries, opts, v); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 

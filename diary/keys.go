@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
@@ -39,6 +40,8 @@ type Keys struct {
 	identity *age.X25519Identity
 	signer   note.Signer
 	vkey     string
+	skey     string   // the signer's private key text, for the per-log signers
+	logs     sync.Map // workspace → note.Signer named for its log (checkpoint.go)
 }
 
 // KeyInfo describes a key directory without unlocking it.
@@ -136,7 +139,7 @@ func InitKeys(dir, passphrase string) (*Keys, error) {
 			return nil, fmt.Errorf("write %s: %w", f.name, err)
 		}
 	}
-	return &Keys{identity: id, signer: signer, vkey: vkey}, nil
+	return &Keys{identity: id, signer: signer, vkey: vkey, skey: skey}, nil
 }
 
 // LoadKeys unlocks the keys in dir; passphrase is needed when protected.
@@ -192,7 +195,7 @@ func LoadKeys(dir, passphrase string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read verifier key: %w", err)
 	}
-	return &Keys{identity: id, signer: signer, vkey: strings.TrimSpace(string(vkey))}, nil
+	return &Keys{identity: id, signer: signer, vkey: strings.TrimSpace(string(vkey)), skey: string(skey)}, nil
 }
 
 func ageEncrypt(plain []byte, rs ...age.Recipient) ([]byte, error) {

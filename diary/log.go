@@ -8,67 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// checkpointPrefix starts the text of every signed checkpoint.
-const checkpointPrefix = "workspace-diary/v1\n"
-
-// Checkpoint is a signed statement of a workspace log's size and root.
-type Checkpoint struct {
-	Workspace string
-	Size      int64
-	Root      tlog.Hash
-}
-
-func (c Checkpoint) text() string {
-	return fmt.Sprintf("%s%s\n%d\n%s\n", checkpointPrefix, c.Workspace, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
-}
-
-// signCheckpoint returns the signed note of c.
-func signCheckpoint(c Checkpoint, signer note.Signer) ([]byte, error) {
-	return note.Sign(&note.Note{Text: c.text()}, signer)
-}
-
-// OpenCheckpoint checks a signed checkpoint against the verifier key vkey.
-func OpenCheckpoint(signed []byte, vkey string) (Checkpoint, error) {
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("signer key %q: %w", vkey, err)
-	}
-	n, err := note.Open(signed, note.VerifierList(v))
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint signature does not verify: %w", err)
-	}
-	return parseCheckpoint(n.Text)
-}
-
-func parseCheckpoint(text string) (Checkpoint, error) {
-	if !strings.HasPrefix(text, checkpointPrefix) {
-		return Checkpoint{}, errors.New("not a workspace diary checkpoint")
-	}
-	lines := strings.Split(strings.TrimPrefix(text, checkpointPrefix), "\n")
-	if len(lines) != 4 || lines[3] != "" {
-		return Checkpoint{}, errors.New("malformed checkpoint")
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 0 {
-		return Checkpoint{}, errors.New("malformed checkpoint size")
-	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(root) != tlog.HashSize {
-		return Checkpoint{}, errors.New("malformed checkpoint root")
-	}
-	c := Checkpoint{Workspace: lines[0], Size: size}
-	copy(c.Root[:], root)
-	return c, nil
-}
 
 // querier is what a hash reader needs from a *sql.DB or *sql.Tx.
 type querier interface {
@@ -201,7 +145,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, ws string, items []pen
 	if err != nil {
 		return 0, nil, fmt.Errorf("log root: %w", err)
 	}
-	signed, err := signCheckpoint(Checkpoint{Workspace: ws, Size: n, Root: root}, keys.Signer())
+	signed, err := signCheckpoint(keys, ws, n, root)
 	if err != nil {
 		return 0, nil, fmt.Errorf("sign checkpoint: %w", err)
 	}
@@ -238,6 +182,9 @@ func (s *Store) commitAppend(ctx context.Context, ws string, fn func(tx *sql.Tx)
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	s.writeCheckpointFile(ws, signed)
+	if s.onAppend != nil {
+		s.onAppend(ws, n)
+	}
 	return n, nil
 }
 
@@ -368,7 +315,7 @@ func (s *Store) Check(ctx context.Context, ws string) (CheckResult, error) {
 		if src.note == nil {
 			continue
 		}
-		cp, err := OpenCheckpoint(src.note, keys.VerifierKey())
+		cp, err := OpenCheckpoint(src.note, keys.VerifierKey(), ws)
 		if err != nil {
 			return CheckResult{}, fmt.Errorf("checkpoint (%s): %w", src.name, err)
 		}

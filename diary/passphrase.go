@@ -52,15 +52,16 @@ func PassphraseIdentity(passphrase string) ([]age.Identity, error) {
 	return []age.Identity{id}, nil
 }
 
-// ExportWithPassphrase is Export for a client without an age key: the same
-// signed export, encrypted with passphrase (age scrypt) instead of to the
+// ExportWithPassphrase is ExportAt for a client without an age key: the
+// same signed export (at the checkpoint of the given size, 0 for the
+// latest), encrypted with passphrase (age scrypt) instead of to the
 // recipients. The passphrase reaches the client out of band.
-func (s *Store) ExportWithPassphrase(ctx context.Context, ws string, from, to time.Time, passphrase string, w io.Writer) (ExportSummary, error) {
+func (s *Store) ExportWithPassphrase(ctx context.Context, ws string, from, to time.Time, passphrase string, size int64, w io.Writer) (ExportSummary, error) {
 	r, err := PassphraseRecipient(passphrase)
 	if err != nil {
 		return ExportSummary{}, err
 	}
-	return s.exportTo(ctx, ws, from, to, []age.Recipient{r}, w)
+	return s.exportTo(ctx, ws, from, to, []age.Recipient{r}, size, w)
 }
 
 // RevealWithPassphrase is Reveal for a client who received a passphrase

@@ -24,7 +24,7 @@ func TestPassphraseExportVerifiesLikeAKeyExport(t *testing.T) {
 	}
 	keyExp := f.export("acme", day0, day0.Add(time.Hour))
 	var buf bytes.Buffer
-	if _, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), testExportPassphrase, &buf); err != nil {
+	if _, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), testExportPassphrase, 0, &buf); err != nil {
 		t.Fatal(err)
 	}
 	passExp := buf.Bytes()
@@ -110,7 +110,7 @@ func TestPassphraseExportRefusesShortPassphrase(t *testing.T) {
 	f := newFixture(t)
 	f.workSlot("acme", day0, 1)
 	var buf bytes.Buffer
-	_, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), "short", &buf)
+	_, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), "short", 0, &buf)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "at least 12") || buf.Len() != 0 {
 		t.Fatalf("short passphrase: %v (%d bytes written)", err, buf.Len())
 	}
@@ -129,7 +129,7 @@ func TestPassphraseReveal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var exp, rev bytes.Buffer
-	if _, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), testExportPassphrase, &exp); err != nil {
+	if _, err := f.s.ExportWithPassphrase(ctx, "acme", day0, day0.Add(time.Hour), testExportPassphrase, 0, &exp); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.s.RevealWithPassphrase(ctx, id, testExportPassphrase, &rev); err != nil {

@@ -17,6 +17,10 @@ import (
 func WriteCSV(w io.Writer, view tracking.DiaryView) error {
 	cw := csv.NewWriter(w)
 	rows := [][]string{{"date", "start", "end", "kind", "billable", "activity_percent", "active_seconds", "keys", "clicks", "moves", "scrolls", "idle_seconds", "shots", "covered", "deleted", "memo", "note"}}
+	witnessed := view.Totals.Witness != nil
+	if witnessed {
+		rows[0] = append(rows[0], witnessCSVHeader...)
+	}
 	for _, d := range view.Days {
 		for _, s := range d.Slots {
 			cov, del := 0, 0
@@ -36,15 +40,24 @@ func WriteCSV(w io.Writer, view tracking.DiaryView) error {
 				strconv.Itoa(s.ActivityPercent), strconv.Itoa(s.Activity.Active), strconv.Itoa(s.Activity.Keys), strconv.Itoa(s.Activity.Clicks),
 				strconv.Itoa(s.Activity.Moves), strconv.Itoa(s.Activity.Scrolls), strconv.Itoa(s.IdleSeconds), strconv.Itoa(len(s.Shots)),
 				strconv.Itoa(cov), strconv.Itoa(del), csvSafe(s.Memo), note})
+			if witnessed {
+				rows[len(rows)-1] = append(rows[len(rows)-1], witnessCSV(s.Witness)...)
+			}
 		}
 	}
 	for _, m := range view.Manual {
 		rows = append(rows, []string{m.Start.In(view.From.Location()).Format("2006-01-02"), m.Start.Format("15:04"), m.End.Format("15:04"), "manual", "true",
 			"", "", "", "", "", "", "", "0", "0", "0", csvSafe(m.Memo), "manual time"})
+		if witnessed {
+			rows[len(rows)-1] = append(rows[len(rows)-1], "manual (not witnessed live)", "")
+		}
 	}
 	rows = append(rows, []string{"total", "", "", "", "", strconv.Itoa(view.Totals.ActivityPercent), "", "", "", "", "", strconv.Itoa(view.Totals.IdleSeconds),
 		strconv.Itoa(view.Totals.Shots), strconv.Itoa(view.Totals.Covered), strconv.Itoa(view.Totals.Deleted), "",
 		fmt.Sprintf("billable %s (manual %s) of %s tracked", Hours(view.Totals.BillableSeconds), Hours(view.Totals.ManualSeconds), Hours(view.Totals.TrackedSeconds))})
+	if witnessed {
+		rows[len(rows)-1] = append(rows[len(rows)-1], witnessTotalsText(view.Totals.Witness), "")
+	}
 	if err := cw.WriteAll(rows); err != nil {
 		return fmt.Errorf("write CSV: %w", err)
 	}
@@ -73,8 +86,9 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return ""
 	},
-	"hm": func(t time.Time) string { return t.Format("15:04") },
-	"ts": func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
+	"hm":    func(t time.Time) string { return t.Format("15:04") },
+	"delay": Delay,
+	"ts":    func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -92,15 +106,20 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 .bar{height:6px;background:#e5e5e5;border-radius:3px;margin:.3em 0}.bar span{display:block;height:6px;background:#2b7de9;border-radius:3px}
 .badge{display:inline-block;font-size:.8em;padding:0 .4em;border-radius:3px;background:#eee;margin-right:.3em}
 .covered{background:#fde9b6}.deleted{background:#f7c9c9}.pruned{background:#ddd}
+.late{background:#f7c9c9;color:#7a1010;font-weight:600}.wit{color:#555;font-size:.85em}
 .none{height:60px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777;border-radius:3px;font-size:.85em}
 </style></head><body>
 <h1>Work diary of {{.V.Workspace}}{{with .V.Client}} for {{.}}{{end}}</h1>
 <p class="meta">{{ts .V.From}} to {{ts .V.To}} · exported {{ts .V.Created}}</p>
 <p class="ok">Verified: signature, {{.V.Entries}} log entries with inclusion proofs, every screenshot against its commitment.</p>
-<p class="meta">Signer key: <code>{{.V.Signer}}</code> · signed log size {{.V.Checkpoint}}</p>
+<p class="meta">Signer key: <code>{{.V.Signer}}</code> · signed log size {{.V.Checkpoint}}{{with .V.Origin}} · log <code>{{.}}</code>{{end}}</p>
+{{with .V.Witness}}{{if .Pinned}}<p class="ok">Witnessed: the export's checkpoint is cosigned by {{range $i, $p := .Pinned}}{{if $i}}, {{end}}{{$p.Name}}{{if $p.ExportCosigned.IsZero}} (not this checkpoint){{end}}{{end}} (quorum {{.Quorum}}); slots whose captures were first cosigned more than {{delay .MaxDelay}} after they were taken are marked "witnessed late".</p>
+{{else}}<p class="meta">Witness evidence: {{.Cosigned}} cosigned checkpoints{{with .Cosigners}} by {{range $i, $n := .}}{{if $i}}, {{end}}{{$n}}{{end}}{{end}}, not checked: no witness key was pinned.</p>{{end}}{{end}}
 <table class="totals">
 <tr><th>Billable</th><td>{{hours .V.View.Totals.BillableSeconds}}</td></tr>
 <tr><th>of which manual</th><td>{{hours .V.View.Totals.ManualSeconds}}</td></tr>
+{{with .V.View.Totals.Witness}}<tr><th>Witnessed on time</th><td>{{hours .OnTimeSeconds}}</td></tr>
+<tr><th>Not witnessed on time</th><td>{{hours .OtherSeconds}} ({{.LateSlots}} slots witnessed late, and manual time)</td></tr>{{end}}
 <tr><th>Tracked</th><td>{{hours .V.View.Totals.TrackedSeconds}} in {{.V.View.Totals.Slots}} slots ({{.V.View.Totals.BillableSlots}} billable)</td></tr>
 <tr><th>Activity</th><td>{{.V.View.Totals.ActivityPercent}}%</td></tr>
 <tr><th>Screenshots</th><td>{{.V.View.Totals.Shots}} ({{.V.View.Totals.Covered}} covered, {{.V.View.Totals.Deleted}} deleted)</td></tr>
@@ -116,6 +135,7 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 <div>{{.ActivityPercent}}% activity{{if .IdleSeconds}} · idle {{.IdleSeconds}}s{{end}}</div>
 {{with .Memo}}<div class="memo">{{.}}</div>{{end}}
 {{if not .Billable}}<div class="why">not billed: {{.Reason}}</div>{{end}}
+{{with .Witness}}{{if .Late}}<div><span class="badge late">witnessed late</span> <span class="wit">{{delay .DelaySeconds}} after capture</span></div>{{else}}<div class="wit">witnessed {{delay .DelaySeconds}} after capture</div>{{end}}{{end}}
 </div>{{end}}
 </div>
 {{end}}

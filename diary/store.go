@@ -64,6 +64,8 @@ type Store struct {
 	keys *Keys
 	why  error             // why keys is nil: ErrLocked or ErrNotInitialized
 	dks  map[string][]byte // unwrapped workspace data keys
+
+	onAppend func(ws string, size int64)
 }
 
 // Options configure Open.
@@ -71,6 +73,9 @@ type Options struct {
 	Logger hclog.Logger
 	// Now is the clock (tests inject one); time.Now by default.
 	Now func() time.Time
+	// OnAppend, when set, is told of every durable append (the workspace
+	// and its log's new size): the daemon's witness queue listens.
+	OnAppend func(ws string, size int64)
 }
 
 // Open opens (creating when needed) the diary in dir.
@@ -94,11 +99,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open diary database: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+witnessSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open diary database: %w", err)
 	}
-	s := &Store{dir: dir, db: db, log: opts.Logger, now: opts.Now, why: ErrLocked, dks: map[string][]byte{}}
+	s := &Store{dir: dir, db: db, log: opts.Logger, now: opts.Now, why: ErrLocked, dks: map[string][]byte{}, onAppend: opts.OnAppend}
 	if err := s.sweepOrphans(ctx); err != nil {
 		s.log.Warn("could not sweep orphan blobs", "error", err)
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/workspace-sandbox/workspace/channel"
 	"github.com/workspace-sandbox/workspace/internal/atomicfile"
 	"github.com/workspace-sandbox/workspace/internal/backoff"
-	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -109,7 +108,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.capturer == nil {
-		cfg.capturer = newCapturer()
+		cfg.capturer = newCapturer(cfg.Logger.Named("capture"))
 	}
 	if cfg.input == nil {
 		cfg.input = newInputSource()
@@ -368,7 +367,14 @@ func (a *Agent) kick() {
 // the retaken shot's display, marked as its retake. It returns the ids
 // spooled, and why none was when none was.
 func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, retake *channel.Shoot) ([]string, error) {
-	shots, err := a.cfg.capturer.Capture()
+	only, retakeOf := -1, ""
+	if retake != nil {
+		only, retakeOf = retake.Display, retake.RetakeOf
+	}
+	// The heap the shots churned goes back to the system afterwards: the
+	// agent stays small between shots.
+	defer freeAfterShots()
+	shots, err := shootWith(a.cfg.capturer, pol.JPEGQuality, pol.Blur, only)
 	if err != nil {
 		a.mu.Lock()
 		a.displayErr = err.Error()
@@ -383,36 +389,13 @@ func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, re
 	var ids []string
 	var last error
 	for _, s := range shots {
-		retakeOf := ""
-		if retake != nil {
-			if s.Display != retake.Display {
-				continue
-			}
-			retakeOf = retake.RetakeOf
-		}
-		img := s.Image
-		if pol.Blur {
-			img = blurImage(img)
-		}
-		jpg, err := encodeJPEG(img, pol.JPEGQuality)
-		if err != nil {
-			last = fmt.Errorf("encode screenshot: %w", err)
-			a.gap(now, last.Error())
-			continue
-		}
-		thumb, err := thumbnail.Make(img)
-		if err != nil {
-			last = fmt.Errorf("encode thumbnail: %w", err)
-			a.gap(now, last.Error())
-			continue
-		}
 		id := tracking.NewID(now)
 		actCopy := act
 		m, err := channel.NewMessage(channel.TypeCapture, tracking.Capture{
 			ID: id, Session: session, Taken: now, Display: s.Display,
 			X: s.Bounds.Min.X, Y: s.Bounds.Min.Y, Width: s.Bounds.Dx(), Height: s.Bounds.Dy(),
 			Activity: &actCopy, Blurred: pol.Blur, RetakeOf: retakeOf,
-		}, jpg, thumb)
+		}, s.JPEG, s.Thumbnail)
 		if err != nil {
 			last = fmt.Errorf("encode capture: %w", err)
 			a.gap(now, last.Error())
@@ -427,7 +410,7 @@ func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, re
 		a.lastShot = now
 		a.mu.Unlock()
 		ids = append(ids, id)
-		a.log.Info("screenshot spooled", "id", id, "display", s.Display, "bytes", len(jpg), "retake_of", retakeOf)
+		a.log.Info("screenshot spooled", "id", id, "display", s.Display, "bytes", len(s.JPEG), "retake_of", retakeOf)
 	}
 	a.kick()
 	if len(ids) == 0 && last == nil && retake != nil {

@@ -5,6 +5,8 @@ package guestagent
 import (
 	"fmt"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/kbinani/screenshot"
 )
 
@@ -12,7 +14,11 @@ import (
 // Windows; its X11 shared-memory path is not used anywhere).
 type winCapturer struct{}
 
-func newCapturer() capturer { return winCapturer{} }
+func newCapturer(hclog.Logger) capturer { return winCapturer{} }
+
+// capturerFor returns the capturer of `workspace-agent shot`: Windows has
+// one desktop, so display is not used.
+func capturerFor(display string, log hclog.Logger) capturer { return winCapturer{} }
 
 func (winCapturer) Name() string { return "windows gdi" }
 

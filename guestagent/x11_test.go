@@ -3,17 +3,21 @@
 package guestagent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
 	"github.com/jezek/xgb/xtest"
@@ -43,67 +47,228 @@ func fillRoot(t *testing.T, disp string, rgb uint32) {
 	xproto.GetInputFocus(c).Reply() // round trip: the paint is done
 }
 
-func TestX11CaptureUsesNoSharedMemory(t *testing.T) {
-	disp := startXvfb(t)
+// A capture with MIT-SHM uses a segment of its own that no other user can
+// ever attach: mode 0600 from the start, marked for removal (so it has no
+// key and goes with the last detach) once the agent and the X server have
+// both attached it, and gone after the shot. Checked on a real Xvfb at
+// each attach and by watching /proc/sysvipc/shm during 40 tracking shots while
+// another user tries to attach every segment it sees.
+func TestX11CaptureSharedMemoryIsPrivate(t *testing.T) {
+	disp := xvfbtest.Start(t, 1920, 1080)
 	fillRoot(t, disp, 0x2080c0)
 	shmBefore := shmSegments(t)
-	c := &x11Capturer{display: disp}
+	var logs syncBuffer
+	c := newX11Capturer(disp, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}))
+	var attaches []string
+	var mu sync.Mutex
+	c.attached = func(id int) {
+		// Both sides attached and the segment marked for removal: 01000
+		// (SHM_DEST) | 0600, two attaches, our user.
+		l := segment(shmSegments(t), id)
+		mu.Lock()
+		attaches = append(attaches, l)
+		mu.Unlock()
+		f := strings.Fields(l)
+		if len(f) < 8 || f[2] != "1600" || f[6] != "2" || f[7] != strconv.Itoa(os.Getuid()) {
+			t.Errorf("segment %d once attached (key shmid perms size cpid lpid nattch uid ...): %q, want perms 1600, nattch 2, uid %d", id, l, os.Getuid())
+		}
+	}
 	shots, err := c.Capture()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(shots) != 1 || shots[0].Bounds.Dx() != 320 || shots[0].Bounds.Dy() != 200 {
+	if len(shots) != 1 || shots[0].Bounds.Dx() != 1920 || shots[0].Bounds.Dy() != 1080 {
 		t.Fatalf("shots %+v", shots)
 	}
 	r, g, b, _ := shots[0].Image.At(10, 10).RGBA()
 	if r>>8 != 0x20 || g>>8 != 0x80 || b>>8 != 0xc0 {
 		t.Fatalf("pixel %x %x %x, want 20 80 c0", r>>8, g>>8, b>>8)
 	}
-	if after := shmSegments(t); after != shmBefore {
-		t.Fatalf("shared memory segments changed during capture:\nbefore:\n%s\nafter:\n%s", shmBefore, after)
+	if !strings.Contains(c.Name(), "MIT-SHM") || !strings.Contains(logs.String(), "capturing with MIT-SHM into a private segment") {
+		t.Fatalf("capturer %q, log:\n%s", c.Name(), logs.String())
+	}
+	if len(attaches) != 1 {
+		t.Fatalf("%d attaches seen for one capture", len(attaches))
+	}
+	mu.Lock()
+	attaches = nil
+	mu.Unlock()
+	if left := newSegments(shmBefore, shmSegments(t)); len(left) > 0 {
+		t.Fatalf("segments left after the capture:\n%s", strings.Join(left, "\n"))
 	}
 
-	// Watch the segment table *while* capturing, as `ipcs -m` would: a
-	// capture path that makes a segment and removes it within the shot
-	// (as the MIT-SHM path does, mode 0777) shows up here.
-	watch := func(during func()) []string {
+	// 40 shots as tracking takes them (captured band by band and encoded
+	// meanwhile), while another user reads the segment table and tries to
+	// attach every segment it lists.
+	var seen []string
+	var attached []string
+	tried := 0
+	watch := func(attach bool) {
 		done := make(chan struct{})
-		go func() { during(); close(done) }()
-		var seen []string
+		go func() {
+			defer close(done)
+			for range 40 {
+				if _, err := c.shoot(75, false, -1); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
 		for {
-			seen = append(seen, newSegments(shmBefore, shmSegments(t))...)
+			for _, l := range newSegments(shmBefore, shmSegments(t)) {
+				seen = append(seen, l)
+				if id, err := strconv.Atoi(strings.Fields(l)[1]); err == nil && attach {
+					tried++
+					if tryAttach(id) {
+						attached = append(attached, l)
+					}
+				}
+			}
 			select {
 			case <-done:
-				return seen
+				return
 			default:
 			}
 		}
 	}
-	if seen := watch(func() {
-		for range 40 {
-			if _, err := c.Capture(); err != nil {
-				t.Error(err)
-			}
-		}
-	}); len(seen) > 0 {
-		t.Fatalf("shared memory segments appeared during captures (key shmid perms ...):\n%s", strings.Join(seen, "\n"))
+	switched := asOtherUser(t, func() { watch(true) })
+	if !switched {
+		t.Log("not root: the segments' modes are checked, no attach as another user is tried")
+		watch(false)
 	}
-	// The watch does see a short-lived world-readable segment.
+	if len(attached) > 0 {
+		t.Fatalf("another user attached our segments:\n%s", strings.Join(attached, "\n"))
+	}
+	if len(seen) == 0 {
+		t.Fatal("the watch saw no segment during 40 captures: it shows nothing")
+	}
+	for _, l := range seen {
+		f := strings.Fields(l)
+		if f[2] != "600" && f[2] != "1600" {
+			t.Fatalf("a segment with mode %s appeared (key shmid perms ...): %s", f[2], l)
+		}
+		if f[0] != "0" {
+			t.Fatalf("a segment with a key appeared: %s", l)
+		}
+	}
+	if len(attaches) != 40 {
+		t.Fatalf("%d attaches checked for 40 shots", len(attaches))
+	}
+	t.Logf("%d segment sightings during 40 shots, %d attach attempts as another user, all refused; %d attaches checked", len(seen), tried, len(attaches))
+	if left := newSegments(shmBefore, shmSegments(t)); len(left) > 0 {
+		t.Fatalf("segments left after the shots:\n%s", strings.Join(left, "\n"))
+	}
+
+	// The watch and the other user do see a world-readable segment.
 	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 1<<20, unix.IPC_CREAT|0o777)
 	if err != nil {
 		t.Fatalf("cannot make a test segment to check the watch with: %v", err)
 	}
-	seen := watch(func() {
-		time.Sleep(20 * time.Millisecond)
-		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-	})
-	if len(seen) == 0 || !strings.Contains(strings.Join(seen, "\n"), " 777 ") {
-		t.Fatalf("the watch missed a 0777 segment: %q", seen)
+	defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	if l := segment(shmSegments(t), id); !strings.Contains(l, " 777 ") {
+		t.Fatalf("the watch missed a 0777 segment: %q", l)
+	}
+	if switched && !asOtherUser(t, func() {
+		if !tryAttach(id) {
+			t.Error("another user cannot attach a 0777 segment: the attach check shows nothing")
+		}
+	}) {
+		t.Fatal("could switch user once, not twice")
 	}
 
 	if _, err := (&x11Capturer{display: ":77"}).Capture(); err == nil || !strings.Contains(err.Error(), "no X display") {
 		t.Fatalf("missing display: %v", err)
 	}
+}
+
+// Without MIT-SHM in the server the capture uses core GetImage, says so
+// once in the log and in its name, makes no segment at all, and its shots
+// are those a server with MIT-SHM gives of the same screen.
+func TestX11CaptureFallsBackWithoutMITSHM(t *testing.T) {
+	disp := xvfbtest.StartWith(t, 640, 400, "-extension", "MIT-SHM")
+	paintBusy(t, disp, 640, 400)
+	var logs syncBuffer
+	c := newX11Capturer(disp, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info}))
+	before := shmSegments(t)
+	var seen []string
+	var shots []EncodedShot
+	for range 10 {
+		var err error
+		if shots, err = c.shoot(75, false, -1); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, newSegments(before, shmSegments(t))...)
+	}
+	if len(seen) > 0 {
+		t.Fatalf("segments appeared without MIT-SHM:\n%s", strings.Join(seen, "\n"))
+	}
+	if c.Name() != "x11 "+disp+" (GetImage)" {
+		t.Fatalf("capturer name %q", c.Name())
+	}
+	if n := strings.Count(logs.String(), "MIT-SHM is not usable; capturing with core GetImage"); n != 1 || !strings.Contains(logs.String(), "the X server has no MIT-SHM") {
+		t.Fatalf("fallback logged %d times, want once with the reason:\n%s", n, logs.String())
+	}
+	withSHM := xvfbtest.Start(t, 640, 400)
+	paintBusy(t, withSHM, 640, 400)
+	same, err := newX11Capturer(withSHM, nil).shoot(75, false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shots[0].JPEG, same[0].JPEG) || !bytes.Equal(shots[0].Thumbnail, same[0].Thumbnail) {
+		t.Fatal("the GetImage shot differs from the MIT-SHM shot of the same screen")
+	}
+	frames, err := c.Capture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _, _ := frames[0].Image.At(0, 0).RGBA(); r>>8 == 0 {
+		t.Fatal("the GetImage frame is black")
+	}
+}
+
+// asOtherUser runs fn on an OS thread of its own whose user and groups are
+// nobody's (65534): the kernel checks fn's system calls as another user's.
+// It reports false, without running fn, when the test may not switch
+// (not root).
+func asOtherUser(t *testing.T, fn func()) bool {
+	t.Helper()
+	ok := make(chan bool)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine and no other
+		// goroutine ever runs as nobody.
+		runtime.LockOSThread()
+		for _, c := range [][4]uintptr{{unix.SYS_SETGROUPS, 0, 0, 0}, {unix.SYS_SETRESGID, 65534, 65534, 65534}, {unix.SYS_SETRESUID, 65534, 65534, 65534}} {
+			if _, _, e := unix.RawSyscall(c[0], c[1], c[2], c[3]); e != 0 {
+				ok <- false
+				return
+			}
+		}
+		fn()
+		ok <- true
+	}()
+	return <-ok
+}
+
+// tryAttach attaches segment id read-only and detaches it again; true
+// when the kernel let it.
+func tryAttach(id int) bool {
+	addr, _, e := unix.Syscall(unix.SYS_SHMAT, uintptr(id), 0, unix.SHM_RDONLY)
+	if e != 0 {
+		return false
+	}
+	unix.Syscall(unix.SYS_SHMDT, addr, 0, 0)
+	return true
+}
+
+// segment returns the line of /proc/sysvipc/shm for shmid, columns
+// collapsed to single spaces.
+func segment(table string, shmid int) string {
+	for _, l := range strings.Split(table, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == strconv.Itoa(shmid) {
+			return strings.Join(f, " ")
+		}
+	}
+	return ""
 }
 
 // shmSegments lists System V shared memory segments (ipcs -m's source).
@@ -125,7 +290,7 @@ func newSegments(before, after string) []string {
 	var out []string
 	for _, l := range strings.Split(after, "\n") {
 		if f := strings.Join(strings.Fields(l), " "); f != "" && !old[f] {
-			out = append(out, " "+f+" ")
+			out = append(out, f)
 		}
 	}
 	return out

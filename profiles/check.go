@@ -213,5 +213,6 @@ func (p *Profile) Validate() error {
 		add("client.name", checkClientName(p.Client.Name))
 		add("client.recipient", checkRecipient(p.Client.Recipient))
 	}
+	errs = append(errs, validateWitnesses(p.Witnesses)...)
 	return errors.Join(errs...)
 }

@@ -87,6 +87,7 @@ var attrTypes = map[string]cty.Type{
 	"tracking.spool_limit":          cty.String,
 	"client.name":                   cty.String, "client.recipient": cty.String,
 	"share.host": cty.String, "share.readonly": cty.Bool,
+	"witness.url": cty.String, "witness.key": cty.String,
 }
 
 func schemaFor(prefix string) *hcl.BodySchema {
@@ -106,7 +107,7 @@ func schemaFor(prefix string) *hcl.BodySchema {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	if prefix == "" {
-		s.Blocks = []hcl.BlockHeaderSchema{{Type: "network"}, {Type: "display"}, {Type: "tracking"}, {Type: "client"}, {Type: "share", LabelNames: []string{"tag"}}}
+		s.Blocks = []hcl.BlockHeaderSchema{{Type: "network"}, {Type: "display"}, {Type: "tracking"}, {Type: "client"}, {Type: "share", LabelNames: []string{"tag"}}, {Type: "witness", LabelNames: []string{"name"}}}
 	}
 	return s
 }
@@ -241,14 +242,18 @@ func (l *loader) decode(body hcl.Body) layer {
 	for _, blk := range content.Blocks {
 		prefix := blk.Type + "."
 		key := blk.Type
-		if blk.Type == "share" {
-			tag := blk.Labels[0]
-			if err := checkTag(tag); err != nil {
+		if blk.Type == "share" || blk.Type == "witness" {
+			label := blk.Labels[0]
+			check, summary := checkTag, "Invalid share tag"
+			if blk.Type == "witness" {
+				check, summary = checkWitnessName, "Invalid witness name"
+			}
+			if err := check(label); err != nil {
 				rng := blk.LabelRanges[0]
-				l.errorf(&rng, "Invalid share tag", "%v", err)
+				l.errorf(&rng, summary, "%v", err)
 				continue
 			}
-			key = "share." + tag
+			key = blk.Type + "." + label
 			prefix = key + "."
 		}
 		if prev, dup := seen[key]; dup {
@@ -269,8 +274,10 @@ func (l *loader) decode(body hcl.Body) layer {
 func (l *loader) attrs(out layer, attrs hcl.Attributes, prefix string) {
 	for name, a := range attrs {
 		typeKey := prefix + name
-		if strings.HasPrefix(prefix, "share.") {
-			typeKey = "share." + name
+		for _, labelled := range []string{"share.", "witness."} {
+			if strings.HasPrefix(prefix, labelled) {
+				typeKey = labelled + name
+			}
 		}
 		v, d := a.Expr.Value(nil)
 		l.diags = append(l.diags, d...)
@@ -412,5 +419,6 @@ func (l *loader) build(m layer) *Profile {
 		boolean("share."+tag+".readonly", &s.ReadOnly)
 		p.Shares = append(p.Shares, s)
 	}
+	l.buildWitnesses(m, p)
 	return p
 }

@@ -27,6 +27,8 @@ type Profile struct {
 	Shares      []Share  `json:"shares,omitempty"`
 	Tracking    Tracking `json:"tracking"`
 	Client      *Client  `json:"client,omitempty"`
+	// Witnesses cosign the diary's checkpoints (witness.go).
+	Witnesses []Witness `json:"witnesses,omitempty"`
 }
 
 // Network is the VM's network policy.

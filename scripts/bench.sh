@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 OUT=docs/bench-results.txt
-command -v scrot >/dev/null || { apt-get install -y -qq scrot >/dev/null || true; }
+bash scripts/deps.sh bench >/dev/null
 {
 	echo "# go test -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 ./vm/"
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/.*Running against daemon: //p')"
@@ -15,8 +15,11 @@ command -v scrot >/dev/null || { apt-get install -y -qq scrot >/dev/null || true
 	echo "# go test -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 ./diary/   (state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
 	go test -run NONE -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 -timeout 30m ./diary/
 	echo
-	echo "# go test -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/   (scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null))"
-	go test -run NONE -bench BenchmarkCapture -benchtime 20x -count 3 ./guestagent/
+	echo "# go test -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/   (20 interleaved rounds each; scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null), hyperfine $(dpkg-query -W -f='${Version}' hyperfine 2>/dev/null), $(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
+	go test -run NONE -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/
+	echo
+	echo "# go test -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg), state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
+	go test -run NONE -bench BenchmarkIngestWitness -benchtime 5s -count 6 ./daemon/
 	echo
 	echo "# go test -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/   ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 	go test -run NONE -bench BenchmarkDayPage -benchtime 2s -count 3 ./web/

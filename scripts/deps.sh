@@ -14,11 +14,22 @@ for p in git make ca-certificates e2fsprogs mmdebstrap qemu-utils; do
 done
 # `deps.sh test`: what the tests drive for real besides libvirt and the
 # test image: a browser for the web UI test, an X server and xsetroot for
-# the host-side picture of the tracking test, remote-viewer for the view test;
-# for the package test, systemd-analyze (systemd, not run as PID 1) to
-# verify the unit, and zsh and fish to load their completions.
-if [ "${1:-}" = test ]; then
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer systemd zsh fish; do
+# the host-side picture of the tracking test, remote-viewer for the view
+# test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests, ssh-agent
+# for litewitness (the witness interop tests build litewitness itself from
+# the Go module proxy); for the package test, systemd-analyze (systemd, not
+# run as PID 1) to verify the unit, and zsh and fish to load completions.
+# `deps.sh bench`: that, and the references the benchmarks run against:
+# scrot (the screenshot tool) and hyperfine (to time it and the agent).
+case "${1:-}" in
+test | bench)
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client systemd zsh fish; do
+		have "$p" || need+=("$p")
+	done
+	;;
+esac
+if [ "${1:-}" = bench ]; then
+	for p in scrot hyperfine; do
 		have "$p" || need+=("$p")
 	done
 fi

@@ -53,6 +53,8 @@ type Slot struct {
 	Billable        bool      `json:"billable"`
 	Reason          string    `json:"reason,omitempty"`
 	Gaps            []string  `json:"gaps,omitempty"`
+	// Witness is set by a verify with pinned witness keys.
+	Witness *SlotWitness `json:"witness,omitempty"`
 }
 
 // Shot is one screenshot in a slot.
@@ -87,4 +89,6 @@ type DiaryTotals struct {
 	Covered         int `json:"covered"`
 	Deleted         int `json:"deleted"`
 	IdleSeconds     int `json:"idle_seconds"`
+	// Witness is set by a verify with pinned witness keys.
+	Witness *WitnessTotals `json:"witness,omitempty"`
 }

@@ -122,8 +122,12 @@ func (s *Server) pageDiary(w http.ResponseWriter, r *http.Request) {
 	if week {
 		span = 7
 	}
+	var wit *api.WitnessState
+	if ws, err := s.b.Workspace(r.Context(), name); err == nil {
+		wit = ws.Witness
+	}
 	s.render(w, r, "diary.html", map[string]any{
-		"Title": name + " · " + from.Format("2006-01-02"), "Name": name, "View": v, "Week": week,
+		"Title": name + " · " + from.Format("2006-01-02"), "Name": name, "View": v, "Week": week, "Witness": wit,
 		"From": from, "Prev": from.AddDate(0, 0, -span).Format("2006-01-02"), "Next": from.AddDate(0, 0, span).Format("2006-01-02"),
 		"Day": from.Format("2006-01-02"),
 	})

@@ -60,7 +60,12 @@ func (f *fakeBackend) Workspace(_ context.Context, name string) (api.Workspace, 
 		return api.Workspace{}, fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
 	}
 	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true},
-		Settings: &profiles.Profile{Client: &profiles.Client{Name: "ACME Corp"}}}, nil
+		Settings: &profiles.Profile{Client: &profiles.Client{Name: "ACME Corp"}},
+		Witness: &api.WitnessState{Origin: "workspace-diary/0011223344556677/acme", Size: 40, Witnesses: []api.WitnessStatus{
+			{Name: "client", CosignedSize: 40, CosignedAt: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)},
+			{Name: "team", CosignedSize: 12, CosignedAt: time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC), Pending: 28,
+				QueuedSince: time.Date(2026, 11, 20, 9, 1, 0, 0, time.UTC), LastError: "witness <b>down</b>: connection refused"},
+		}}}, nil
 }
 func (f *fakeBackend) Diary(_ context.Context, name string, from, to time.Time, tz string) (tracking.DiaryView, error) {
 	if name != "acme" {
@@ -423,10 +428,15 @@ func TestSlotMarksAndWorkspaceColumns(t *testing.T) {
 	}
 
 	_, body = c.do("GET", "/", nil, ck, "")
-	for _, w := range []string{"<td>ACME Corp</td>", "<td>connected</td>", "<td>on</td>", "<td>0h 10m</td>"} {
+	for _, w := range []string{"<td>ACME Corp</td>", "<td>connected</td>", "<td>on</td>", "<td>0h 10m</td>",
+		"witness client: cosigned 40 entries", "witness team: cosigned 12 entries", "28 queued since", "last try failed: witness &lt;b&gt;down&lt;/b&gt;"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("the workspaces page lacks %q", w)
 		}
+	}
+	// The diary page shows the witnesses too.
+	if _, body = c.do("GET", "/w/acme?day=2026-11-20", nil, ck, ""); !strings.Contains(body, "28 queued since") {
+		t.Error("the diary page does not show the witnesses")
 	}
 }
 

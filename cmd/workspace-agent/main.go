@@ -1,5 +1,6 @@
 // Command workspace-agent is the tracker inside a workspace VM: `run` is the
-// service, `status` tells the person inside the guest what it is doing.
+// service, `status` tells the person inside the guest what it is doing,
+// `shot` takes one screenshot exactly as a tracking shot is taken.
 package main
 
 import (
@@ -41,6 +42,8 @@ func usage(w io.Writer) {
 commands:
   run       run the agent (the service started in the guest's desktop session)
   status    show whether tracking is on, the last screenshot and the spool
+  shot      take one screenshot as a tracking shot would: shot --out FILE
+            [--thumb FILE] [--display :N] [--quality Q] [--blur]
   version   print the version`)
 }
 
@@ -48,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
+	}
+	if args[0] == "shot" {
+		return shot(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -42,3 +42,28 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// Bad shot requests get a clear error and write nothing.
+func TestShotRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "shot.jpg")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"shot"}, 2, "usage: workspace-agent shot --out FILE"},
+		{[]string{"shot", "--out", out, "extra"}, 2, "usage: workspace-agent shot --out FILE"},
+		{[]string{"shot", "--out", out, "--quality", "5", "--display", ":0"}, 1, "quality 5 is outside 10..100"},
+		{[]string{"shot", "--out", out, "--display", ":77"}, 1, "no X display :77"},
+		{[]string{"shot", "--out", out, "--quality", "x"}, 2, "invalid value"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != c.code || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, stderr.String(), c.code, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("refused shots left files: %v", entries)
+	}
+}

@@ -81,7 +81,7 @@ func TestClientSideCommands(t *testing.T) {
 			t.Errorf("%q is not seen as client-side", path)
 		}
 	}
-	for _, daemonSide := range [][]string{{"list"}, {"diary", "export"}, {"daemon"}, {"image", "build"}} {
+	for _, daemonSide := range [][]string{{"list"}, {"diary", "export"}, {"daemon"}, {"image", "build"}, {"witness", "log"}} {
 		c, _, err := root.Find(daemonSide)
 		if err != nil || isClientSide(c) {
 			t.Errorf("%v is seen as client-side (%v)", daemonSide, err)

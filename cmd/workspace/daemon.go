@@ -37,5 +37,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.UIAddr, "ui-addr", daemon.DefaultUIAddr, "web UI address (loopback unless TLS is given; \"off\" for none)")
 	cmd.Flags().StringVar(&cfg.UITLSCert, "ui-tls-cert", "", "TLS certificate for a web UI beyond loopback")
 	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
+	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
 	return cmd
 }

@@ -425,6 +425,7 @@ line). Give the passphrase to the client another way than the file; they run
 				return a.client().Export(cmd.Context(), args[0], api.ExportRequest{From: from, To: to, Recipients: recipients, Passphrase: p}, w)
 			}, func(n int64) {
 				fmt.Fprintf(a.stdout, "Exported %s from %s to %s into %s (%s).\n", args[0], from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04"), out, humanBytes(uint64(n)))
+				warnUnwitnessed(cmd.Context(), a, args[0])
 			})
 		},
 	}
@@ -458,6 +459,7 @@ func newDiaryVerifyCmd(a *app) *cobra.Command {
 	var signer, htmlOut, csvOut string
 	var key exportKey
 	var asJSON bool
+	var wf witnessFlags
 	cmd := &cobra.Command{
 		Use:   "verify FILE (--identity KEYFILE | --passphrase)",
 		Short: "Verify an export offline (what the client runs) and write reports",
@@ -471,7 +473,14 @@ An export made with "diary export --passphrase" opens with --passphrase
 (asked on the terminal, or from --passphrase-file or
 $WORKSPACE_EXPORT_PASSPHRASE); the checks are the same.
 
---signer pins the freelancer's signing key (they print it with "workspace init").`,
+--signer pins the freelancer's signing key (they print it with "workspace init").
+
+--witness KEY (repeatable) pins a witness's key: the export's checkpoint must
+be cosigned by --quorum of them (all by default), every cosignature and proof
+must verify, and every slot whose captures were first cosigned more than
+--max-delay after they were taken is marked "witnessed late"; the totals split
+billable time witnessed on time from the rest. --previous EARLIER and --state
+FILE refuse an export whose log does not extend one seen before.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := key.identities(a)
@@ -483,7 +492,10 @@ $WORKSPACE_EXPORT_PASSPHRASE); the checks are the same.
 				return err
 			}
 			defer f.Close()
-			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer})
+			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer, Witnesses: wf.keys, Quorum: wf.quorum, MaxDelay: wf.maxDelay})
+			if err == nil {
+				err = wf.checkHistory(v, ids, signer)
+			}
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("FAILED: %s: %v", args[0], err)}
 			}
@@ -513,6 +525,7 @@ $WORKSPACE_EXPORT_PASSPHRASE); the checks are the same.
 			fmt.Fprintf(tw, "tracked:\t%s in %d slots, %d billable\n", diary.Hours(t.TrackedSeconds), t.Slots, t.BillableSlots)
 			fmt.Fprintf(tw, "activity:\t%d%%\n", t.ActivityPercent)
 			fmt.Fprintf(tw, "screenshots:\t%d (%d covered, %d deleted)\n", t.Shots, t.Covered, t.Deleted)
+			printVerifiedWitness(tw, v, wf)
 			if htmlOut != "" {
 				fmt.Fprintf(tw, "HTML report:\t%s\n", htmlOut)
 			}
@@ -527,6 +540,7 @@ $WORKSPACE_EXPORT_PASSPHRASE); the checks are the same.
 	cmd.Flags().StringVar(&htmlOut, "html", "", "write a self-contained HTML report here")
 	cmd.Flags().StringVar(&csvOut, "csv", "", "write a CSV timesheet here")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	wf.flags(cmd)
 	return cmd
 }
 

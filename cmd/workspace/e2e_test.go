@@ -154,6 +154,8 @@ type e2eEnv struct {
 	daemon   *exec.Cmd
 	logFile  *os.File
 	imageDir string
+	// daemonArgs are added to the daemon's command line.
+	daemonArgs []string
 }
 
 func randHex(n int) string {
@@ -251,8 +253,9 @@ func (e *e2eEnv) startDaemon() {
 		e.t.Fatal(err)
 	}
 	e.logFile = lf
-	cmd := exec.Command(binPath, "daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
-		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", "127.0.0.1:0")
+	args := []string{"daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
+		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", "127.0.0.1:0"}
+	cmd := exec.Command(binPath, append(args, e.daemonArgs...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -64,6 +64,7 @@ create, start, view, stop and destroy workspaces.`,
 		newBackupCmd(a),
 		newRestoreCmd(a),
 		newSnapshotCmd(a),
+		newWitnessCmd(a),
 		newVersionCmd(a),
 		newGenDocsCmd(a),
 	)

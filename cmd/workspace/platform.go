@@ -14,7 +14,7 @@ import (
 var errLinuxHost = errors.New("needs the Linux host")
 
 // clientSide lists the commands that work without a daemon, on any OS: what
-// a client runs on an export, and the CLI's own.
+// a client runs on an export or as a witness, and the CLI's own.
 var clientSide = map[string]bool{
 	"workspace diary verify":        true,
 	"workspace diary verify-reveal": true,
@@ -22,6 +22,11 @@ var clientSide = map[string]bool{
 	"workspace version":             true,
 	"workspace completion":          true,
 	"workspace help":                true,
+	// A client's own witness runs wherever the client does.
+	"workspace witness init":    true,
+	"workspace witness serve":   true,
+	"workspace witness add-log": true,
+	"workspace witness logs":    true,
 }
 
 // isClientSide says whether cmd (or the command it is under, for

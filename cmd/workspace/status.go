@@ -34,6 +34,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			if w.Agent != nil {
 				fmt.Fprintf(tw, "agent:\t%s\n", agentLine(*w.Agent))
 			}
+			printWitnessState(tw, w.Witness)
 			if w.DisplaySocket != "" {
 				fmt.Fprintf(tw, "display socket:\t%s\n", w.DisplaySocket)
 			}

@@ -72,6 +72,7 @@ func printTrackStatus(w io.Writer, st api.TrackStatus) error {
 			fmt.Fprintf(tw, "gaps:\t%d\n", g.Gaps)
 		}
 	}
+	printWitnessState(tw, st.Witness)
 	return tw.Flush()
 }
 

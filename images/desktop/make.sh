@@ -12,7 +12,7 @@ OUT=$REPO/images/desktop/build
 export PATH=/usr/local/go/bin:$PATH
 STAMP=$(cat images/desktop/build.sh images/desktop/essential.sh images/desktop/customize.sh \
 	$(find images/desktop/files -type f | sort) $(ls images/*.go | grep -v _test.go) cmd/workspace/image_build.go go.sum \
-	$(find cmd/workspace-agent guestagent channel -name '*.go' ! -name '*_test.go' | sort) | sha256sum | cut -d' ' -f1)
+	$(find cmd/workspace-agent guestagent channel tracking internal \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' | sort) | sha256sum | cut -d' ' -f1)
 if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] &&
 	[ -f "$OUT/minimal.qcow2" ] && [ -f "$OUT/minimal.vmlinuz" ] && [ -f "$OUT/minimal.initrd.img" ] && [ -f "$OUT/minimal.cmdline" ]; then
 	echo "desktop-image: up to date in $OUT"

@@ -16,7 +16,7 @@ REPO=$(cd ../.. && pwd)
 export PATH=/usr/local/go/bin:$PATH
 # The stamp covers this recipe and the agent's sources, so a changed agent
 # rebuilds the image.
-STAMP=$( (cat build.sh init.sh initramfs-init.sh udhcpc.sh picture.xbm; cd "$REPO" && cat go.sum $(find cmd/workspace-agent guestagent channel -name '*.go' ! -name '*_test.go' | sort)) | sha256sum | cut -d' ' -f1)
+STAMP=$( (cat build.sh init.sh initramfs-init.sh udhcpc.sh picture.xbm; cd "$REPO" && cat go.sum $(find cmd/workspace-agent guestagent channel tracking internal \( -name '*.go' -o -name '*.s' \) ! -name '*_test.go' | sort)) | sha256sum | cut -d' ' -f1)
 
 if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$STAMP" ] \
 	&& [ -f "$OUT/disk.qcow2" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initrd.img" ]; then

@@ -24,6 +24,13 @@ import (
 // test when Xvfb is not installed; the server is killed at cleanup.
 func Start(tb testing.TB, w, h int) string {
 	tb.Helper()
+	return StartWith(tb, w, h)
+}
+
+// StartWith is Start with more Xvfb arguments, such as
+// "-extension", "MIT-SHM" for a server without shared memory.
+func StartWith(tb testing.TB, w, h int, args ...string) string {
+	tb.Helper()
 	if _, err := exec.LookPath("Xvfb"); err != nil {
 		tb.Skip("Xvfb is not installed (make test-image installs it)")
 	}
@@ -32,8 +39,8 @@ func Start(tb testing.TB, w, h int) string {
 		tb.Fatal(err)
 	}
 	defer r.Close()
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h),
-		"+xinerama", "-nolisten", "tcp", "-noreset")
+	cmd := exec.Command("Xvfb", append([]string{"-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h),
+		"+xinerama", "-nolisten", "tcp", "-noreset"}, args...)...)
 	cmd.ExtraFiles = []*os.File{wr}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
