@@ -30,7 +30,9 @@ type Config struct {
 	StateDir   string
 	Socket     string
 	LibvirtURI string
-	// PoolName is the libvirt storage pool for images and overlays.
+	// PoolName is the libvirt storage pool for images and overlays; empty
+	// for the state folder's own (vm.DefaultPoolName). A pool whose folder
+	// is not StateDir/pool is refused.
 	PoolName string
 	Version  string
 	Logger   hclog.Logger

@@ -20,7 +20,6 @@ chmod 755 "$DIR"
 ID=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POOL=wstest-bench-desk-$ID
 NAME=wstest-desk-bench-$ID
-DOM=ws-$NAME
 export WORKSPACE_SOCKET=$DIR/ws.sock
 go build -o "$DIR/workspace" ./cmd/workspace
 W=$DIR/workspace
@@ -50,6 +49,9 @@ display {
 }
 EOF
 "$W" create "$NAME" --profile "$DIR/bench.hcl" >/dev/null
+# The libvirt domain (ws-DAEMONID-NAME: each daemon names its own).
+DOM=$("$W" status "$NAME" --json | sed -n 's/^  "domain": "\(.*\)",$/\1/p')
+[ -n "$DOM" ] || { echo "bench-desktop: no domain for $NAME" >&2; exit 1; }
 CONSOLE=$DIR/state/workspaces/$NAME/console.log
 
 now() { date +%s.%N; }

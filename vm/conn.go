@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,13 @@ type Driver struct {
 	uri     *url.URL
 	log     hclog.Logger
 	domType string
+	// id is the daemon identity this driver stamps its domains with
+	// (owner.go); legacy maps workspaces adopted from an earlier version
+	// to their old domain names (legacyGone: the reverse, of deleted ones).
+	id         string
+	namesMu    sync.Mutex
+	legacy     map[string]string
+	legacyGone map[string]string
 
 	mu   sync.RWMutex
 	l    *libvirt.Libvirt
@@ -31,19 +39,30 @@ type Driver struct {
 	once sync.Once
 }
 
-// New connects to libvirt and makes sure the storage pool exists.
+// New connects to libvirt, makes sure the storage pool exists and is this
+// state folder's, and finds the workspaces this daemon owns (owner.go).
 func New(ctx context.Context, opts Options) (*Driver, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	if opts.PoolName == "" {
-		opts.PoolName = "workspace"
+	if opts.StateDir == "" {
+		return nil, errors.New("vm: no state folder given")
+	}
+	abs, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("state folder %q: %w", opts.StateDir, err)
+	}
+	opts.StateDir = abs
+	defaultPool := opts.PoolName == ""
+	if defaultPool {
+		opts.PoolName = DefaultPoolName(opts.StateDir)
 	}
 	u, err := url.Parse(opts.URI)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot reach libvirt at %s: bad URI: %v", ErrUnreachable, opts.URI, err)
 	}
-	d := &Driver{opts: opts, uri: u, log: opts.Logger.Named("vm"), up: make(chan struct{}), done: make(chan struct{})}
+	d := &Driver{opts: opts, uri: u, log: opts.Logger.Named("vm"), legacy: map[string]string{}, legacyGone: map[string]string{},
+		up: make(chan struct{}), done: make(chan struct{})}
 	l, err := d.dial()
 	if err != nil {
 		return nil, err
@@ -65,10 +84,25 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if strings.HasPrefix(u.Scheme, "qemu") && d.domType == "qemu" {
 		d.log.Warn("libvirt offers no KVM here: guests run under TCG software emulation and are slow")
 	}
+	if err := d.findPool(l, defaultPool); err != nil {
+		l.Disconnect()
+		return nil, err
+	}
 	if err := d.ensurePool(ctx); err != nil {
 		l.Disconnect()
 		return nil, err
 	}
+	// Made once libvirt and the pool are there: a daemon refused before
+	// leaves no identity behind.
+	if d.id, err = LoadIdentity(opts.StateDir); err != nil {
+		l.Disconnect()
+		return nil, err
+	}
+	if err := d.adoptLegacy(l); err != nil {
+		l.Disconnect()
+		return nil, err
+	}
+	d.log.Info("daemon identity", "id", d.id, "names", d.prefix()+"NAME", "pool", d.opts.PoolName)
 	go d.watch()
 	return d, nil
 }
@@ -87,6 +121,9 @@ func (d *Driver) watch() {
 		d.mu.RLock()
 		l := d.l
 		d.mu.RUnlock()
+		if l == nil {
+			return // closed before this loop looked (only watch itself clears it otherwise)
+		}
 		select {
 		case <-d.done:
 			return

@@ -6,9 +6,9 @@ package vm
 //
 // The workspace's disk is marked <transient/>. At every start libvirt's QEMU
 // driver makes a throw-away qcow2 overlay next to the workspace's overlay
-// ("ws-NAME.qcow2.TRANSIENT-ws-NAME"), the guest writes only into it, and
+// ("ws-ID-NAME.qcow2.TRANSIENT-ws-ID-NAME"), the guest writes only into it, and
 // libvirtd deletes it when QEMU ends: also when our daemon is not running,
-// since libvirtd itself does it. ws-NAME.qcow2 stays as it was created, an
+// since libvirtd itself does it. ws-ID-NAME.qcow2 stays as it was created, an
 // empty overlay on the base image. Libvirt forbids with a transient disk
 // what would copy or keep its contents: snapshots of the running VM (they
 // are "migrations"), block jobs, and external snapshots.
@@ -43,7 +43,7 @@ func disposableEl(on bool) string {
 
 // transientPrefix is how libvirt names a transient disk's overlay: the
 // disk's path, ".TRANSIENT-" and (libvirt 9) the domain's name.
-func transientPrefix(workspace string) string { return overlayName(workspace) + ".TRANSIENT-" }
+func transientPrefix(domain string) string { return overlayName(domain) + ".TRANSIENT-" }
 
 // DiscardLeftovers deletes the throw-away overlays a disposable workspace's
 // earlier run left behind (see above). It does nothing while the VM runs,
@@ -87,7 +87,7 @@ func (d *Driver) discardLeftovers(l *libvirt.Libvirt, dom libvirt.Domain, name s
 // refresh may be refused while a volume is being built); for a remote one
 // it refreshes the pool and deletes the volumes.
 func (d *Driver) removeTransientOverlays(l *libvirt.Libvirt, pool libvirt.StoragePool, name string) error {
-	prefix := transientPrefix(name)
+	prefix := transientPrefix(d.DomainName(name))
 	if d.uri.Host == "" {
 		dir, err := d.poolPath(l, pool)
 		if err != nil {

@@ -59,8 +59,11 @@ type ShareSpec struct {
 // Metadata is what we store in a domain's <metadata>.
 type Metadata struct {
 	Workspace, Profile, Image string
-	CreatedAt                 time.Time
-	ProfileJSON               string
+	// Owner is the identity of the daemon the domain belongs to; the
+	// driver writes it (see owner.go).
+	Owner       string
+	CreatedAt   time.Time
+	ProfileJSON string
 	// Disposable workspaces discard every change to their disk at stop
 	// (see disposable.go); it also makes the disk transient.
 	Disposable bool

@@ -3,14 +3,13 @@ package vm
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 )
 
 var eventTypes = []string{"defined", "undefined", "started", "suspended", "resumed", "stopped", "shutdown", "pmsuspended", "crashed"}
 
-// Events streams lifecycle events of ws-* domains, resubscribing after a
-// reconnect, until ctx ends.
+// Events streams lifecycle events of this daemon's domains (owner.go),
+// resubscribing after a reconnect, until ctx ends.
 func (d *Driver) Events(ctx context.Context) (<-chan Event, error) {
 	if _, err := d.conn(); err != nil {
 		return nil, err
@@ -43,14 +42,15 @@ func (d *Driver) Events(ctx context.Context) (<-chan Event, error) {
 				continue
 			}
 			for ev := range ch {
-				if !strings.HasPrefix(ev.Dom.Name, "ws-") {
+				ws, ok := d.ownedWorkspace(ev.Dom.Name)
+				if !ok {
 					continue
 				}
 				typ := "unknown"
 				if ev.Event >= 0 && int(ev.Event) < len(eventTypes) {
 					typ = eventTypes[ev.Event]
 				}
-				e := Event{Workspace: strings.TrimPrefix(ev.Dom.Name, "ws-"), Type: typ, Detail: strconv.Itoa(int(ev.Detail)), Time: time.Now().UTC()}
+				e := Event{Workspace: ws, Type: typ, Detail: strconv.Itoa(int(ev.Detail)), Time: time.Now().UTC()}
 				select {
 				case out <- e:
 				case <-ctx.Done():

@@ -42,7 +42,7 @@ func (d *Driver) GuestExec(ctx context.Context, name string, argv []string) (Exe
 		} `json:"return"`
 	}
 	if err := d.agentCommand(name, string(start), &started); err != nil {
-		return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], DomainName(name), err)
+		return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], d.DomainName(name), err)
 	}
 	status := fmt.Sprintf(`{"execute":"guest-exec-status","arguments":{"pid":%d}}`, started.Return.PID)
 	for {
@@ -56,7 +56,7 @@ func (d *Driver) GuestExec(ctx context.Context, name string, argv []string) (Exe
 			} `json:"return"`
 		}
 		if err := d.agentCommand(name, status, &st); err != nil {
-			return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], DomainName(name), err)
+			return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], d.DomainName(name), err)
 		}
 		if st.Return.Exited {
 			r := ExecResult{ExitCode: st.Return.ExitCode}
@@ -69,7 +69,7 @@ func (d *Driver) GuestExec(ctx context.Context, name string, argv []string) (Exe
 		}
 		select {
 		case <-ctx.Done():
-			return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], DomainName(name), ctx.Err())
+			return ExecResult{}, fmt.Errorf("guest exec %q in %s: %w", argv[0], d.DomainName(name), ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -78,7 +78,7 @@ func (d *Driver) GuestExec(ctx context.Context, name string, argv []string) (Exe
 // GuestPing tells whether the guest's qemu-guest-agent answers.
 func (d *Driver) GuestPing(ctx context.Context, name string) error {
 	if err := d.agentCommand(name, `{"execute":"guest-ping"}`, nil); err != nil {
-		return fmt.Errorf("guest ping %s: %w", DomainName(name), err)
+		return fmt.Errorf("guest ping %s: %w", d.DomainName(name), err)
 	}
 	return nil
 }

@@ -13,11 +13,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/workspace-sandbox/workspace/internal/libvirttest"
 )
+
+var sweepOnce sync.Once
 
 // liveDriver connects to the real libvirtd (started through
 // scripts/libvirt-up.sh when it is not running) with a pool, state folder
@@ -27,9 +32,9 @@ func liveDriver(t *testing.T) (*Driver, string) {
 	return liveDriverPrefix(t, "wstest-vm")
 }
 
-// liveDriverPrefix is liveDriver with a pool named prefix-RANDOM that
-// sweeps only workspaces named prefix*, so tests of different prefixes do
-// not remove each other's domains.
+// liveDriverPrefix is liveDriver with a pool named prefix-RANDOM, whose
+// cleanup sweeps its workspaces named prefix*. Each driver has a state
+// folder, so an identity, of its own: it sees only its own workspaces.
 func liveDriverPrefix(t *testing.T, prefix string) (*Driver, string) {
 	t.Helper()
 	if testing.Short() {
@@ -44,6 +49,9 @@ func liveDriverPrefix(t *testing.T, prefix string) (*Driver, string) {
 			t.Skipf("libvirtd is not reachable at %s and could not be started (%v): %s", uri, err2, out)
 		}
 	}
+	// What killed runs of these tests left (state folders wsvm*, and the
+	// benchmark's wsbench*); a user's or the demo's daemon is never touched.
+	sweepOnce.Do(func() { libvirttest.SweepStale(t, uri, "wsvm", "wsbench") })
 	dir, err := os.MkdirTemp("", "wsvm")
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +149,7 @@ func TestLiveLifecycle(t *testing.T) {
 	}
 	// What libvirt holds passes libvirt's own schema.
 	dir := t.TempDir()
-	for kind, args := range map[string][]string{"domain": {"dumpxml", DomainName(name)}, "network": {"net-dumpxml", DomainName(name)}} {
+	for kind, args := range map[string][]string{"domain": {"dumpxml", d.DomainName(name)}, "network": {"net-dumpxml", d.DomainName(name)}} {
 		f := filepath.Join(dir, kind+".xml")
 		os.WriteFile(f, []byte(virsh(uri, args...)), 0o644)
 		if out, err := exec.Command("virt-xml-validate", f, kind).CombinedOutput(); err != nil {
@@ -225,8 +233,8 @@ func TestLiveLifecycle(t *testing.T) {
 		t.Fatalf("info after delete: %v", err)
 	}
 	for _, args := range [][]string{{"list", "--all"}, {"net-list", "--all"}, {"vol-list", d.opts.PoolName}} {
-		if out := virsh(uri, args...); strings.Contains(out, DomainName(name)) {
-			t.Errorf("virsh %v still shows %s:\n%s", args, DomainName(name), out)
+		if out := virsh(uri, args...); strings.Contains(out, d.DomainName(name)) {
+			t.Errorf("virsh %v still shows %s:\n%s", args, d.DomainName(name), out)
 		}
 	}
 	if _, err := os.Stat(WorkspacePaths(d.opts.StateDir, name).Dir); !os.IsNotExist(err) {
@@ -256,24 +264,24 @@ func TestLiveCreateRollsBack(t *testing.T) {
 	// after the folder and overlay were made: both must be undone, and the
 	// foreign network left alone.
 	foreign := filepath.Join(t.TempDir(), "net.xml")
-	os.WriteFile(foreign, []byte("<network><name>"+DomainName(name)+"</name></network>"), 0o644)
+	os.WriteFile(foreign, []byte("<network><name>"+d.DomainName(name)+"</name></network>"), 0o644)
 	if out := virsh(uri, "net-define", foreign); !strings.Contains(out, "defined") {
 		t.Fatalf("define foreign network: %s", out)
 	}
-	defer virsh(uri, "net-undefine", DomainName(name))
+	defer virsh(uri, "net-undefine", d.DomainName(name))
 	spec.BaseVolume = "rb.raw"
 	if err := d.Create(ctx, spec); err == nil {
 		t.Fatal("create over a foreign network succeeded")
 	} else {
 		t.Logf("create failed as expected: %v", err)
 	}
-	if !strings.Contains(virsh(uri, "net-list", "--all"), DomainName(name)) {
+	if !strings.Contains(virsh(uri, "net-list", "--all"), d.DomainName(name)) {
 		t.Error("rollback removed a network it did not make")
 	}
-	virsh(uri, "net-undefine", DomainName(name))
+	virsh(uri, "net-undefine", d.DomainName(name))
 	for _, args := range [][]string{{"list", "--all"}, {"net-list", "--all"}, {"vol-list", d.opts.PoolName}} {
-		if out := virsh(uri, args...); strings.Contains(out, DomainName(name)) {
-			t.Errorf("rollback left %s in virsh %v:\n%s", DomainName(name), args, out)
+		if out := virsh(uri, args...); strings.Contains(out, d.DomainName(name)) {
+			t.Errorf("rollback left %s in virsh %v:\n%s", d.DomainName(name), args, out)
 		}
 	}
 	if _, err := os.Stat(WorkspacePaths(d.opts.StateDir, name).Dir); !os.IsNotExist(err) {

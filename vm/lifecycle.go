@@ -43,7 +43,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return err
 	}
-	name := DomainName(s.Name)
+	name := d.DomainName(s.Name)
 	if _, err := l.DomainLookupByName(name); err == nil {
 		return fmt.Errorf("domain %s: %w", name, ErrExists)
 	}
@@ -87,7 +87,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err == nil && s.DiskBytes < baseCap {
 		return fmt.Errorf("disk size %d is smaller than the base image (%d bytes)", s.DiskBytes, baseCap)
 	}
-	ov, err := l.StorageVolCreateXML(pool, string(renderVolume(overlayName(s.Name), "qcow2", s.DiskBytes, basePath, s.BaseFormat)), 0)
+	ov, err := l.StorageVolCreateXML(pool, string(renderVolume(overlayName(name), "qcow2", s.DiskBytes, basePath, s.BaseFormat)), 0)
 	if err != nil {
 		return fmt.Errorf("create overlay: %w", d.lverr(err))
 	}
@@ -96,7 +96,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("overlay path: %w", d.lverr(err))
 	}
-	in := domainInput{Spec: s, Type: d.domType, Paths: paths, Overlay: ovPath, Virtiofs: d.virtiofsAvailable()}
+	in := domainInput{Spec: s, Name: name, Owner: d.id, Type: d.domType, Paths: paths, Overlay: ovPath, Virtiofs: d.virtiofsAvailable()}
 	if s.KernelVolume != "" {
 		if in.KernelPath, err = d.VolumePath(ctx, s.KernelVolume); err != nil {
 			return err
@@ -112,7 +112,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 			return err
 		}
 		in.Subnet = n
-		nx, err := renderNetwork(s.Name, s.NetworkMode, n)
+		nx, err := renderNetwork(name, s.NetworkMode, n)
 		if err != nil {
 			return err
 		}
@@ -131,12 +131,12 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 			return err
 		}
 		gw := gatewayIP(n)
-		fname := FilterName(s.Name)
+		fname := name
 		if _, err := l.NwfilterLookupByName(fname); err == nil {
 			return fmt.Errorf("network filter %s: %w", fname, ErrExists)
 		}
 		if _, err := d.defineFilter(l, fname, func(uuid string) ([]byte, error) {
-			return renderFilter(s.Name, s.NetworkMode, gw, allow, uuid)
+			return renderFilter(name, s.NetworkMode, gw, allow, uuid)
 		}); err != nil {
 			return err
 		}
@@ -194,9 +194,13 @@ func (d *Driver) domain(name string) (*libvirt.Libvirt, libvirt.Domain, error) {
 	if err != nil {
 		return nil, libvirt.Domain{}, err
 	}
-	dom, err := l.DomainLookupByName(DomainName(name))
+	dn := d.DomainName(name)
+	dom, err := l.DomainLookupByName(dn)
 	if err != nil {
-		return nil, dom, fmt.Errorf("domain %s: %w", DomainName(name), d.lverr(err))
+		return nil, dom, fmt.Errorf("domain %s: %w", dn, d.lverr(err))
+	}
+	if err := d.checkOwned(l, dom, name); err != nil {
+		return nil, dom, err
 	}
 	return l, dom, nil
 }
@@ -210,7 +214,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err := d.discardLeftovers(l, dom, name); err != nil {
 		return fmt.Errorf("start %s: %w", dom.Name, err)
 	}
-	if net, err := l.NetworkLookupByName(DomainName(name)); err == nil {
+	if net, err := l.NetworkLookupByName(dom.Name); err == nil {
 		if active, err := l.NetworkIsActive(net); err == nil && active == 0 {
 			if err := l.NetworkCreate(net); err != nil {
 				return fmt.Errorf("start network: %w", d.lverr(err))
@@ -251,15 +255,21 @@ func (d *Driver) ForceStop(ctx context.Context, name string) error {
 	return nil
 }
 
-// Delete removes everything a workspace has: domain, overlay, network, folder.
+// Delete removes everything a workspace of this daemon has: domain,
+// overlay, network, filter, folder. A domain of that name that is not this
+// daemon's is not found, and nothing is touched.
 func (d *Driver) Delete(ctx context.Context, name string) error {
 	l, pool, err := d.pool()
 	if err != nil {
 		return err
 	}
+	base := d.DomainName(name)
 	found := false
 	var errs []error
-	if dom, err := l.DomainLookupByName(DomainName(name)); err == nil {
+	if dom, err := l.DomainLookupByName(base); err == nil {
+		if err := d.checkOwned(l, dom, name); err != nil {
+			return fmt.Errorf("workspace %q: %w", name, err)
+		}
 		found = true
 		if st, _, err := l.DomainGetState(dom, 0); err == nil && libvirt.DomainState(st) != libvirt.DomainShutoff {
 			_ = l.DomainDestroy(dom)
@@ -270,7 +280,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 			errs = append(errs, fmt.Errorf("undefine: %w", d.lverr(err)))
 		}
 	}
-	if vol, err := l.StorageVolLookupByName(pool, overlayName(name)); err == nil {
+	if vol, err := l.StorageVolLookupByName(pool, overlayName(base)); err == nil {
 		found = true
 		if err := l.StorageVolDelete(vol, 0); err != nil {
 			errs = append(errs, fmt.Errorf("delete overlay: %w", d.lverr(err)))
@@ -279,7 +289,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	if err := d.removeTransientOverlays(l, pool, name); err != nil {
 		errs = append(errs, err)
 	}
-	if net, err := l.NetworkLookupByName(DomainName(name)); err == nil {
+	if net, err := l.NetworkLookupByName(base); err == nil {
 		found = true
 		if active, _ := l.NetworkIsActive(net); active == 1 {
 			_ = l.NetworkDestroy(net)
@@ -288,7 +298,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 			errs = append(errs, fmt.Errorf("undefine network: %w", d.lverr(err)))
 		}
 	}
-	if f, err := l.NwfilterLookupByName(FilterName(name)); err == nil {
+	if f, err := l.NwfilterLookupByName(base); err == nil {
 		found = true
 		if err := l.NwfilterUndefine(f); err != nil {
 			errs = append(errs, fmt.Errorf("undefine network filter: %w", d.lverr(err)))
@@ -299,6 +309,9 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	}
 	if !found && len(errs) == 0 {
 		return fmt.Errorf("workspace %q: %w", name, ErrNotFound)
+	}
+	if len(errs) == 0 {
+		d.forgetLegacy(name)
 	}
 	return errors.Join(errs...)
 }

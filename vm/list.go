@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	libvirt "github.com/digitalocean/go-libvirt"
 )
@@ -34,11 +33,7 @@ func (d *Driver) info(l *libvirt.Libvirt, dom libvirt.Domain) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	ws := meta.Workspace
-	if ws == "" {
-		ws = strings.TrimPrefix(dom.Name, "ws-")
-	}
-	p := WorkspacePaths(d.opts.StateDir, ws)
+	p := WorkspacePaths(d.opts.StateDir, meta.Workspace)
 	info := Info{Name: dom.Name, State: stateOf(st), Meta: meta, DisplayType: display, AgentSocket: p.AgentSocket, ConsoleLog: p.ConsoleLog}
 	if display != "none" {
 		info.DisplaySocket = p.DisplaySocket
@@ -58,7 +53,8 @@ func (d *Driver) Info(ctx context.Context, name string) (Info, error) {
 	return d.info(l, dom)
 }
 
-// List describes every ws-* domain.
+// List describes every workspace of this daemon: the domains named after
+// it (owner.go) or adopted by it that carry its identity.
 func (d *Driver) List(ctx context.Context) ([]Info, error) {
 	l, err := d.conn()
 	if err != nil {
@@ -70,7 +66,7 @@ func (d *Driver) List(ctx context.Context) ([]Info, error) {
 	}
 	var out []Info
 	for _, dom := range doms {
-		if !strings.HasPrefix(dom.Name, "ws-") {
+		if _, ok := d.ownedWorkspace(dom.Name); !ok {
 			continue
 		}
 		info, err := d.info(l, dom)
@@ -79,6 +75,10 @@ func (d *Driver) List(ctx context.Context) ([]Info, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if info.Meta.Owner != d.id || info.Meta.Workspace == "" {
+			d.log.Warn("a domain named like ours is not stamped with this daemon's identity: ignored", "domain", dom.Name, "owner", info.Meta.Owner)
+			continue
 		}
 		out = append(out, info)
 	}

@@ -197,7 +197,7 @@ func TestLiveNetworkIsolation(t *testing.T) {
 	if _, err := d.Info(ctx, bad.Name); err == nil {
 		t.Fatal("a refused create left a domain behind")
 	}
-	if _, err := l.NetworkLookupByName(DomainName(bad.Name)); err == nil {
+	if _, err := l.NetworkLookupByName(d.DomainName(bad.Name)); err == nil {
 		t.Fatal("a refused create left a network behind")
 	}
 }

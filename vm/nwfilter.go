@@ -12,8 +12,9 @@ import (
 )
 
 // Network isolation. Every NIC of a workspace references its own nwfilter,
-// FilterName(workspace), which libvirt turns into ebtables/iptables rules
-// on the VM's tap device. For traffic leaving the VM, in this order:
+// named as its domain and network (Driver.DomainName), which libvirt turns
+// into ebtables/iptables rules on the VM's tap device. For traffic leaving
+// the VM, in this order:
 //
 //  0. replies to connections made to the guest are accepted;
 //  1. DHCP and DNS to the workspace's own gateway are accepted (in
@@ -30,11 +31,9 @@ import (
 // clean-traffic (libvirt's own) is referenced too: no MAC, IP or ARP
 // spoofing, and no L2 traffic but IPv4 and ARP, so no IPv6 either.
 
-// FilterName is the nwfilter of a workspace.
-func FilterName(workspace string) string { return DomainName(workspace) }
-
-// HostFilterName is the filter, shared by all workspaces, that drops
-// traffic to the host's own addresses and networks.
+// HostFilterName is the filter, shared by all workspaces (of every daemon
+// on this libvirtd: its rules are the host's, the same whoever writes
+// them), that drops traffic to the host's own addresses and networks.
 const HostFilterName = "workspace-host"
 
 // Rule priorities: lower runs first.
@@ -123,12 +122,13 @@ func ParseAllow(entries []string) ([]netip.Prefix, error) {
 	return out, errors.Join(errs...)
 }
 
-// renderFilter builds a workspace's filter (a pure function, golden-tested).
-func renderFilter(workspace, mode string, gateway netip.Addr, allow []netip.Prefix, uuid string) ([]byte, error) {
+// renderFilter builds a workspace's filter, named name (a pure function,
+// golden-tested).
+func renderFilter(name, mode string, gateway netip.Addr, allow []netip.Prefix, uuid string) ([]byte, error) {
 	if !gateway.Is4() {
-		return nil, fmt.Errorf("filter %s: gateway %s is not IPv4", FilterName(workspace), gateway)
+		return nil, fmt.Errorf("filter %s: gateway %s is not IPv4", name, gateway)
 	}
-	f := filterXML{Name: FilterName(workspace), Chain: "root", UUID: uuid,
+	f := filterXML{Name: name, Chain: "root", UUID: uuid,
 		FilterRefs: []filterRefXML{{Filter: "clean-traffic"}, {Filter: HostFilterName}}}
 	gw := gateway.String()
 	// Replies to connections made to the guest (by the host: other
@@ -148,7 +148,7 @@ func renderFilter(workspace, mode string, gateway netip.Addr, allow []netip.Pref
 	case "isolated":
 		f.Rules = append(f.Rules, dropOrAccept("accept", prioGateway, netip.PrefixFrom(gateway, 32), "host-only"))
 	default:
-		return nil, fmt.Errorf("filter %s: mode %q has no network", FilterName(workspace), mode)
+		return nil, fmt.Errorf("filter %s: mode %q has no network", name, mode)
 	}
 	for _, p := range allow {
 		f.Rules = append(f.Rules, dropOrAccept("accept", prioAllow, p, "network.allow"))

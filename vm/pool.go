@@ -13,6 +13,35 @@ import (
 
 func (d *Driver) poolDir() string { return filepath.Join(d.opts.StateDir, "pool") }
 
+// findPool settles which pool is this daemon's, before anything else uses
+// the name. A pool of the given name is used (ensurePool checks that its
+// folder is STATE/pool). When there is none but another pool already has
+// STATE/pool as its folder (made by an earlier version, or with --pool),
+// that one is used if no name was given, and refused with its name if one
+// was (libvirt allows one pool per folder).
+func (d *Driver) findPool(l *libvirt.Libvirt, defaultName bool) error {
+	if _, err := l.StoragePoolLookupByName(d.opts.PoolName); err == nil || !errors.Is(d.lverr(err), ErrNotFound) {
+		return nil
+	}
+	pools, _, err := l.ConnectListAllStoragePools(1, 0)
+	if err != nil {
+		return fmt.Errorf("list storage pools: %w", d.lverr(err))
+	}
+	for _, p := range pools {
+		dir, err := d.poolPath(l, p)
+		if err != nil || filepath.Clean(dir) != d.poolDir() {
+			continue
+		}
+		if !defaultName {
+			return fmt.Errorf("storage pool %q: this state folder's pool folder %s is already the pool %q: use --pool %s, or leave --pool out", d.opts.PoolName, d.poolDir(), p.Name, p.Name)
+		}
+		d.log.Info("using the storage pool that already holds this state folder's pool folder", "pool", p.Name, "path", dir)
+		d.opts.PoolName = p.Name
+		return nil
+	}
+	return nil
+}
+
 func (d *Driver) ensurePool(ctx context.Context) error {
 	l, err := d.conn()
 	if err != nil {
@@ -32,6 +61,15 @@ func (d *Driver) ensurePool(ctx context.Context) error {
 		}
 		_ = l.StoragePoolSetAutostart(pool, 1)
 		d.log.Info("defined storage pool", "pool", d.opts.PoolName, "path", d.poolDir())
+	}
+	// A pool of our name that keeps its volumes elsewhere is another
+	// daemon's (or a user's): never put ours there.
+	dir, err := d.poolPath(l, pool)
+	if err != nil {
+		return err
+	}
+	if filepath.Clean(dir) != d.poolDir() {
+		return fmt.Errorf("storage pool %q keeps its volumes in %s, not in this state folder's %s: it is another daemon's or a user's pool; name another one with --pool, or leave --pool out for this state folder's own", d.opts.PoolName, dir, d.poolDir())
 	}
 	state, _, _, _, err := l.StoragePoolGetInfo(pool)
 	if err != nil {
@@ -120,4 +158,6 @@ func (d *Driver) VolumePath(ctx context.Context, name string) (string, error) {
 	return p, nil
 }
 
-func overlayName(workspace string) string { return DomainName(workspace) + ".qcow2" }
+// overlayName is the overlay volume of the workspace whose domain is named
+// domain.
+func overlayName(domain string) string { return domain + ".qcow2" }

@@ -12,6 +12,10 @@ import (
 
 var updateGoldens = flag.Bool("update", false, "rewrite vm/testdata golden files")
 
+// testIdentity is a daemon identity for tests; its workspace acme's
+// libvirt name is ws-0123abcd-acme.
+const testIdentity = "0123abcd0123abcd0123abcd0123abcd"
+
 func goldenSpec(net, display string) Spec {
 	return Spec{Name: "acme", VCPUs: 2, MemoryBytes: 2 << 30, DiskBytes: 20 << 30, BaseVolume: "img-test.disk", BaseFormat: "qcow2",
 		NetworkMode: net, DisplayType: display,
@@ -20,8 +24,8 @@ func goldenSpec(net, display string) Spec {
 }
 
 func goldenInput(net, display, typ string, kernel bool) domainInput {
-	in := domainInput{Spec: goldenSpec(net, display), Type: typ, Paths: WorkspacePaths("/var/lib/workspace", "acme"),
-		Overlay: "/var/lib/workspace/pool/ws-acme.qcow2"}
+	in := domainInput{Spec: goldenSpec(net, display), Name: "ws-0123abcd-acme", Owner: testIdentity, Type: typ,
+		Paths: WorkspacePaths("/var/lib/workspace", "acme"), Overlay: "/var/lib/workspace/pool/ws-0123abcd-acme.qcow2"}
 	if net == "nat" || net == "isolated" {
 		in.Subnet = 7
 	}
@@ -81,13 +85,13 @@ func TestDomainGoldens(t *testing.T) {
 
 func TestNetworkGoldens(t *testing.T) {
 	for _, mode := range []string{"nat", "isolated"} {
-		got, err := renderNetwork("acme", mode, 7)
+		got, err := renderNetwork("ws-0123abcd-acme", mode, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkGolden(t, "network-"+mode+".xml", "network", got)
 	}
-	if _, err := renderNetwork("acme", "none", 1); err == nil {
+	if _, err := renderNetwork("ws-0123abcd-acme", "none", 1); err == nil {
 		t.Error("mode none rendered a network")
 	}
 }
@@ -123,7 +127,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !meta.CreatedAt.Equal(in.Spec.Meta.CreatedAt) || meta.ProfileJSON != in.Spec.Meta.ProfileJSON || meta.Workspace != "acme" || meta.Image != "test" || meta.Profile != "/p/acme.hcl" || display != "spice" {
+	if !meta.CreatedAt.Equal(in.Spec.Meta.CreatedAt) || meta.ProfileJSON != in.Spec.Meta.ProfileJSON || meta.Workspace != "acme" || meta.Owner != testIdentity || meta.Image != "test" || meta.Profile != "/p/acme.hcl" || display != "spice" {
 		t.Fatalf("round trip: %+v %s", meta, display)
 	}
 }
@@ -133,6 +137,8 @@ func TestRenderErrors(t *testing.T) {
 		func() domainInput { i := goldenInput("none", "none", "qemu", false); i.Spec.VCPUs = 0; return i }(),
 		goldenInput("wifi", "none", "qemu", false),
 		goldenInput("none", "rdp", "qemu", false),
+		func() domainInput { i := goldenInput("none", "none", "qemu", false); i.Name = ""; return i }(),
+		func() domainInput { i := goldenInput("none", "none", "qemu", false); i.Owner = ""; return i }(),
 	} {
 		if _, err := renderDomain(in); err == nil {
 			t.Errorf("rendered %+v", in.Spec)

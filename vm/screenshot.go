@@ -377,7 +377,7 @@ func dialerFor(u *url.URL) (socket.Dialer, error) {
 // returns its MIME type as libvirt reports it: PNG from QEMU 7.1 on, PPM
 // before. It uses a connection of its own (see above).
 func (d *Driver) Screenshot(ctx context.Context, name string, w io.Writer) (string, error) {
-	dom := DomainName(name)
+	dom := d.DomainName(name)
 	dialer, err := dialerFor(d.uri)
 	if err != nil {
 		return "", fmt.Errorf("screenshot %s: %w", dom, err)

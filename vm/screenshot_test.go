@@ -136,7 +136,7 @@ func fakeDriver(t *testing.T, f *fakeLibvirtd) *Driver {
 	}()
 	uri := "qemu:///system?socket=" + url.QueryEscape(sock)
 	u, _ := url.Parse(uri)
-	return &Driver{opts: Options{URI: uri}, uri: u}
+	return &Driver{opts: Options{URI: uri}, uri: u, id: testIdentity}
 }
 
 func TestScreenshotWhateverOrderLibvirtdSendsIn(t *testing.T) {
@@ -150,7 +150,7 @@ func TestScreenshotWhateverOrderLibvirtdSendsIn(t *testing.T) {
 		"vdvrdvde", // events between
 	} {
 		t.Run(order, func(t *testing.T) {
-			f := &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, order: order, chunks: chunks}
+			f := &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, order: order, chunks: chunks}
 			d := fakeDriver(t, f)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -178,30 +178,30 @@ func TestScreenshotRefusals(t *testing.T) {
 	f := &fakeLibvirtd{t: t, domains: map[string]bool{}, order: "rde", chunks: chunks}
 	var out bytes.Buffer
 	_, err := fakeDriver(t, f).Screenshot(ctx, "gone", &out)
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "ws-gone") {
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "ws-0123abcd-gone") {
 		t.Fatalf("unknown domain: %v", err)
 	}
 
 	// Polkit is asked for when libvirtd lists it.
-	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, order: "rde", chunks: chunks, auth: authPolkit}
+	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, order: "rde", chunks: chunks, auth: authPolkit}
 	if _, err := fakeDriver(t, f).Screenshot(ctx, "acme", &out); err != nil || !f.polkit {
 		t.Fatalf("polkit: called %v, %v", f.polkit, err)
 	}
 
 	// An authentication it cannot do is a clear error.
-	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, auth: 1}
+	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, auth: 1}
 	if _, err := fakeDriver(t, f).Screenshot(ctx, "acme", &out); err == nil || !strings.Contains(err.Error(), "authentication of type 1") {
 		t.Fatalf("sasl: %v", err)
 	}
 
 	// An empty stream is not a screenshot.
-	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, order: "re"}
+	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, order: "re"}
 	if _, err := fakeDriver(t, f).Screenshot(ctx, "acme", &out); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("empty stream: %v", err)
 	}
 
 	// An oversized packet ends it with a protocol error, not an allocation.
-	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, bad: func(c *rpcConn, h rpcHeader) bool {
+	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, bad: func(c *rpcConn, h rpcHeader) bool {
 		if h.proc != procDomainScreenshot {
 			return false
 		}
@@ -214,7 +214,7 @@ func TestScreenshotRefusals(t *testing.T) {
 	}
 
 	// A libvirtd that never answers ends at the context's deadline.
-	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-acme": true}, bad: func(c *rpcConn, h rpcHeader) bool {
+	f = &fakeLibvirtd{t: t, domains: map[string]bool{"ws-0123abcd-acme": true}, bad: func(c *rpcConn, h rpcHeader) bool {
 		return h.proc == procDomainScreenshot
 	}}
 	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -224,7 +224,7 @@ func TestScreenshotRefusals(t *testing.T) {
 	}
 
 	// A transport it does not speak is named.
-	d := &Driver{opts: Options{URI: "qemu+ssh://host/system"}, uri: &url.URL{Scheme: "qemu+ssh", Host: "host", Path: "/system"}}
+	d := &Driver{id: testIdentity, opts: Options{URI: "qemu+ssh://host/system"}, uri: &url.URL{Scheme: "qemu+ssh", Host: "host", Path: "/system"}}
 	if _, err := d.Screenshot(ctx, "acme", &out); err == nil || !strings.Contains(err.Error(), `"ssh" transport`) {
 		t.Fatalf("ssh: %v", err)
 	}

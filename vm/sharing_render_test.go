@@ -136,7 +136,7 @@ func TestNICHasFixedAddressAndFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	nic := section(string(x), "interface")
-	for _, want := range []string{`<mac address="52:54:00:0a:d5:07">`, `<filterref filter="ws-acme">`, `<parameter name="IP" value="10.213.7.10">`} {
+	for _, want := range []string{`<mac address="52:54:00:0a:d5:07">`, `<filterref filter="ws-0123abcd-acme">`, `<parameter name="IP" value="10.213.7.10">`} {
 		if !strings.Contains(nic, want) {
 			t.Errorf("interface lacks %s:\n%s", want, nic)
 		}
@@ -154,7 +154,7 @@ func TestFilterGoldens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"nat", "isolated"} {
-		got, err := renderFilter("acme", mode, gatewayIP(7), allow, "")
+		got, err := renderFilter("ws-0123abcd-acme", mode, gatewayIP(7), allow, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,14 +162,14 @@ func TestFilterGoldens(t *testing.T) {
 	}
 	host := renderHostFilter([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("192.0.2.2/32")}, "")
 	checkGolden(t, "nwfilter-host.xml", "nwfilter", host)
-	if _, err := renderFilter("acme", "none", gatewayIP(7), nil, ""); err == nil {
+	if _, err := renderFilter("ws-0123abcd-acme", "none", gatewayIP(7), nil, ""); err == nil {
 		t.Error("mode none rendered a filter")
 	}
 }
 
 func TestFilterOrder(t *testing.T) {
 	allow, _ := ParseAllow([]string{"192.168.1.20"})
-	x, _ := renderFilter("acme", "nat", gatewayIP(7), allow, "")
+	x, _ := renderFilter("ws-0123abcd-acme", "nat", gatewayIP(7), allow, "")
 	s := string(x)
 	// Accepts come before the drops that would otherwise catch them.
 	for _, pair := range [][2]string{

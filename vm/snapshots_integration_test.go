@@ -179,7 +179,7 @@ func TestLiveSnapshots(t *testing.T) {
 	d, uri := snapDriver(t)
 	ctx := context.Background()
 	name := snapWorkspace(t, d, false)
-	overlay, err := d.VolumePath(ctx, overlayName(name))
+	overlay, err := d.VolumePath(ctx, overlayName(d.DomainName(name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +308,8 @@ func TestLiveSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"list", "--all"}, {"vol-list", d.opts.PoolName}} {
-		if out := virsh(uri, args...); strings.Contains(out, DomainName(name)) {
-			t.Errorf("virsh %v still shows %s:\n%s", args, DomainName(name), out)
+		if out := virsh(uri, args...); strings.Contains(out, d.DomainName(name)) {
+			t.Errorf("virsh %v still shows %s:\n%s", args, d.DomainName(name), out)
 		}
 	}
 }
@@ -329,10 +329,10 @@ func TestLiveDisposable(t *testing.T) {
 	if err != nil || !info.Meta.Disposable {
 		t.Fatalf("info of a disposable workspace: %+v %v", info, err)
 	}
-	if x := virsh(uri, "dumpxml", DomainName(name)); !strings.Contains(x, "<transient/>") || !strings.Contains(x, "<ws:disposable>true</ws:disposable>") {
+	if x := virsh(uri, "dumpxml", d.DomainName(name)); !strings.Contains(x, "<transient/>") || !strings.Contains(x, "<ws:disposable>true</ws:disposable>") {
 		t.Fatalf("domain XML lacks the transient disk or the metadata:\n%s", x)
 	}
-	overlay, err := d.VolumePath(ctx, overlayName(name))
+	overlay, err := d.VolumePath(ctx, overlayName(d.DomainName(name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestLiveDisposable(t *testing.T) {
 	// A leftover from a run that did not end cleanly (host crash), holding
 	// that run's writes, would make libvirt refuse to start: Start deletes
 	// it and the guest boots from the clean base.
-	leftover := overlay + ".TRANSIENT-" + DomainName(name)
+	leftover := overlay + ".TRANSIENT-" + d.DomainName(name)
 	plant := func() {
 		t.Helper()
 		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", overlay, "-F", "qcow2", leftover).CombinedOutput(); err != nil {
@@ -409,7 +409,7 @@ func TestLiveDisposable(t *testing.T) {
 	if err := d.Delete(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(overlay), DomainName(name)+"*")); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(overlay), d.DomainName(name)+"*")); len(m) > 0 {
 		t.Fatalf("left in the pool: %v", m)
 	}
 }

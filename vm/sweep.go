@@ -6,29 +6,43 @@ import (
 	"strings"
 )
 
-// Sweep removes every domain, network and volume named "ws-"+prefix*.
+// Sweep removes every workspace of this daemon whose name starts with
+// prefix: its domain, overlay, network and filter, also what a create cut
+// short left of them. Other daemons' objects are not touched, whatever
+// their names.
 func (d *Driver) Sweep(ctx context.Context, prefix string) error {
-	l, err := d.conn()
+	l, pool, err := d.pool()
 	if err != nil {
 		return err
 	}
-	doms, _, _ := l.ConnectListAllDomains(1, 0)
-	nets, _, _ := l.ConnectListAllNetworks(1, 0)
+	ours := d.prefix() + prefix
 	seen := map[string]bool{}
-	for _, dom := range doms {
-		if strings.HasPrefix(dom.Name, "ws-"+prefix) {
-			seen[strings.TrimPrefix(dom.Name, "ws-")] = true
+	add := func(name string) {
+		if strings.HasPrefix(name, ours) {
+			seen[strings.TrimPrefix(name, d.prefix())] = true
 		}
 	}
+	doms, _, _ := l.ConnectListAllDomains(1, 0)
+	for _, dom := range doms {
+		add(dom.Name)
+	}
+	nets, _, _ := l.ConnectListAllNetworks(1, 0)
 	for _, n := range nets {
-		if strings.HasPrefix(n.Name, "ws-"+prefix) {
-			seen[strings.TrimPrefix(n.Name, "ws-")] = true
-		}
+		add(n.Name)
 	}
 	filters, _, _ := l.ConnectListAllNwfilters(1, 0)
 	for _, f := range filters {
-		if strings.HasPrefix(f.Name, "ws-"+prefix) {
-			seen[strings.TrimPrefix(f.Name, "ws-")] = true
+		add(f.Name)
+	}
+	vols, _, _ := l.StoragePoolListAllVolumes(pool, 1, 0)
+	for _, v := range vols {
+		if name, ok := strings.CutSuffix(v.Name, ".qcow2"); ok {
+			add(name)
+		}
+	}
+	for ws := range d.legacyNames() {
+		if strings.HasPrefix(ws, prefix) {
+			seen[ws] = true
 		}
 	}
 	var errs []error

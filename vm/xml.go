@@ -14,6 +14,11 @@ import (
 // MetadataNS is the XML namespace of our <metadata> element.
 const MetadataNS = "https://workspace-sandbox.github.io/xmlns/workspace/1"
 
+// OwnerNS is the XML namespace of the metadata element that holds the
+// identity of the daemon a domain belongs to (owner.go). It is an element
+// of its own so that adopting a domain writes only it.
+const OwnerNS = "https://workspace-sandbox.github.io/xmlns/workspace-owner/1"
+
 // Paths are the host-side files of one workspace.
 type Paths struct {
 	Dir, AgentSocket, QGASocket, DisplaySocket, ConsoleLog string
@@ -30,9 +35,6 @@ func WorkspacePaths(stateDir, name string) Paths {
 		ConsoleLog:    filepath.Join(dir, "console.log"),
 	}
 }
-
-// DomainName is the libvirt name of a workspace's objects.
-func DomainName(workspace string) string { return "ws-" + workspace }
 
 type domainXML struct {
 	XMLName       xml.Name          `xml:"domain"`
@@ -252,7 +254,12 @@ type videoXML struct {
 
 // domainInput is everything the pure renderer needs.
 type domainInput struct {
-	Spec       Spec
+	Spec Spec
+	// Name is the libvirt name of the domain, its network and its
+	// nwfilter (ws-SHORT-NAME, see owner.go).
+	Name string
+	// Owner is the identity of the daemon that makes it.
+	Owner      string
 	Type       string // kvm | qemu
 	Paths      Paths
 	Overlay    string // overlay volume path
@@ -290,16 +297,19 @@ func shareFS(sh ShareSpec, virtiofs bool) string {
 func renderDomain(in domainInput) ([]byte, error) {
 	s := in.Spec
 	if s.VCPUs < 1 || s.MemoryBytes == 0 {
-		return nil, fmt.Errorf("domain %s: cpus and memory must be positive", DomainName(s.Name))
+		return nil, fmt.Errorf("domain %s: cpus and memory must be positive", in.Name)
+	}
+	if in.Name == "" || in.Owner == "" {
+		return nil, fmt.Errorf("workspace %q: a domain needs a name and an owner", s.Name)
 	}
 	d := domainXML{
 		Type: in.Type,
-		Name: DomainName(s.Name),
+		Name: in.Name,
 		Metadata: &metadataEl{Inner: renderMetadata(workspaceMeta{
 			Name: s.Meta.Workspace, Profile: s.Meta.Profile, Image: s.Meta.Image,
 			CreatedAt: s.Meta.CreatedAt.UTC().Format(time.RFC3339), Settings: s.Meta.ProfileJSON,
 			Disposable: s.Meta.Disposable,
-		})},
+		}) + renderOwner(in.Owner)},
 		Memory:     memoryXML{Unit: "KiB", Value: s.MemoryBytes / 1024},
 		VCPU:       s.VCPUs,
 		OS:         osXML{Type: osType{Arch: "x86_64", Machine: "pc", Value: "hvm"}},
@@ -336,7 +346,7 @@ func renderDomain(in domainInput) ([]byte, error) {
 	case "nat", "isolated":
 		var nic interfaceXML
 		nic.Type = "network"
-		nic.Source.Network = DomainName(s.Name)
+		nic.Source.Network = in.Name
 		nic.Model.Type = "virtio"
 		if in.Subnet < 1 || in.Subnet > 254 {
 			return nil, fmt.Errorf("domain %s: network mode %s needs a subnet, got %d", d.Name, s.NetworkMode, in.Subnet)
@@ -344,7 +354,7 @@ func renderDomain(in domainInput) ([]byte, error) {
 		nic.MAC = &struct {
 			Address string `xml:"address,attr"`
 		}{Address: guestMAC(in.Subnet)}
-		nic.FilterRef = &filterRefParamsXML{Filter: FilterName(s.Name),
+		nic.FilterRef = &filterRefParamsXML{Filter: in.Name,
 			Params: []filterParamXML{{Name: "IP", Value: guestIP(in.Subnet).String()}}}
 		dv.Interfaces = []interfaceXML{nic}
 	case "none", "":
@@ -472,8 +482,20 @@ var shareTagRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,31}$`)
 type parsedDomain struct {
 	Metadata struct {
 		Workspace workspaceMeta `xml:"https://workspace-sandbox.github.io/xmlns/workspace/1 workspace"`
+		// Owner is absent from domains of earlier versions until adopted.
+		Owner string `xml:"https://workspace-sandbox.github.io/xmlns/workspace-owner/1 owner"`
 	} `xml:"metadata"`
 	Devices struct {
+		Disks []struct {
+			Source struct {
+				File string `xml:"file,attr"`
+			} `xml:"source"`
+		} `xml:"disk"`
+		Channels []struct {
+			Source struct {
+				Path string `xml:"path,attr"`
+			} `xml:"source"`
+		} `xml:"channel"`
 		Graphics []struct {
 			Type   string `xml:"type,attr"`
 			Socket string `xml:"socket,attr"`
@@ -484,13 +506,20 @@ type parsedDomain struct {
 	} `xml:"devices"`
 }
 
+func parseInto(b []byte, p *parsedDomain) error {
+	if err := xml.Unmarshal(b, p); err != nil {
+		return fmt.Errorf("parse domain XML: %w", err)
+	}
+	return nil
+}
+
 func parseDomain(b []byte) (Metadata, string, error) {
 	var p parsedDomain
-	if err := xml.Unmarshal(b, &p); err != nil {
-		return Metadata{}, "", fmt.Errorf("parse domain XML: %w", err)
+	if err := parseInto(b, &p); err != nil {
+		return Metadata{}, "", err
 	}
 	w := p.Metadata.Workspace
-	m := Metadata{Workspace: w.Name, Profile: w.Profile, Image: w.Image, ProfileJSON: w.Settings, Disposable: w.Disposable}
+	m := Metadata{Workspace: w.Name, Owner: strings.TrimSpace(p.Metadata.Owner), Profile: w.Profile, Image: w.Image, ProfileJSON: w.Settings, Disposable: w.Disposable}
 	if t, err := time.Parse(time.RFC3339, w.CreatedAt); err == nil {
 		m.CreatedAt = t
 	}
@@ -499,6 +528,27 @@ func parseDomain(b []byte) (Metadata, string, error) {
 		display = p.Devices.Graphics[0].Type
 	}
 	return m, display, nil
+}
+
+// parseDomainFiles lists the host files a domain uses: its disks' files
+// and its channels' sockets.
+func parseDomainFiles(b []byte) ([]string, error) {
+	var p parsedDomain
+	if err := parseInto(b, &p); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range p.Devices.Disks {
+		if d.Source.File != "" {
+			out = append(out, d.Source.File)
+		}
+	}
+	for _, c := range p.Devices.Channels {
+		if c.Source.Path != "" {
+			out = append(out, c.Source.Path)
+		}
+	}
+	return out, nil
 }
 
 type networkXML struct {
@@ -537,9 +587,10 @@ func guestIP(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 213, byte(n)
 
 func gatewayIP(n int) netip.Addr { return netip.AddrFrom4([4]byte{10, 213, byte(n), 1}) }
 
-// renderNetwork builds the network of one workspace on subnet 10.213.N.0/24.
-func renderNetwork(workspace, mode string, n int) ([]byte, error) {
-	nw := networkXML{Name: DomainName(workspace)}
+// renderNetwork builds the network of one workspace, named name, on subnet
+// 10.213.N.0/24.
+func renderNetwork(name, mode string, n int) ([]byte, error) {
+	nw := networkXML{Name: name}
 	switch mode {
 	case "nat":
 		nw.Forward = &struct {
@@ -569,6 +620,12 @@ func renderVolume(name, format string, capacity uint64, backingPath, backingForm
 		b += fmt.Sprintf("<backingStore><path>%s</path><format type='%s'/></backingStore>", xmlEscape(backingPath), xmlEscape(backingFormat))
 	}
 	return []byte(b + "</volume>")
+}
+
+// renderOwner is the metadata element that stamps a domain with the
+// identity of the daemon it belongs to.
+func renderOwner(id string) string {
+	return `<wso:owner xmlns:wso="` + OwnerNS + `">` + xmlEscape(id) + `</wso:owner>`
 }
 
 func xmlEscape(s string) string {

@@ -29,9 +29,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 	if def == "" {
 		def = "/var/lib/workspace"
 	}
-	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", def, "state folder: image records, storage pool, per-workspace sockets (env WORKSPACE_STATE_DIR)")
+	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", def, "state folder: the daemon's identity, image records, storage pool, per-workspace sockets (env WORKSPACE_STATE_DIR)")
 	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI: qemu:///system, qemu+ssh://user@host/system, qemu+tls://host/system, test:///default")
-	cmd.Flags().StringVar(&cfg.PoolName, "pool", "workspace", "libvirt storage pool for images and overlays")
+	cmd.Flags().StringVar(&cfg.PoolName, "pool", "", "libvirt storage pool for images and overlays, kept in STATE/pool (default: \"workspace\" for /var/lib/workspace, else workspace-HASH of the state folder)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines")
 	cmd.Flags().StringVar(&cfg.UIAddr, "ui-addr", daemon.DefaultUIAddr, "web UI address (loopback unless TLS is given; \"off\" for none)")

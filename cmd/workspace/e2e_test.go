@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/libvirttest"
 )
 
 var binPath string
@@ -193,7 +194,9 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 			t.Skipf("libvirtd is not available at %s (%v): run `sudo make libvirt`\n%s", uri, err, out)
 		}
 	}
-	sweepOnce.Do(func() { sweepStale(t, uri) })
+	// What killed runs of these tests left (their state folders are
+	// wse2e*); a user's or the demo's daemon is never touched.
+	sweepOnce.Do(func() { libvirttest.SweepStale(t, uri, "wse2e") })
 	base, err := os.MkdirTemp("", "wse2e")
 	if err != nil {
 		t.Fatal(err)
@@ -209,42 +212,6 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 }
 
 var sweepOnce sync.Once
-
-// sweepStale removes what dead test runs left in the shared libvirtd (a
-// test killed by its timeout runs no cleanup): test domains
-// (ws-wstest-*), their networks and filters, and the e2e tests' pools.
-// Test packages run one at a time (make test: go test -p 1), so none of
-// these belongs to a live test; every daemon would otherwise list them.
-func sweepStale(t *testing.T, uri string) {
-	virsh := func(args ...string) string {
-		out, _ := exec.Command("virsh", append([]string{"-c", uri}, args...)...).Output()
-		return string(out)
-	}
-	for _, d := range strings.Fields(virsh("list", "--all", "--name")) {
-		if strings.HasPrefix(d, "ws-wstest-") {
-			virsh("destroy", d)
-			virsh("undefine", d, "--snapshots-metadata")
-			t.Logf("removed the stale test domain %s", d)
-		}
-	}
-	for _, n := range strings.Fields(virsh("net-list", "--all", "--name")) {
-		if strings.HasPrefix(n, "ws-wstest-") {
-			virsh("net-destroy", n)
-			virsh("net-undefine", n)
-		}
-	}
-	for _, line := range strings.Split(virsh("nwfilter-list"), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "ws-wstest-") {
-			virsh("nwfilter-undefine", f[1])
-		}
-	}
-	for _, p := range strings.Fields(virsh("pool-list", "--all", "--name")) {
-		if strings.HasPrefix(p, "wstest-e2e-") {
-			virsh("pool-destroy", p)
-			virsh("pool-undefine", p)
-		}
-	}
-}
 
 func (e *e2eEnv) startDaemon() {
 	e.t.Helper()
@@ -440,11 +407,13 @@ func TestEndToEndLifecycle(t *testing.T) {
 	if r := cli(t, e.socket, "status", name); r.code == 0 || !strings.Contains(r.stderr, fmt.Sprintf("no workspace named %q", name)) {
 		t.Fatalf("status after destroy: %s", r)
 	}
-	for _, kind := range []string{"list", "net-list --all", "vol-list " + e.pool} {
+	// Every libvirt object of the workspace has its (random) name in its
+	// own (ws-DAEMONID-NAME).
+	for _, kind := range []string{"list --all", "net-list --all", "nwfilter-list", "vol-list " + e.pool} {
 		args := append([]string{"-c", e.uri}, strings.Fields(kind)...)
 		out, _ := exec.Command("virsh", args...).CombinedOutput()
-		if strings.Contains(string(out), "ws-"+name) {
-			t.Errorf("virsh %s still shows ws-%s:\n%s", kind, name, out)
+		if strings.Contains(string(out), name) {
+			t.Errorf("virsh %s still shows %s:\n%s", kind, name, out)
 		}
 	}
 	mustCLI(t, e.socket, "image", "rm", "testimg")

@@ -124,8 +124,8 @@ func TestEndToEndSnapshots(t *testing.T) {
 	mustCLI(t, e.socket, "destroy", name, "--yes")
 	for _, kind := range []string{"list --all", "vol-list " + e.pool} {
 		out, _ := exec.Command("virsh", append([]string{"-c", e.uri}, strings.Fields(kind)...)...).CombinedOutput()
-		if strings.Contains(string(out), "ws-"+name) {
-			t.Errorf("virsh %s still shows ws-%s:\n%s", kind, name, out)
+		if strings.Contains(string(out), name) {
+			t.Errorf("virsh %s still shows %s:\n%s", kind, name, out)
 		}
 	}
 
@@ -166,7 +166,8 @@ func TestEndToEndDisposable(t *testing.T) {
 	if r := cli(t, e.socket, "snapshot", name); r.code == 0 || !strings.Contains(r.stderr, "disposable") {
 		t.Fatalf("snapshot of a disposable workspace: %s", r)
 	}
-	overlay := filepath.Join(e.dir, "state", "pool", "ws-"+name+".qcow2")
+	domain := e.status(name).Domain
+	overlay := filepath.Join(e.dir, "state", "pool", domain+".qcow2")
 	clean := sha256File(t, overlay)
 	leftovers := func() []string {
 		m, _ := filepath.Glob(overlay + ".TRANSIENT-*")
@@ -181,7 +182,7 @@ func TestEndToEndDisposable(t *testing.T) {
 		t.Fatalf("a running disposable workspace has no throw-away overlay: %v", leftovers())
 	}
 	e.stopDaemon()
-	if out, err := exec.Command("virsh", "-c", e.uri, "destroy", "ws-"+name).CombinedOutput(); err != nil {
+	if out, err := exec.Command("virsh", "-c", e.uri, "destroy", domain).CombinedOutput(); err != nil {
 		t.Fatalf("virsh destroy: %v\n%s", err, out)
 	}
 	if l := leftovers(); len(l) != 0 {

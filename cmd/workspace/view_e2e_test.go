@@ -153,7 +153,7 @@ func viewCLI(t *testing.T, e *e2eEnv, disp, runtime string, args ...string) resu
 // display's unix socket (so the inode matching is known to work).
 func qemuListensOnNoTCPPort(t *testing.T, e *e2eEnv, name, displaySocket string) {
 	t.Helper()
-	pidFile := "/run/libvirt/qemu/ws-" + name + ".pid"
+	pidFile := "/run/libvirt/qemu/" + e.status(name).Domain + ".pid"
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatalf("QEMU's pid: %v", err)
@@ -197,7 +197,7 @@ func qemuListensOnNoTCPPort(t *testing.T, e *e2eEnv, name, displaySocket string)
 		t.Fatalf("QEMU (pid %s) does not hold the display socket %s", pid, displaySocket)
 	}
 	// libvirt's live definition agrees: no port, no address to listen on.
-	out, err := exec.Command("virsh", "-c", e.uri, "dumpxml", "ws-"+name).Output()
+	out, err := exec.Command("virsh", "-c", e.uri, "dumpxml", e.status(name).Domain).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
