@@ -27,26 +27,58 @@ func SocketFromEnv() string {
 	return DefaultSocket
 }
 
-// Client talks to the daemon over its unix socket.
+// DialFunc opens one connection to the daemon's API: the unix socket on
+// this host, or a stream to a daemon on another host (see NewDialClient).
+// The client dials once per HTTP connection it keeps and once per upgraded
+// stream (a display channel, a web UI connection).
+type DialFunc func(ctx context.Context) (net.Conn, error)
+
+// Client talks to the daemon: over its unix socket (NewClient) or over a
+// connection another transport makes (NewDialClient).
 type Client struct {
-	socket string
+	socket string // the unix socket, for a local daemon
+	where  string // what errors name: the socket or the remote host
+	dial   DialFunc
+	tr     *http.Transport
 	http   *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socket.
 func NewClient(socket string) *Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableCompression: true,
-	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+	c := newClient(socket, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	})
+	c.socket = socket
+	return c
 }
 
-// Socket returns the socket path the client dials.
+// NewDialClient returns a client whose connections come from dial; where
+// names the daemon in errors (for instance ssh://alice@server). dial's
+// errors should say what failed: they reach the user as they are, after
+// "talk to the daemon at WHERE:" (nothing when where is "").
+func NewDialClient(where string, dial DialFunc) *Client {
+	return newClient(where, dial)
+}
+
+func newClient(where string, dial DialFunc) *Client {
+	tr := &http.Transport{
+		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		DisableCompression: true,
+	}
+	return &Client{where: where, dial: dial, tr: tr, http: &http.Client{Transport: tr}}
+}
+
+// Socket returns the socket path the client dials ("" for a client on
+// another transport).
 func (c *Client) Socket() string { return c.socket }
+
+// Where names the daemon the client talks to: its socket, or its host.
+func (c *Client) Where() string { return c.where }
+
+// Close closes the idle connections the client keeps (over SSH, each is an
+// ssh process). Requests still in flight are not affected.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 func (c *Client) url(path string, q url.Values) string {
 	u := "http://workspace/" + Version + path
@@ -90,12 +122,26 @@ func (c *Client) send(req *http.Request, out any) error {
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode daemon response: %w", err)
+		return c.dialError(fmt.Errorf("decode daemon response: %w", err))
 	}
 	return nil
 }
 
+// dialError explains a failure to reach or talk to the daemon. For the
+// unix socket it says what to do; a remote transport's errors explain
+// themselves.
 func (c *Client) dialError(err error) error {
+	// The URL is always http://workspace/...: it says nothing to a user.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if c.socket == "" {
+		if c.where == "" {
+			return err
+		}
+		return fmt.Errorf("talk to the daemon at %s: %w", c.where, err)
+	}
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("%w (no daemon listens on %s): start it with `sudo workspace daemon`, or point --socket / WORKSPACE_SOCKET at a running one: %w",
 			ErrDaemonNotRunning, c.socket, err)
@@ -279,7 +325,7 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 		return nil
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read events: %w", err)
+		return fmt.Errorf("read events from the daemon at %s: %w", c.where, err)
 	}
 	return errors.New("daemon closed the event stream")
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,26 +23,48 @@ const DisplayProtocol = "workspace-display"
 // bounds the connect and the upgrade; the returned connection lives until it
 // is closed.
 func (c *Client) Display(ctx context.Context, name string) (net.Conn, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.socket)
+	return c.upgrade(ctx, c.url("/workspaces/"+url.PathEscape(name)+"/display", nil), DisplayProtocol, "open display")
+}
+
+// UIProtocol is the HTTP Upgrade token of a web UI connection: after "101
+// Switching Protocols" the connection is joined, both ways, to the web UI's
+// own listener on the daemon's host, so a browser's HTTP (or TLS) goes
+// through unchanged. `workspace ui` forwards a local port this way when the
+// daemon is on another host.
+const UIProtocol = "workspace-ui"
+
+// UIStream opens a byte stream to the daemon's web UI listener (GET
+// /v1/ui/stream, upgraded). ctx bounds the connect and the upgrade.
+func (c *Client) UIStream(ctx context.Context) (net.Conn, error) {
+	return c.upgrade(ctx, c.url("/ui/stream", nil), UIProtocol, "open the web UI stream")
+}
+
+// upgrade dials the daemon, asks to switch the connection to proto and
+// returns it once the daemon has.
+func (c *Client) upgrade(ctx context.Context, u, proto, what string) (net.Conn, error) {
+	conn, err := c.dial(ctx)
 	if err != nil {
 		return nil, c.dialError(err)
 	}
-	out, err := upgradeDisplay(ctx, conn, c.url("/workspaces/"+url.PathEscape(name)+"/display", nil))
+	out, err := upgradeConn(ctx, conn, u, proto, what)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		var re *RemoteError
+		if c.socket != "" || errors.As(err, &re) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, c.dialError(err)
 	}
 	return out, nil
 }
 
-func upgradeDisplay(ctx context.Context, conn net.Conn, u string) (net.Conn, error) {
+func upgradeConn(ctx context.Context, conn net.Conn, u, proto, what string) (net.Conn, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", DisplayProtocol)
+	req.Header.Set("Upgrade", proto)
 	// The handshake obeys ctx; the stream after it has no deadline.
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -49,25 +72,25 @@ func upgradeDisplay(ctx context.Context, conn net.Conn, u string) (net.Conn, err
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := req.Write(conn); err != nil {
-		return nil, fmt.Errorf("open display: send request: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf(what+": send request: %w", ctxErr(ctx, err))
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return nil, fmt.Errorf("open display: read answer: %w", ctxErr(ctx, err))
+		return nil, fmt.Errorf(what+": read answer: %w", ctxErr(ctx, err))
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()
 		if err := checkResponse(resp); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("open display: daemon answered %s instead of switching protocols", resp.Status)
+		return nil, fmt.Errorf("%s: daemon answered %s instead of switching protocols", what, resp.Status)
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), DisplayProtocol) {
-		return nil, fmt.Errorf("open display: daemon switched to %q, want %q", resp.Header.Get("Upgrade"), DisplayProtocol)
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), proto) {
+		return nil, fmt.Errorf("%s: daemon switched to %q, want %q", what, resp.Header.Get("Upgrade"), proto)
 	}
 	if !stop() {
-		return nil, fmt.Errorf("open display: %w", ctx.Err())
+		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	conn.SetDeadline(time.Time{})
 	return &bufferedConn{Conn: conn, r: br}, nil

@@ -108,6 +108,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	if err := checkLibvirtURI(cfg.LibvirtURI, isThisHost); err != nil {
+		return err
+	}
 	abs, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
 		return fmt.Errorf("state dir %q: %w", cfg.StateDir, err)

@@ -57,31 +57,42 @@ func (s *server) handleDisplay(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: display of %q: connect to its %s socket: %v", api.ErrUnavailable, name, ws.Display, err))
 		return
 	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		display.Close()
-		s.log.Error("display: hijack connection", "workspace", name, "error", err)
-		return
-	}
-	// The server's header-read deadline must not cut the stream.
-	conn.SetDeadline(time.Time{})
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.DisplayProtocol + "\r\n\r\n")
-	if err := brw.Flush(); err != nil {
-		conn.Close()
-		display.Close()
-		s.log.Debug("display: client left before the upgrade", "workspace", name, "error", err)
-		return
-	}
-
 	log := s.log.With("workspace", name, "display", ws.Display)
 	if pc, ok := r.Context().Value(peerKey{}).(peerCred); ok {
 		log = log.With("uid", pc.uid, "pid", pc.pid)
 	}
-	log.Info("display connected")
 	start := time.Now()
-	// The session ends with either side, or when the daemon stops serving
-	// (hijacked connections are not closed by the HTTP server's shutdown).
-	ctx, stop := context.WithCancel(r.Context())
+	toDisplay, toClient, ok := s.spliceUpgraded(r.Context(), hj, api.DisplayProtocol, display, func() { log.Info("display connected") })
+	if !ok {
+		log.Debug("display: client left before the upgrade")
+		return
+	}
+	log.Info("display disconnected", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", toDisplay, "bytes_out", toClient)
+}
+
+// spliceUpgraded answers "101 Switching Protocols" to proto on the hijacked
+// connection, calls connected, and copies bytes between it and target
+// until either side ends or the daemon stops serving (hijacked connections
+// are not closed by the HTTP server's shutdown). It closes both. ok is
+// false when the connection could not be taken over or the client left
+// before the answer.
+func (s *server) spliceUpgraded(ctx context.Context, hj http.Hijacker, proto string, target net.Conn, connected func()) (toTarget, toClient int64, ok bool) {
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		target.Close()
+		s.log.Error("upgrade: hijack connection", "protocol", proto, "error", err)
+		return 0, 0, false
+	}
+	// The server's header-read deadline must not cut the stream.
+	conn.SetDeadline(time.Time{})
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + proto + "\r\n\r\n")
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		target.Close()
+		return 0, 0, false
+	}
+	connected()
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
 		select {
@@ -90,12 +101,15 @@ func (s *server) handleDisplay(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	toDisplay, toClient := splice.Splice(ctx, &hijacked{Conn: conn, r: brw.Reader}, display)
-	log.Info("display disconnected", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", toDisplay, "bytes_out", toClient)
+	toTarget, toClient = splice.Splice(ctx, &hijacked{Conn: conn, r: brw.Reader}, target)
+	return toTarget, toClient, true
 }
 
 // isDisplayUpgrade tells whether r asks to switch to the display protocol.
-func isDisplayUpgrade(r *http.Request) bool {
+func isDisplayUpgrade(r *http.Request) bool { return isUpgrade(r, api.DisplayProtocol) }
+
+// isUpgrade tells whether r asks to switch the connection to proto.
+func isUpgrade(r *http.Request, proto string) bool {
 	upgrade := false
 	for _, v := range r.Header.Values("Connection") {
 		for _, tok := range strings.Split(v, ",") {
@@ -104,7 +118,7 @@ func isDisplayUpgrade(r *http.Request) bool {
 			}
 		}
 	}
-	return upgrade && strings.EqualFold(r.Header.Get("Upgrade"), api.DisplayProtocol)
+	return upgrade && strings.EqualFold(r.Header.Get("Upgrade"), proto)
 }
 
 // hijacked reads what the HTTP server already buffered before the

@@ -24,6 +24,7 @@ type uiState struct {
 	mu   sync.Mutex
 	srv  *web.Server
 	base string // http(s)://host:port
+	addr string // the listener's address, for web UI streams (ui/stream)
 	err  string // why there is none
 }
 
@@ -77,6 +78,9 @@ func (d *Daemon) startUI(ctx context.Context) {
 	}
 	base := scheme + "://" + ln.Addr().String()
 	d.ui.set(ws, base, "")
+	d.ui.mu.Lock()
+	d.ui.addr = ln.Addr().String()
+	d.ui.mu.Unlock()
 	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: d.log.Named("web").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})}
 	go func() {

@@ -17,13 +17,15 @@ done
 # the host-side picture of the tracking test, remote-viewer for the view
 # test, libjpeg's cjpeg and djpeg for the JPEG encoder's tests, ssh-agent
 # for litewitness (the witness interop tests build litewitness itself from
-# the Go module proxy); for the package test, systemd-analyze (systemd, not
-# run as PID 1) to verify the unit, and zsh and fish to load completions.
+# the Go module proxy), the OpenSSH server for the remote (--host ssh://)
+# test (it runs its own sshd with its own config and keys; the package's
+# service is not needed); for the package test, systemd-analyze (systemd,
+# not run as PID 1) to verify the unit, and zsh and fish to load completions.
 # `deps.sh bench`: that, and the references the benchmarks run against:
 # scrot (the screenshot tool) and hyperfine (to time it and the agent).
 case "${1:-}" in
 test | bench)
-	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client systemd zsh fish; do
+	for p in chromium xvfb x11-xserver-utils vagrant virt-viewer libjpeg-turbo-progs openssh-client openssh-server systemd zsh fish; do
 		have "$p" || need+=("$p")
 	done
 	;;

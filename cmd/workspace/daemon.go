@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,6 +17,9 @@ func newDaemonCmd(a *app) *cobra.Command {
 	var logLevel string
 	var logJSON bool
 	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if a.hostFlag != "" || a.contextFlag != "" {
+			return errors.New("the daemon runs on the host it serves, on its --socket: --host and --context do not apply (to run it on a server, log in there and run `workspace daemon`)")
+		}
 		cfg.Socket = a.socket
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{
 			Name:       "workspace",
@@ -30,7 +34,7 @@ func newDaemonCmd(a *app) *cobra.Command {
 		def = "/var/lib/workspace"
 	}
 	cmd.Flags().StringVar(&cfg.StateDir, "state-dir", def, "state folder: the daemon's identity, image records, storage pool, per-workspace sockets (env WORKSPACE_STATE_DIR)")
-	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI: qemu:///system, qemu+ssh://user@host/system, qemu+tls://host/system, test:///default")
+	cmd.Flags().StringVar(&cfg.LibvirtURI, "libvirt-uri", "qemu:///system", "libvirt URI of this host: qemu:///system, qemu+unix:///system?socket=PATH, test:///default (another host's libvirt is refused: run the daemon there and use workspace --host ssh://...)")
 	cmd.Flags().StringVar(&cfg.PoolName, "pool", "", "libvirt storage pool for images and overlays, kept in STATE/pool (default: \"workspace\" for /var/lib/workspace, else workspace-HASH of the state folder)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines")

@@ -155,8 +155,17 @@ type e2eEnv struct {
 	daemon   *exec.Cmd
 	logFile  *os.File
 	imageDir string
+	// ui is the web UI's address ("" for 127.0.0.1 on a free port).
+	ui string
 	// daemonArgs are added to the daemon's command line.
 	daemonArgs []string
+}
+
+func (e *e2eEnv) uiAddr() string {
+	if e.ui != "" {
+		return e.ui
+	}
+	return "127.0.0.1:0"
 }
 
 func randHex(n int) string {
@@ -221,7 +230,7 @@ func (e *e2eEnv) startDaemon() {
 	}
 	e.logFile = lf
 	args := []string{"daemon", "--state-dir", filepath.Join(e.dir, "state"), "--socket", e.socket,
-		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", "127.0.0.1:0"}
+		"--libvirt-uri", e.uri, "--pool", e.pool, "--log-level", "debug", "--ui-addr", e.uiAddr()}
 	cmd := exec.Command(binPath, append(args, e.daemonArgs...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/contexts"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,12 +23,20 @@ var version = "dev"
 // app is what every command shares: where to find the daemon and where to
 // print.
 type app struct {
-	socket string
-	stdout io.Writer
-	stderr io.Writer
-}
+	socket      string // --socket, WORKSPACE_SOCKET or the default
+	hostFlag    string // --host
+	contextFlag string // --context
+	stdout      io.Writer
+	stderr      io.Writer
 
-func (a *app) client() *api.Client { return api.NewClient(a.socket) }
+	root     *cobra.Command
+	contexts *contexts.Store // nil: the user's (tests set their own)
+
+	resolved bool
+	ep       endpoint
+	epErr    error
+	api      *api.Client
+}
 
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
@@ -42,7 +51,10 @@ create, start, view, stop and destroy workspaces.`,
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.PersistentFlags().StringVar(&a.socket, "socket", api.SocketFromEnv(), "daemon socket (env WORKSPACE_SOCKET)")
+	a.root = root
+	root.PersistentFlags().StringVar(&a.socket, "socket", api.SocketFromEnv(), "daemon socket on this machine (env WORKSPACE_SOCKET)")
+	root.PersistentFlags().StringVarP(&a.hostFlag, "host", "H", "", "the daemon's host: ssh://[USER@]HOST[:PORT] over SSH, or unix:///PATH (env WORKSPACE_HOST)")
+	root.PersistentFlags().StringVarP(&a.contextFlag, "context", "c", "", "a named host (workspace context ls; env WORKSPACE_CONTEXT)")
 	root.AddCommand(
 		newDaemonCmd(a),
 		newCreateCmd(a),
@@ -64,6 +76,8 @@ create, start, view, stop and destroy workspaces.`,
 		newBackupCmd(a),
 		newRestoreCmd(a),
 		newSnapshotCmd(a),
+		newContextCmd(a),
+		newSystemCmd(a),
 		newWitnessCmd(a),
 		newVersionCmd(a),
 		newGenDocsCmd(a),
@@ -81,7 +95,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+	cmd, err := root.ExecuteContextC(ctx)
+	if a.api != nil {
+		a.api.Close()
+	}
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {

@@ -52,7 +52,7 @@ func hostHint(cmd *cobra.Command, err error) string {
 	if runtime.GOOS == "linux" || cmd == nil || isClientSide(cmd) || errors.Is(err, errLinuxHost) {
 		return ""
 	}
-	return fmt.Sprintf("%s talks to the workspace daemon, which runs on the Linux host; on %s this CLI does the client's side: %s",
+	return fmt.Sprintf("%s talks to the workspace daemon, which runs on a Linux host: reach one over SSH with --host ssh://USER@HOST (or a context); without one, on %s this CLI does the client's side: %s",
 		cmd.CommandPath(), osName(), clientSideList())
 }
 

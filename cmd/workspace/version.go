@@ -24,7 +24,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		}
 		fmt.Fprintf(a.stdout, "client: %s\n", version)
 		if errors.Is(err, api.ErrDaemonNotRunning) {
-			fmt.Fprintf(a.stdout, "daemon: not running (%s)\n", a.socket)
+			fmt.Fprintf(a.stdout, "daemon: not running (%s)\n", a.client().Where())
 			return nil
 		}
 		if err != nil {

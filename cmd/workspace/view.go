@@ -47,6 +47,9 @@ remote-viewer opens VNC only by host and port: for a VNC display, view
 also listens on an ephemeral 127.0.0.1 port while the viewer runs, and
 serves only connections that belong to your own user.
 
+With the daemon on another host (--host ssh://... or a context), the viewer
+and its socket are on this machine and every stream goes through ssh.
+
 With --print it only makes the socket and prints its URI
 (vnc+unix:///… or spice+unix:///…) for another client, until interrupted.
 `,

@@ -91,13 +91,17 @@ func startViewProxy(ctx context.Context, open displayOpener, report func(error),
 }
 
 // sameUser admits a loopback connection only from this process's user.
-func (p *viewProxy) sameUser(c net.Conn) error {
-	uid, err := p.peerUID(c)
+func (p *viewProxy) sameUser(c net.Conn) error { return sameUserPeer(c, p.peerUID) }
+
+// sameUserPeer admits a loopback connection only when peerUID says it
+// belongs to this process's user.
+func sameUserPeer(c net.Conn, peerUID func(net.Conn) (int, error)) error {
+	uid, err := peerUID(c)
 	if err != nil {
-		return fmt.Errorf("refused viewer connection from %s: cannot tell its user: %w", c.RemoteAddr(), err)
+		return fmt.Errorf("refused connection from %s: cannot tell its user: %w", c.RemoteAddr(), err)
 	}
 	if uid != os.Getuid() {
-		return fmt.Errorf("refused viewer connection from %s: it belongs to uid %d, not to you (uid %d)", c.RemoteAddr(), uid, os.Getuid())
+		return fmt.Errorf("refused connection from %s: it belongs to uid %d, not to you (uid %d)", c.RemoteAddr(), uid, os.Getuid())
 	}
 	return nil
 }

@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/workspace-sandbox/workspace/api"
+)
+
+// handleUIStream joins an upgraded API connection to the web UI's own
+// listener (GET /v1/ui/stream with "Connection: Upgrade" and "Upgrade:
+// workspace-ui"). `workspace ui` on another host forwards a loopback port
+// of its own through such streams, one per browser connection: the bytes
+// (HTTP, or TLS when the UI has a certificate) pass unchanged, so the UI's
+// login, cookies and Host and Origin checks see what the browser sent.
+// Like every API request it passes the peer check first.
+func (s *server) handleUIStream(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r, api.UIProtocol) {
+		s.writeError(w, r, fmt.Errorf("%w: web UI stream: the request must upgrade the connection (Connection: Upgrade, Upgrade: %s)", api.ErrInvalid, api.UIProtocol))
+		return
+	}
+	s.ui.mu.Lock()
+	running, addr, why := s.ui.srv != nil, s.ui.addr, s.ui.err
+	s.ui.mu.Unlock()
+	if !running || addr == "" {
+		if why == "" {
+			why = "the web UI is not running"
+		}
+		s.writeError(w, r, fmt.Errorf("%w: %s", api.ErrUnavailable, why))
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.writeError(w, r, errors.New("web UI stream: this connection cannot be upgraded"))
+		return
+	}
+	dctx, cancel := context.WithTimeout(r.Context(), displayDialTimeout)
+	var d net.Dialer
+	ui, err := d.DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: web UI stream: connect to %s: %v", api.ErrUnavailable, addr, err))
+		return
+	}
+	log := s.log.With("ui", addr)
+	if pc, ok := r.Context().Value(peerKey{}).(peerCred); ok {
+		log = log.With("uid", pc.uid, "pid", pc.pid)
+	}
+	start := time.Now()
+	in, out, ok := s.spliceUpgraded(r.Context(), hj, api.UIProtocol, ui, func() { log.Debug("web UI stream opened") })
+	if ok {
+		log.Debug("web UI stream closed", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", in, "bytes_out", out)
+	}
+}
