@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,9 +35,16 @@ func (c *Client) Display(ctx context.Context, name string) (net.Conn, error) {
 const UIProtocol = "workspace-ui"
 
 // UIStream opens a byte stream to the daemon's web UI listener (GET
-// /v1/ui/stream, upgraded). ctx bounds the connect and the upgrade.
-func (c *Client) UIStream(ctx context.Context) (net.Conn, error) {
-	return c.upgrade(ctx, c.url("/ui/stream", nil), UIProtocol, "open the web UI stream")
+// /v1/ui/stream, upgraded). forwardPort, when not 0, is the loopback port
+// on the client's machine that the stream serves: the UI then also takes
+// 127.0.0.1:forwardPort and localhost:forwardPort as its Host. ctx bounds
+// the connect and the upgrade.
+func (c *Client) UIStream(ctx context.Context, forwardPort int) (net.Conn, error) {
+	var q url.Values
+	if forwardPort != 0 {
+		q = url.Values{"port": {strconv.Itoa(forwardPort)}}
+	}
+	return c.upgrade(ctx, c.url("/ui/stream", q), UIProtocol, "open the web UI stream")
 }
 
 // upgrade dials the daemon, asks to switch the connection to proto and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/api"
@@ -23,8 +24,17 @@ func (s *server) handleUIStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: web UI stream: the request must upgrade the connection (Connection: Upgrade, Upgrade: %s)", api.ErrInvalid, api.UIProtocol))
 		return
 	}
+	forward := 0
+	if p := r.URL.Query().Get("port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			s.writeError(w, r, fmt.Errorf("%w: web UI stream: port %.16q is not a TCP port", api.ErrInvalid, p))
+			return
+		}
+		forward = n
+	}
 	s.ui.mu.Lock()
-	running, addr, why := s.ui.srv != nil, s.ui.addr, s.ui.err
+	srv, running, addr, why := s.ui.srv, s.ui.srv != nil, s.ui.addr, s.ui.err
 	s.ui.mu.Unlock()
 	if !running || addr == "" {
 		if why == "" {
@@ -32,6 +42,15 @@ func (s *server) handleUIStream(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeError(w, r, fmt.Errorf("%w: %s", api.ErrUnavailable, why))
 		return
+	}
+	// A remote `workspace ui` serves the browser on a loopback port of its
+	// own machine; when that is not the UI's own port number, the UI must
+	// take that port's loopback names as its Host too.
+	if forward != 0 {
+		if err := srv.AllowForwardPort(forward); err != nil {
+			s.writeError(w, r, fmt.Errorf("%w: web UI stream: %v", api.ErrInvalid, err))
+			return
+		}
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestUIStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := 0; i < 2; i++ { // each stream is its own connection to the UI
-		s, err := c.UIStream(ctx)
+		s, err := c.UIStream(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +65,38 @@ func TestUIStream(t *testing.T) {
 		if i == 0 && !strings.Contains(resp.Header.Get("Set-Cookie"), "HttpOnly") {
 			t.Fatalf("no session cookie through the stream: %v", resp.Header)
 		}
+	}
+
+	// A forward on another local port (the UI's own number is taken on
+	// the client's machine): the UI refuses that Host until a stream names
+	// the port, then serves it.
+	other := u.Port() + "1"
+	if len(other) > 5 {
+		other = "40001"
+	}
+	fwdPort, _ := strconv.Atoi(other)
+	get := func(forward int) int {
+		s, err := c.UIStream(ctx, forward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		fmt.Fprintf(s, "GET /static/app.css HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", fwdPort)
+		resp, err := http.ReadResponse(bufio.NewReader(s), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(0); code != http.StatusMisdirectedRequest {
+		t.Fatalf("Host of an unnamed forward port: %d, want 421", code)
+	}
+	if code := get(fwdPort); code != http.StatusOK {
+		t.Fatalf("Host of a forward port the stream named: %d, want 200", code)
+	}
+	if _, err := c.UIStream(ctx, 70000); !errors.Is(err, api.ErrInvalid) {
+		t.Fatalf("a forward port beyond 65535: %v", err)
 	}
 
 	// A plain GET (no upgrade) is refused.
@@ -96,7 +129,7 @@ func rawAPIGet(t *testing.T, c *api.Client, path string) error {
 // TestUIStreamWithoutUI: with the UI off the stream says why.
 func TestUIStreamWithoutUI(t *testing.T) {
 	c, _ := startDaemonWith(t, newFakeHV(), func(cfg *Config) { cfg.UIAddr = "off" })
-	_, err := c.UIStream(context.Background())
+	_, err := c.UIStream(context.Background(), 0)
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "--ui-addr off") {
 		t.Fatalf("ui stream with the UI off: %v", err)
 	}

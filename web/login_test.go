@@ -96,6 +96,54 @@ func TestHostAllowlist(t *testing.T) {
 	}
 }
 
+// TestAllowForwardPort: a loopback UI also serves the loopback names of a
+// port that forwards to it from another machine (at most maxForwardPorts,
+// the oldest dropped, never its own); a UI beyond loopback takes none.
+func TestAllowForwardPort(t *testing.T) {
+	s, err := New(&fakeBackend{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAddr("127.0.0.1:7420"); err != nil {
+		t.Fatal(err)
+	}
+	code := func(srv *Server, host string) int {
+		req, _ := http.NewRequest("GET", "http://"+host+"/static/app.css", nil)
+		rec := &recorder{h: http.Header{}}
+		srv.Handler().ServeHTTP(rec, req)
+		return rec.code
+	}
+	if c := code(s, "127.0.0.1:9000"); c != http.StatusMisdirectedRequest {
+		t.Fatalf("an unnamed port: %d", c)
+	}
+	for _, bad := range []int{0, -1, 65536} {
+		if err := s.AllowForwardPort(bad); err == nil {
+			t.Errorf("port %d accepted", bad)
+		}
+	}
+	for p := 9000; p < 9000+maxForwardPorts+1; p++ {
+		if err := s.AllowForwardPort(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for host, want := range map[string]int{"127.0.0.1:9001": 0, "localhost:9016": 0, "127.0.0.1:7420": 0, "localhost:7420": 0,
+		"127.0.0.1:9000": http.StatusMisdirectedRequest, "evil.example:9001": http.StatusMisdirectedRequest} {
+		if c := code(s, host); (want == 0 && c == http.StatusMisdirectedRequest) || (want != 0 && c != want) {
+			t.Errorf("Host %s: %d", host, c)
+		}
+	}
+	tlsSrv, err := New(&fakeBackend{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlsSrv.SetAddr("0.0.0.0:8443", "ws.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tlsSrv.AllowForwardPort(9000); err == nil || code(tlsSrv, "127.0.0.1:9000") != http.StatusMisdirectedRequest {
+		t.Fatalf("a UI beyond loopback took a forward port: %v", err)
+	}
+}
+
 type recorder struct {
 	h    http.Header
 	code int

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,11 @@ type Server struct {
 	// both come from the listening address (SetAddr).
 	cookie string
 	hosts  map[string]bool
+	// port is the UI's own port; loopback says it listens on loopback;
+	// forwards are the ports AllowForwardPort added, oldest first.
+	port     string
+	loopback bool
+	forwards []string
 }
 
 // New makes a web UI server over b.
@@ -120,9 +126,46 @@ func (s *Server) SetAddr(addr string, names ...string) error {
 	for _, n := range names {
 		s.hosts[strings.ToLower(net.JoinHostPort(n, port))] = true
 	}
+	s.port, s.loopback, s.forwards = port, false, nil
 	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		s.hosts["127.0.0.1:"+port], s.hosts["localhost:"+port] = true, true
+		s.loopback = true
 	}
+	return nil
+}
+
+// maxForwardPorts bounds the loopback ports AllowForwardPort adds.
+const maxForwardPorts = 16
+
+// AllowForwardPort also serves Host 127.0.0.1:PORT and localhost:PORT for
+// a loopback port that forwards to this UI from another machine
+// (`workspace ui` over SSH, when the UI's own port number is taken
+// there). Only a loopback UI takes it: the names stay loopback literals,
+// which no rebound DNS name can send. At most maxForwardPorts are kept,
+// the oldest dropped first.
+func (s *Server) AllowForwardPort(port int) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("forward port %d is not a TCP port", port)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loopback {
+		return errors.New("the web UI is not on loopback: a forward reaches it by its own names")
+	}
+	p := strconv.Itoa(port)
+	if s.hosts["127.0.0.1:"+p] {
+		return nil
+	}
+	if len(s.forwards) == maxForwardPorts {
+		old := s.forwards[0]
+		s.forwards = s.forwards[1:]
+		if old != s.port {
+			delete(s.hosts, "127.0.0.1:"+old)
+			delete(s.hosts, "localhost:"+old)
+		}
+	}
+	s.forwards = append(s.forwards, p)
+	s.hosts["127.0.0.1:"+p], s.hosts["localhost:"+p] = true, true
 	return nil
 }
 

@@ -272,8 +272,10 @@ func TestUIForward(t *testing.T) {
 	}))
 	defer ui.Close()
 	opened := 0
-	open := func(ctx context.Context) (net.Conn, error) {
+	var ports []int
+	open := func(ctx context.Context, forwardPort int) (net.Conn, error) {
 		opened++
+		ports = append(ports, forwardPort)
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ui.Listener.Addr().String())
 	}
@@ -305,8 +307,8 @@ func TestUIForward(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(body) != fmt.Sprintf("host=127.0.0.1:%d path=/login?token=abc", freePort) || opened != 1 {
-		t.Fatalf("through the forward: %q (%d streams)", body, opened)
+	if string(body) != fmt.Sprintf("host=127.0.0.1:%d path=/login?token=abc", freePort) || opened != 1 || ports[0] != freePort {
+		t.Fatalf("through the forward: %q (%d streams, forward ports %v)", body, opened, ports)
 	}
 	hc.CloseIdleConnections()
 	fwd.Close()

@@ -42,7 +42,7 @@ type uiForward struct {
 // startUIForward listens for the browser. serverBase is the UI's address
 // on the server (http://127.0.0.1:7420); port is the local port asked for
 // (0: the server's port number if free, else any).
-func startUIForward(ctx context.Context, open displayOpener, serverBase string, port int, report func(error)) (*uiForward, error) {
+func startUIForward(ctx context.Context, open func(ctx context.Context, forwardPort int) (net.Conn, error), serverBase string, port int, report func(error)) (*uiForward, error) {
 	su, err := url.Parse(serverBase)
 	if err != nil || su.Host == "" {
 		return nil, fmt.Errorf("the daemon gave a web UI address %q that is not a URL", serverBase)
@@ -64,7 +64,11 @@ func startUIForward(ctx context.Context, open displayOpener, serverBase string, 
 			}
 		}
 	}
-	f := &uiForward{ln: ln, base: su.Scheme + "://" + ln.Addr().String(), open: open, report: report}
+	// Each stream names the local port, so the UI takes this port's
+	// loopback names as its Host when it is not the UI's own number.
+	local := ln.Addr().(*net.TCPAddr).Port
+	f := &uiForward{ln: ln, base: su.Scheme + "://" + ln.Addr().String(), report: report,
+		open: func(ctx context.Context) (net.Conn, error) { return open(ctx, local) }}
 	if runtime.GOOS == "linux" {
 		f.admit = func(c net.Conn) error { return sameUserPeer(c, loopbackPeerUID) }
 	}
