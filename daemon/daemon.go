@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/dirperm"
 	"github.com/workspace-sandbox/workspace/vm"
 )
 
@@ -129,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.StateDir = abs
 	// qemu runs as its own user and must traverse into workspace folders.
-	if err := ensureDir(cfg.StateDir, 0o711); err != nil {
+	if err := dirperm.Ensure(cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	drv, err := vm.New(ctx, vm.Options{URI: cfg.LibvirtURI, StateDir: cfg.StateDir, PoolName: cfg.PoolName, Logger: cfg.Logger})
@@ -205,7 +206,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 // A stale socket file is replaced; a live daemon on it is an error.
 func listen(path string, log hclog.Logger) (net.Listener, error) {
 	// Members of the workspace group must reach the socket.
-	if err := ensureDir(filepath.Dir(path), 0o755); err != nil {
+	if err := dirperm.Ensure(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create socket dir: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -229,22 +230,4 @@ func listen(path string, log hclog.Logger) (net.Listener, error) {
 		}
 	}
 	return ln, nil
-}
-
-// ensureDir makes a folder others must pass through (the state folder for
-// QEMU, the socket's folder for the workspace group) and gives it at least
-// mode's bits whatever the umask (the daemon runs with 077). It only adds
-// bits, never takes any away.
-func ensureDir(path string, mode os.FileMode) error {
-	if err := os.MkdirAll(path, mode); err != nil {
-		return err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := fi.Mode().Perm(); perm&mode != mode {
-		return os.Chmod(path, perm|mode)
-	}
-	return nil
 }

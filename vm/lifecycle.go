@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/workspace-sandbox/workspace/internal/dirperm"
 )
 
 // qemuOwner returns the uid/gid QEMU runs as (qemu.conf, default libvirt-qemu).
@@ -64,7 +65,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	}()
 
 	paths := WorkspacePaths(d.opts.StateDir, s.Name)
-	if err := ensureDir(filepath.Dir(paths.Dir), 0o711); err != nil {
+	if err := dirperm.Ensure(filepath.Dir(paths.Dir), 0o711); err != nil {
 		return fmt.Errorf("workspace folder: %w", err)
 	}
 	if err := os.Mkdir(paths.Dir, 0o700); err != nil {

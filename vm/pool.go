@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/workspace-sandbox/workspace/internal/dirperm"
 )
 
 func (d *Driver) poolDir() string { return filepath.Join(d.opts.StateDir, "pool") }
@@ -51,7 +52,7 @@ func (d *Driver) ensurePool(ctx context.Context) error {
 		if !errors.Is(d.lverr(err), ErrNotFound) {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, d.lverr(err))
 		}
-		if err := ensureDir(d.poolDir(), 0o711); err != nil {
+		if err := dirperm.Ensure(d.poolDir(), 0o711); err != nil {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, err)
 		}
 		pool, err = l.StoragePoolDefineXML(string(renderPool(d.opts.PoolName, d.poolDir())), 0)
@@ -75,7 +76,7 @@ func (d *Driver) ensurePool(ctx context.Context) error {
 		return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, d.lverr(err))
 	}
 	if libvirt.StoragePoolState(state) != libvirt.StoragePoolRunning {
-		if err := ensureDir(d.poolDir(), 0o711); err != nil {
+		if err := dirperm.Ensure(d.poolDir(), 0o711); err != nil {
 			return fmt.Errorf("storage pool %q: %w", d.opts.PoolName, err)
 		}
 		if err := l.StoragePoolCreate(pool, 0); err != nil {

@@ -38,11 +38,7 @@ func newContextAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := a.contextStore()
-			if err != nil {
-				return err
-			}
-			f, err := st.Load()
+			st, f, err := a.loadContexts()
 			if err != nil {
 				return err
 			}
@@ -73,11 +69,7 @@ func newContextUseCmd(a *app) *cobra.Command {
 	return command("use NAME", `Make NAME the current context ("default": the daemon on this machine)`, cobra.ExactArgs(1),
 		func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			st, err := a.contextStore()
-			if err != nil {
-				return err
-			}
-			f, err := st.Load()
+			st, f, err := a.loadContexts()
 			if err != nil {
 				return err
 			}
@@ -110,11 +102,7 @@ type contextRow struct {
 func newContextLsCmd(a *app) *cobra.Command {
 	cmd := readCmd(a, command("ls", "List the contexts; * marks the current one", cobra.NoArgs, nil),
 		func(*cobra.Command, []string) ([]contextRow, error) {
-			st, err := a.contextStore()
-			if err != nil {
-				return nil, err
-			}
-			f, err := st.Load()
+			_, f, err := a.loadContexts()
 			if err != nil {
 				return nil, err
 			}
@@ -150,11 +138,7 @@ func newContextRmCmd(a *app) *cobra.Command {
 	var force bool
 	cmd := command("rm NAME...", "Remove contexts (the current one only with --force: then the default is current)", cobra.MinimumNArgs(1),
 		func(cmd *cobra.Command, args []string) error {
-			st, err := a.contextStore()
-			if err != nil {
-				return err
-			}
-			f, err := st.Load()
+			st, f, err := a.loadContexts()
 			if err != nil {
 				return err
 			}

@@ -99,11 +99,7 @@ func (a *app) resolveEndpoint() (endpoint, error) {
 	case os.Getenv("WORKSPACE_SOCKET") != "":
 		return endpoint{socket: a.socket, source: "WORKSPACE_SOCKET"}, nil
 	}
-	st, err := a.contextStore()
-	if err != nil {
-		return endpoint{}, err
-	}
-	f, err := st.Load()
+	_, f, err := a.loadContexts()
 	if err != nil {
 		return endpoint{}, err
 	}
@@ -125,11 +121,7 @@ func (a *app) contextEndpoint(name, source string) (endpoint, error) {
 	if name == contexts.Default {
 		return endpoint{socket: a.socket, context: name, source: source}, nil
 	}
-	st, err := a.contextStore()
-	if err != nil {
-		return endpoint{}, err
-	}
-	f, err := st.Load()
+	_, f, err := a.loadContexts()
 	if err != nil {
 		return endpoint{}, err
 	}
@@ -150,6 +142,19 @@ func (a *app) contextStore() (*contexts.Store, error) {
 		return a.contexts, nil
 	}
 	return contexts.DefaultStore()
+}
+
+// loadContexts opens the contexts store and reads its file.
+func (a *app) loadContexts() (*contexts.Store, contexts.File, error) {
+	st, err := a.contextStore()
+	if err != nil {
+		return nil, contexts.File{}, err
+	}
+	f, err := st.Load()
+	if err != nil {
+		return nil, contexts.File{}, err
+	}
+	return st, f, nil
 }
 
 // sshCommand is the ssh program and its first arguments:
