@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"runtime"
 	"strconv"
 	"sync"
-
-	"github.com/workspace-sandbox/workspace/internal/splice"
 )
 
 // uiForward is `workspace ui`'s end of the web UI when the daemon is on
@@ -27,16 +24,10 @@ import (
 // connections that belong to the user running it, as the VNC port of
 // `workspace view` does.
 type uiForward struct {
-	ln     net.Listener
-	base   string // scheme://127.0.0.1:PORT
-	open   displayOpener
-	report func(error)
-	admit  func(net.Conn) error
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	ln    net.Listener
+	base  string // scheme://127.0.0.1:PORT
+	relay *relay
+	once  sync.Once
 }
 
 // startUIForward listens for the browser. serverBase is the UI's address
@@ -67,14 +58,13 @@ func startUIForward(ctx context.Context, open func(ctx context.Context, forwardP
 	// Each stream names the local port, so the UI takes this port's
 	// loopback names as its Host when it is not the UI's own number.
 	local := ln.Addr().(*net.TCPAddr).Port
-	f := &uiForward{ln: ln, base: su.Scheme + "://" + ln.Addr().String(), report: report,
-		open: func(ctx context.Context) (net.Conn, error) { return open(ctx, local) }}
+	f := &uiForward{ln: ln, base: su.Scheme + "://" + ln.Addr().String(),
+		relay: newRelay(ctx, func(ctx context.Context) (net.Conn, error) { return open(ctx, local) }, report)}
+	var admit func(net.Conn) error
 	if runtime.GOOS == "linux" {
-		f.admit = func(c net.Conn) error { return sameUserPeer(c, loopbackPeerUID) }
+		admit = func(c net.Conn) error { return sameUserPeer(c, loopbackPeerUID) }
 	}
-	f.ctx, f.cancel = context.WithCancel(ctx)
-	f.wg.Add(1)
-	go f.serve()
+	f.relay.serve(ln, admit, "browser")
 	return f, nil
 }
 
@@ -89,47 +79,11 @@ func (f *uiForward) link(login string) (string, error) {
 	return u.String(), nil
 }
 
-func (f *uiForward) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				f.report(fmt.Errorf("accept browser connection: %w", err))
-			}
-			return
-		}
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			if f.admit != nil {
-				if err := f.admit(c); err != nil {
-					c.Close()
-					f.report(err)
-					return
-				}
-			}
-			octx, cancel := context.WithTimeout(f.ctx, openTimeout)
-			s, err := f.open(octx)
-			cancel()
-			if err != nil {
-				c.Close()
-				if f.ctx.Err() == nil {
-					f.report(err)
-				}
-				return
-			}
-			splice.Splice(f.ctx, c, s)
-		}()
-	}
-}
-
 // Close stops listening and ends every forwarded connection.
 func (f *uiForward) Close() error {
 	f.once.Do(func() {
-		f.cancel()
 		f.ln.Close()
-		f.wg.Wait()
+		f.relay.stop()
 	})
 	return nil
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/workspace-sandbox/workspace/internal/splice"
 )
 
 // displayOpener opens one stream to a workspace's display (the daemon's
@@ -31,15 +28,10 @@ type viewProxy struct {
 	dir      string
 	socket   string
 	loopback string // 127.0.0.1:PORT, when started with one
-	open     displayOpener
-	report   func(error)
 	peerUID  func(net.Conn) (int, error)
 	lns      []net.Listener
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	relay    *relay
+	once     sync.Once
 }
 
 // openTimeout bounds opening one display stream through the daemon.
@@ -62,7 +54,7 @@ func startViewProxy(ctx context.Context, open displayOpener, report func(error),
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("make the viewer's socket folder: %w", err)
 	}
-	p := &viewProxy{dir: dir, socket: filepath.Join(dir, "display.sock"), open: open, report: report, peerUID: loopbackPeerUID}
+	p := &viewProxy{dir: dir, socket: filepath.Join(dir, "display.sock"), peerUID: loopbackPeerUID}
 	ln, err := net.Listen("unix", p.socket)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -80,12 +72,10 @@ func startViewProxy(ctx context.Context, open displayOpener, report func(error),
 		p.loopback = tcp.Addr().String()
 		p.lns = append(p.lns, tcp)
 	}
-	p.ctx, p.cancel = context.WithCancel(ctx)
-	p.wg.Add(1)
-	go p.serve(ln, nil)
+	p.relay = newRelay(ctx, open, report)
+	p.relay.serve(ln, nil, "viewer")
 	if tcp != nil {
-		p.wg.Add(1)
-		go p.serve(tcp, p.sameUser)
+		p.relay.serve(tcp, p.sameUser, "viewer")
 	}
 	return p, nil
 }
@@ -106,49 +96,13 @@ func sameUserPeer(c net.Conn, peerUID func(net.Conn) (int, error)) error {
 	return nil
 }
 
-func (p *viewProxy) serve(ln net.Listener, admit func(net.Conn) error) {
-	defer p.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				p.report(fmt.Errorf("accept viewer connection: %w", err))
-			}
-			return
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			if admit != nil {
-				if err := admit(c); err != nil {
-					c.Close()
-					p.report(err)
-					return
-				}
-			}
-			octx, cancel := context.WithTimeout(p.ctx, openTimeout)
-			d, err := p.open(octx)
-			cancel()
-			if err != nil {
-				c.Close()
-				if p.ctx.Err() == nil {
-					p.report(err)
-				}
-				return
-			}
-			splice.Splice(p.ctx, c, d)
-		}()
-	}
-}
-
 // Close stops listening, ends every open stream and removes the folder.
 func (p *viewProxy) Close() error {
 	p.once.Do(func() {
-		p.cancel()
 		for _, ln := range p.lns {
 			ln.Close()
 		}
-		p.wg.Wait()
+		p.relay.stop()
 		os.RemoveAll(p.dir)
 	})
 	return nil
