@@ -3,13 +3,13 @@ package daemon
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/internal/splice"
 )
@@ -44,23 +44,11 @@ func (s *server) handleDisplay(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: workspace %q is %s: start it first (workspace start %s)", api.ErrConflict, name, ws.State, name))
 		return
 	}
-	hj, ok := w.(http.Hijacker)
+	hj, display, log, ok := s.dialForUpgrade(w, r, fmt.Sprintf("display of %q", name), "unix", ws.DisplaySocket)
 	if !ok {
-		s.writeError(w, r, errors.New("display: this connection cannot be upgraded"))
 		return
 	}
-	dctx, cancel := context.WithTimeout(r.Context(), displayDialTimeout)
-	var d net.Dialer
-	display, err := d.DialContext(dctx, "unix", ws.DisplaySocket)
-	cancel()
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: display of %q: connect to its %s socket: %v", api.ErrUnavailable, name, ws.Display, err))
-		return
-	}
-	log := s.log.With("workspace", name, "display", ws.Display)
-	if pc, ok := r.Context().Value(peerKey{}).(peerCred); ok {
-		log = log.With("uid", pc.uid, "pid", pc.pid)
-	}
+	log = log.With("workspace", name, "display", ws.Display)
 	start := time.Now()
 	toDisplay, toClient, ok := s.spliceUpgraded(r.Context(), hj, api.DisplayProtocol, display, func() { log.Info("display connected") })
 	if !ok {
@@ -68,6 +56,31 @@ func (s *server) handleDisplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("display disconnected", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", toDisplay, "bytes_out", toClient)
+}
+
+// dialForUpgrade checks that the request's connection can be taken over
+// and connects to the target it is to be joined to (within
+// displayDialTimeout). On failure it has answered the request and ok is
+// false. what names the stream in errors; log names the peer.
+func (s *server) dialForUpgrade(w http.ResponseWriter, r *http.Request, what, network, addr string) (hj http.Hijacker, target net.Conn, log hclog.Logger, ok bool) {
+	hj, ok = w.(http.Hijacker)
+	if !ok {
+		s.writeError(w, r, fmt.Errorf("%s: this connection cannot be upgraded", what))
+		return nil, nil, nil, false
+	}
+	dctx, cancel := context.WithTimeout(r.Context(), displayDialTimeout)
+	defer cancel()
+	var d net.Dialer
+	target, err := d.DialContext(dctx, network, addr)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("%w: %s: connect to %s: %v", api.ErrUnavailable, what, addr, err))
+		return nil, nil, nil, false
+	}
+	log = s.log
+	if pc, ok := r.Context().Value(peerKey{}).(peerCred); ok {
+		log = log.With("uid", pc.uid, "pid", pc.pid)
+	}
+	return hj, target, log, true
 }
 
 // spliceUpgraded answers "101 Switching Protocols" to proto on the hijacked

@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -52,23 +49,11 @@ func (s *server) handleUIStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	hj, ok := w.(http.Hijacker)
+	hj, ui, log, ok := s.dialForUpgrade(w, r, "web UI stream", "tcp", addr)
 	if !ok {
-		s.writeError(w, r, errors.New("web UI stream: this connection cannot be upgraded"))
 		return
 	}
-	dctx, cancel := context.WithTimeout(r.Context(), displayDialTimeout)
-	var d net.Dialer
-	ui, err := d.DialContext(dctx, "tcp", addr)
-	cancel()
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("%w: web UI stream: connect to %s: %v", api.ErrUnavailable, addr, err))
-		return
-	}
-	log := s.log.With("ui", addr)
-	if pc, ok := r.Context().Value(peerKey{}).(peerCred); ok {
-		log = log.With("uid", pc.uid, "pid", pc.pid)
-	}
+	log = log.With("ui", addr)
 	start := time.Now()
 	in, out, ok := s.spliceUpgraded(r.Context(), hj, api.UIProtocol, ui, func() { log.Debug("web UI stream opened") })
 	if ok {
