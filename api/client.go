@@ -108,15 +108,26 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return c.send(req, out)
 }
 
-func (c *Client) send(req *http.Request, out any) error {
+// roundTrip sends req and returns the daemon's 2xx response, whose body the
+// caller closes; any other answer is the daemon's error, mapped.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.dialError(err)
+		return nil, c.dialError(err)
 	}
-	defer resp.Body.Close()
 	if err := checkResponse(resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (c *Client) send(req *http.Request, out any) error {
+	resp, err := c.roundTrip(req)
+	if err != nil {
 		return err
 	}
+	defer resp.Body.Close()
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -299,17 +310,14 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return c.dialError(err)
-	}
-	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
 		return err
 	}
+	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

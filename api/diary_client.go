@@ -179,14 +179,11 @@ func (c *Client) stream(ctx context.Context, method, path string, q url.Values, 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
-		return c.dialError(err)
-	}
-	defer resp.Body.Close()
-	if err := checkResponse(resp); err != nil {
 		return err
 	}
+	defer resp.Body.Close()
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("read daemon response: %w", err)
 	}
