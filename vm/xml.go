@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/workspace-sandbox/workspace/internal/domxml"
 )
 
 // MetadataNS is the XML namespace of our <metadata> element.
@@ -504,16 +506,7 @@ type parsedDomain struct {
 		Owner string `xml:"https://workspace-sandbox.github.io/xmlns/workspace-owner/1 owner"`
 	} `xml:"metadata"`
 	Devices struct {
-		Disks []struct {
-			Source struct {
-				File string `xml:"file,attr"`
-			} `xml:"source"`
-		} `xml:"disk"`
-		Channels []struct {
-			Source struct {
-				Path string `xml:"path,attr"`
-			} `xml:"source"`
-		} `xml:"channel"`
+		domxml.Files
 		Graphics []struct {
 			Type   string `xml:"type,attr"`
 			Socket string `xml:"socket,attr"`
@@ -555,18 +548,7 @@ func parseDomainFiles(b []byte) ([]string, error) {
 	if err := parseInto(b, &p); err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, d := range p.Devices.Disks {
-		if d.Source.File != "" {
-			out = append(out, d.Source.File)
-		}
-	}
-	for _, c := range p.Devices.Channels {
-		if c.Source.Path != "" {
-			out = append(out, c.Source.Path)
-		}
-	}
-	return out, nil
+	return p.Devices.Paths(), nil
 }
 
 type networkXML struct {

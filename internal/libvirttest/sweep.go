@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/workspace-sandbox/workspace/internal/domxml"
 )
 
 // IdentityFile and NamePrefix mirror the vm package's (owner.go): a
@@ -126,16 +128,7 @@ func SweepStale(tb testing.TB, uri string, dirPrefixes ...string) {
 
 type domainXML struct {
 	Devices struct {
-		Disks []struct {
-			Source struct {
-				File string `xml:"file,attr"`
-			} `xml:"source"`
-		} `xml:"disk"`
-		Channels []struct {
-			Source struct {
-				Path string `xml:"path,attr"`
-			} `xml:"source"`
-		} `xml:"channel"`
+		domxml.Files
 		Interfaces []struct {
 			Source struct {
 				Network string `xml:"network,attr"`
@@ -155,13 +148,8 @@ func parseDomain(x string) domainXML {
 
 // uses says whether one of the domain's files passes in.
 func (d domainXML) uses(in func(string) bool) bool {
-	for _, disk := range d.Devices.Disks {
-		if disk.Source.File != "" && in(disk.Source.File) {
-			return true
-		}
-	}
-	for _, c := range d.Devices.Channels {
-		if c.Source.Path != "" && in(c.Source.Path) {
+	for _, p := range d.Devices.Paths() {
+		if in(p) {
 			return true
 		}
 	}
