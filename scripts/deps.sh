@@ -35,15 +35,7 @@ if [ "${1:-}" = bench ]; then
 		have "$p" || need+=("$p")
 	done
 fi
-if [ ${#need[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "deps: missing ${need[*]}; run as root (sudo make ...)" >&2
-		exit 1
-	fi
-	echo "deps: installing ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+source "$(dirname "$0")/apt.sh"
+apt_need deps "${need[@]}"
 export PATH=/usr/local/go/bin:$PATH
 go version

@@ -6,16 +6,8 @@ set -euo pipefail
 
 URI=qemu:///system
 pkgs=(libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables libxml2-utils)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "libvirt-up: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/apt.sh"
+apt_need libvirt-up "${pkgs[@]}"
 
 # Without udev (containers), /dev/kvm can be root-only: QEMU, running as
 # libvirt-qemu, then cannot use it, and libvirt re-probes QEMU's capabilities

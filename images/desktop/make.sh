@@ -19,16 +19,8 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 	exit 0
 fi
 
-need=()
-for p in mmdebstrap qemu-utils e2fsprogs; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "desktop-image: installing ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+source "$(dirname "$0")/../../scripts/apt.sh"
+apt_need desktop-image mmdebstrap qemu-utils e2fsprogs
 
 mkdir -p "$OUT"
 rm -f "$OUT"/minimal.* "$OUT/.stamp"

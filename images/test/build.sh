@@ -24,16 +24,8 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 	exit 0
 fi
 
-need=()
-for p in busybox-static e2fsprogs cpio qemu-utils qemu-guest-agent xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "test-image: installing ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+source "$(dirname "$0")/../../scripts/apt.sh"
+apt_need test-image busybox-static e2fsprogs cpio qemu-utils qemu-guest-agent xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod
 
 mkdir -p "$CACHE"
 # Debian's generic kernel, not the cloud one: the cloud kernel has no 9p,
