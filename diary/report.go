@@ -37,7 +37,8 @@ func WriteCSV(w io.Writer, view tracking.DiaryView) error {
 					del++
 				}
 			}
-			rows = append(rows, []string{d.Date, s.Start.Format("15:04"), s.End.Format("15:04"), "tracked", strconv.FormatBool(s.Billable),
+			layout := tracking.ClockLayout(s.Start, s.End)
+			rows = append(rows, []string{d.Date, s.Start.Format(layout), s.End.Format(layout), "tracked", strconv.FormatBool(s.Billable),
 				strconv.Itoa(s.ActivityPercent), strconv.Itoa(s.Activity.Active), strconv.Itoa(s.Activity.Keys), strconv.Itoa(s.Activity.Clicks),
 				strconv.Itoa(s.Activity.Moves), strconv.Itoa(s.Activity.Scrolls), strconv.Itoa(s.IdleSeconds), strconv.Itoa(len(s.Shots)),
 				strconv.Itoa(cov), strconv.Itoa(del), safetext.CSV(s.Memo), safetext.CSV(note)})
@@ -82,7 +83,11 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return ""
 	},
-	"hm":    func(t time.Time) string { return t.Format("15:04") },
+	"hm": func(t time.Time) string { return t.Format("15:04") },
+	"span": func(start, end time.Time) string {
+		layout := tracking.ClockLayout(start, end)
+		return start.Format(layout) + "–" + end.Format(layout)
+	},
 	"delay": Delay,
 	"ts":    func(t time.Time) string { return t.Format("2006-01-02 15:04 MST") },
 }).Parse(`<!doctype html>
@@ -125,7 +130,7 @@ table.totals{border-collapse:collapse;margin:.5em 0}table.totals td,table.totals
 <h2>{{.Date}} · {{hours .Totals.BillableSeconds}} billable · activity {{.Totals.ActivityPercent}}%</h2>
 <div class="grid">
 {{range .Slots}}<div class="slot{{if not .Billable}} unbilled{{end}}">
-<div class="time">{{hm .Start}}–{{hm .End}}</div>
+<div class="time">{{span .Start .End}}</div>
 {{range .Shots}}{{$t := thumb $.V .ID}}{{if $t}}<img src="{{$t}}" alt="screenshot {{term .ID}} at {{hm .Taken}}">{{else}}<div class="none">{{term .State}}</div>{{end}}
 {{if ne .State "ok"}}<span class="badge {{term .State}}">{{term .State}}</span>{{end}}{{if .RetakeOf}}<span class="badge">retake</span>{{end}}{{else}}<div class="none">no screenshot</div>{{end}}
 <div class="bar" title="activity {{.ActivityPercent}}%"><span style="width:{{.ActivityPercent}}%"></span></div>

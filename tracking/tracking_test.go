@@ -73,3 +73,21 @@ func TestStoredFormats(t *testing.T) {
 		}
 	}
 }
+
+func TestClockLayout(t *testing.T) {
+	at := func(h, m, s int) time.Time { return time.Date(2026, 11, 20, h, m, s, 0, time.UTC) }
+	for _, tc := range []struct {
+		start, end time.Time
+		want       string
+	}{
+		{at(9, 0, 0), at(9, 10, 0), "15:04"},
+		{at(9, 0, 0), at(9, 0, 30), "15:04:05"},   // 30 s slots
+		{at(9, 0, 30), at(9, 1, 0), "15:04:05"},   // off the minute
+		{at(9, 0, 0), at(9, 1, 0), "15:04"},       // one-minute slots
+		{at(9, 10, 0), at(9, 10, 45), "15:04:05"}, // a partial slot
+	} {
+		if got := ClockLayout(tc.start, tc.end); got != tc.want {
+			t.Errorf("ClockLayout(%s, %s) = %q, want %q", tc.start.Format(time.TimeOnly), tc.end.Format(time.TimeOnly), got, tc.want)
+		}
+	}
+}

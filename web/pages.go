@@ -354,9 +354,6 @@ func (s *Server) doReveal(w http.ResponseWriter, r *http.Request) {
 // slotSpan is a slot's label, "03:10–03:20", or "03:12:00–03:12:30" when
 // minutes alone would not tell its slots apart.
 func slotSpan(start, end time.Time) string {
-	layout := "15:04"
-	if end.Sub(start) < time.Minute || start.Second() != 0 || end.Second() != 0 {
-		layout = "15:04:05"
-	}
+	layout := tracking.ClockLayout(start, end)
 	return start.Local().Format(layout) + "–" + end.Local().Format(layout)
 }
