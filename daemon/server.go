@@ -25,6 +25,7 @@ type server struct {
 	diary   *diaryService
 	agents  *agentHub
 	witness *witnessQueue
+	prov    *provisioner
 	ui      *uiState
 	log     hclog.Logger
 	info    func() api.Info
