@@ -35,6 +35,9 @@ type Archive struct {
 	// MaxAge is how old the package lists may be before a refresh.
 	MaxAge time.Duration
 	Log    hclog.Logger
+	// AptGet is the apt-get program ("" finds it on PATH; tests give a
+	// stand-in).
+	AptGet string
 
 	mu sync.Mutex
 }
@@ -76,15 +79,18 @@ func (a *Archive) opts(status string) []string {
 }
 
 func (a *Archive) apt(ctx context.Context, status string, args ...string) ([]byte, error) {
-	bin, err := exec.LookPath("apt-get")
-	if err != nil {
-		return nil, ErrNoApt
+	bin := a.AptGet
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("apt-get"); err != nil {
+			return nil, ErrNoApt
+		}
 	}
 	cmd := exec.CommandContext(ctx, bin, append(a.opts(status), args...)...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	return out.Bytes(), err
 }
 
