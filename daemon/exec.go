@@ -312,7 +312,6 @@ type inputPump struct {
 	x      *guestExec
 	path   string
 	chunks chan []byte
-	eof    bool
 	handle int
 	open   bool
 	closed bool

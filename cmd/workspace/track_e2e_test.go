@@ -135,6 +135,10 @@ tracking {
 	if w.Agent.Version == "" {
 		t.Fatalf("agent version missing: %+v", w.Agent)
 	}
+	// The test guest has no QEMU guest agent: exec says so, at once.
+	if r := cli(t, e.socket, "exec", name, "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "does not answer on the QEMU guest agent") {
+		t.Errorf("exec in a guest without a guest agent: %s", r)
+	}
 	begin := time.Now()
 	mustCLI(t, e.socket, "track", "start", name, "--memo", "e2e tracking")
 	if r := cli(t, e.socket, "track", "start", name); r.code == 0 || !strings.Contains(r.stderr, "already tracking") {
