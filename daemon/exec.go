@@ -26,6 +26,7 @@ type guestAgent interface {
 	GuestExecStatus(ctx context.Context, name string, pid int) (vm.ExecStatus, error)
 	GuestFileOpen(ctx context.Context, name, path, mode string) (int, error)
 	GuestFileRead(ctx context.Context, name string, handle, count int) ([]byte, error)
+	GuestFileSeek(ctx context.Context, name string, handle int, offset int64) error
 	GuestFileWrite(ctx context.Context, name string, handle int, data []byte) error
 	GuestFileClose(ctx context.Context, name string, handle int) error
 }
@@ -201,6 +202,7 @@ type guestFile struct {
 	path   string
 	handle int
 	open   bool
+	off    int64
 }
 
 // run starts the wrapper and streams until the command exits; stdin (when
@@ -275,6 +277,11 @@ func (x *guestExec) drain(files []*guestFile) error {
 			}
 			f.handle, f.open = h, true
 		}
+		// The guest agent reads through stdio, whose end-of-file mark
+		// sticks: a seek to where we are clears it.
+		if err := x.ga.GuestFileSeek(context.Background(), x.name, f.handle, f.off); err != nil {
+			return err
+		}
 		for {
 			b, err := x.ga.GuestFileRead(context.Background(), x.name, f.handle, execChunk)
 			if err != nil {
@@ -283,6 +290,7 @@ func (x *guestExec) drain(files []*guestFile) error {
 			if len(b) == 0 {
 				break
 			}
+			f.off += int64(len(b))
 			fr := api.ExecFrame{Stdout: b}
 			if i == 1 {
 				fr = api.ExecFrame{Stderr: b}

@@ -154,6 +154,16 @@ func (d *Driver) GuestFileRead(ctx context.Context, name string, handle, count i
 	return b, nil
 }
 
+// GuestFileSeek moves the handle's position to offset from the start. It
+// also clears the end-of-file mark, which glibc's stdio keeps (since 2.28):
+// a file read to its end and then grown is read further only after a seek.
+func (d *Driver) GuestFileSeek(ctx context.Context, name string, handle int, offset int64) error {
+	if err := d.agentExecute(name, "guest-file-seek", map[string]any{"handle": handle, "offset": offset, "whence": "set"}, nil); err != nil {
+		return fmt.Errorf("seek in a guest file in %s: %w", d.DomainName(name), err)
+	}
+	return nil
+}
+
 // GuestFileWrite writes data at the handle's position and flushes it.
 func (d *Driver) GuestFileWrite(ctx context.Context, name string, handle int, data []byte) error {
 	args := map[string]any{"handle": handle, "buf-b64": base64.StdEncoding.EncodeToString(data)}
