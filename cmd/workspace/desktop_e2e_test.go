@@ -247,6 +247,27 @@ func checkProvisionAndExec(t *testing.T, e *e2eEnv, name, out string) {
 		t.Errorf("a failing command: %s", r)
 	}
 
+	// stdin: exec -i passes it and its end; shell reads line by line.
+	withStdin := func(in string, args ...string) result {
+		cmd := exec.Command(binPath, args...)
+		cmd.Env = append(os.Environ(), "WORKSPACE_SOCKET="+e.socket)
+		cmd.Stdin = strings.NewReader(in)
+		var o, eb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &eb
+		err := cmd.Run()
+		r := result{stdout: o.String(), stderr: eb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := withStdin("one\ntwo\n", "exec", name, "-i", "--", "wc", "-l"); r.code != 0 || strings.TrimSpace(r.stdout) != "2" {
+		t.Errorf("exec -i: %s", r)
+	}
+	if r := withStdin("cd /tmp\npwd\necho shell-as-$(id -un)\nexit 4\n", "shell", name); r.code != 4 || r.stdout != "/tmp\nshell-as-user\n" {
+		t.Errorf("shell: %s", r)
+	}
+
 	// A second boot runs nothing again.
 	mustCLI(t, e.socket, "restart", name, "--timeout", "90s")
 	e.waitAgent(name, 4*time.Minute)
