@@ -45,9 +45,9 @@ d=$1 u=$2 in=$3
 shift 3
 umask 077
 mkdir -p /run/workspace-exec && mkdir "$d" || exit 125
+: >"$d/in"
 : >"$d/out"
 : >"$d/err"
-: >"$d/in"
 desk=$(awk -F: '$3 == 1000 { print $1; exit }' /etc/passwd 2>/dev/null)
 [ "$u" = - ] && u=${desk:-root}
 xa=/home/$desk/.Xauthority
@@ -244,7 +244,8 @@ func (x *guestExec) run(ctx context.Context, req api.ExecRequest, stdin io.Reade
 		if err := x.drain(files); err != nil {
 			return 0, err
 		}
-		if input != nil {
+		if input != nil && files[0].open {
+			// The wrapper made the input file before the output files.
 			input.pump(ctx)
 		}
 		if st.Exited {
@@ -320,6 +321,8 @@ type inputPump struct {
 	x      *guestExec
 	path   string
 	chunks chan []byte
+	// pending is a chunk not yet written (the file could not be opened).
+	pending []byte
 	handle int
 	open   bool
 	closed bool
@@ -355,25 +358,31 @@ func (p *inputPump) pump(ctx context.Context) {
 		return
 	}
 	for {
-		select {
-		case b, ok := <-p.chunks:
-			if !ok {
-				p.finish()
-				return
-			}
-			if !p.open {
-				h, err := p.x.ga.GuestFileOpen(context.Background(), p.x.name, p.path, "a")
-				if err != nil {
-					p.x.log.Debug("exec: open the input", "error", err)
+		b := p.pending
+		if b == nil {
+			select {
+			case c, ok := <-p.chunks:
+				if !ok {
+					p.finish()
 					return
 				}
-				p.handle, p.open = h, true
+				b = c
+			default:
+				return
 			}
-			if err := p.x.ga.GuestFileWrite(context.Background(), p.x.name, p.handle, b); err != nil {
-				p.x.log.Debug("exec: write the input", "error", err)
+		}
+		if !p.open {
+			h, err := p.x.ga.GuestFileOpen(context.Background(), p.x.name, p.path, "a")
+			if err != nil {
+				p.x.log.Debug("exec: open the input", "error", err)
+				p.pending = b
+				return
 			}
-		default:
-			return
+			p.handle, p.open = h, true
+		}
+		p.pending = nil
+		if err := p.x.ga.GuestFileWrite(context.Background(), p.x.name, p.handle, b); err != nil {
+			p.x.log.Debug("exec: write the input", "error", err)
 		}
 	}
 }
