@@ -211,11 +211,23 @@ func (p *provisioner) isRunning(ctx context.Context, name string) bool {
 	return err == nil && w.State == api.StateRunning
 }
 
+// hostStep is the step of a failure of the host's part: nothing ran in
+// the guest yet, so the next start tries again.
+const hostStep = "preparing on the host"
+
+// retry forgets a failure of the host's part (the archive was out of
+// reach, the guest agent did not answer), so this start tries again.
+func (p *provisioner) retry(name string) {
+	if st := p.saved(name); st != nil && st.Root.State == provision.Failed && st.Root.Step == hostStep {
+		p.forget(name)
+	}
+}
+
 // hostFailed records a failure of the host's part (before the runner).
 func (p *provisioner) hostFailed(name, msg string) {
 	code := -1
 	p.save(name, provision.Status{
-		Root: provision.Phase{State: provision.Failed, Exit: &code, Step: "preparing on the host", Lines: []string{msg}},
+		Root: provision.Phase{State: provision.Failed, Exit: &code, Step: hostStep, Lines: []string{msg}},
 		User: provision.Phase{State: provision.Skipped, Step: "the root phase failed"},
 	})
 }

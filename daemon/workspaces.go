@@ -458,6 +458,7 @@ func (s *server) handleCreate(r *http.Request, req api.CreateRequest) (any, erro
 }
 
 func (s *server) handleStart(r *http.Request, req api.StartRequest) (any, error) {
+	s.prov.retry(r.PathValue("name"))
 	w, err := s.m.start(r.Context(), r.PathValue("name"), req)
 	if err == nil {
 		w.Provisioning = s.prov.status(w)
