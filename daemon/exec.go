@@ -85,7 +85,7 @@ const (
 
 // errNoGuestAgent explains a refused exec.
 func errNoGuestAgent(name string, err error) error {
-	return fmt.Errorf("%w: workspace %q: its guest does not answer on the QEMU guest agent (%v); exec, shell and provisioning need qemu-guest-agent running in the guest (the desktop image has it; the test image does not)", api.ErrUnavailable, name, err)
+	return fmt.Errorf("%w: workspace %q: its guest does not answer on the QEMU guest agent (%v); exec, shell and provisioning need qemu-guest-agent running in the guest (the desktop images and the test image have it)", api.ErrUnavailable, name, err)
 }
 
 // handleExec runs a command in a workspace's guest over an upgraded
