@@ -323,10 +323,10 @@ type inputPump struct {
 	chunks chan []byte
 	// pending is a chunk not yet written (the file could not be opened).
 	pending []byte
-	handle int
-	open   bool
-	closed bool
-	quit   chan struct{}
+	handle  int
+	open    bool
+	closed  bool
+	quit    chan struct{}
 }
 
 func newInputPump(x *guestExec, dir string, r io.Reader) *inputPump {
