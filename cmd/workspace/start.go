@@ -51,7 +51,13 @@ func (a *app) followProvisioning(ctx context.Context, name string) error {
 		if st == nil {
 			return nil
 		}
-		line := fmt.Sprintf("root %s %s, user %s %s", st.Root.State, st.Root.Step, st.User.State, st.User.Step)
+		phase := func(p provision.Phase) string {
+			if p.Step == "" {
+				return p.State
+			}
+			return p.State + " (" + p.Step + ")"
+		}
+		line := "root " + phase(st.Root) + ", user " + phase(st.User)
 		if line != last {
 			fmt.Fprintf(a.stderr, "[%s] provisioning: %s\n", fmtElapsed(time.Since(start)), safetext.Term(line))
 			last = line
