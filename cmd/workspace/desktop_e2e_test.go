@@ -220,6 +220,12 @@ func checkProvisionAndExec(t *testing.T, e *e2eEnv, name, out string) {
 	if r := mustCLI(t, e.socket, "status", name); !strings.Contains(r.stdout, "done") || !strings.Contains(r.stdout, "failed with exit status 7") || !strings.Contains(r.stdout, "| about to fail") {
 		t.Errorf("status does not show provisioning:\n%s", r.stdout)
 	}
+	// start --provision on the running workspace: the steps, then the
+	// result, and a failed phase fails the command.
+	if r := cli(t, e.socket, "start", name, "--wait", "--provision"); r.code != 1 || !strings.Contains(r.stderr, "provisioning: root done, user failed") ||
+		!strings.Contains(r.stdout, "failed with exit status 7") || !strings.Contains(r.stderr, "provisioning of") {
+		t.Errorf("start --provision: %s", r)
+	}
 	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-provision: root-script-ran")) {
 		t.Errorf("the console does not show the root script's output:\n%s", b)
 	}
