@@ -218,6 +218,9 @@ const hostStep = "preparing on the host"
 // retry forgets a failure of the host's part (the archive was out of
 // reach, the guest agent did not answer), so this start tries again.
 func (p *provisioner) retry(name string) {
+	if api.ValidateWorkspaceName(name) != nil {
+		return // start refuses it
+	}
 	if st := p.saved(name); st != nil && st.Root.State == provision.Failed && st.Root.Step == hostStep {
 		p.forget(name)
 	}
