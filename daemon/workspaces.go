@@ -461,6 +461,10 @@ func (s *server) handleStart(r *http.Request, req api.StartRequest) (any, error)
 	s.prov.retry(r.PathValue("name"))
 	w, err := s.m.start(r.Context(), r.PathValue("name"), req)
 	if err == nil {
+		if w.Disposable {
+			// Its disk started afresh: provisioning too.
+			s.prov.forget(w.Name)
+		}
 		w.Provisioning = s.prov.status(w)
 	}
 	return w, err
