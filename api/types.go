@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/profiles"
+	"github.com/workspace-sandbox/workspace/provision"
 )
 
 // Version is the API version served under /v1.
@@ -37,6 +38,9 @@ type Workspace struct {
 	Witness *WitnessState `json:"witness,omitempty"`
 	// Disposable workspaces lose every change to their disk at stop.
 	Disposable bool `json:"disposable"`
+	// Provisioning is how the profile's provision block went (when it
+	// has one).
+	Provisioning *provision.Status `json:"provisioning,omitempty"`
 }
 
 // CreateRequest asks the daemon to define a new workspace. The CLI loads and

@@ -93,7 +93,10 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 		}
 	}
 	d.cfg = cfg
+	prov := newProvisioner(m, cfg.StateDir, log.Named("provision"))
+	m.checkProvision = prov.checkPackages
 	d.server = &server{
+		prov:    prov,
 		ui:      &d.ui,
 		m:       m,
 		diary:   ds,

@@ -25,6 +25,7 @@ type server struct {
 	diary   *diaryService
 	agents  *agentHub
 	witness *witnessQueue
+	prov    *provisioner
 	ui      *uiState
 	log     hclog.Logger
 	info    func() api.Info
@@ -93,6 +94,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)                     // events.go
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay) // display.go
 	mux.HandleFunc("GET "+p+"/ui/stream", s.handleUIStream)                // uistream.go
+	mux.HandleFunc("GET "+p+"/workspaces/{name}/exec", s.handleExec)       // exec.go
 	mux.HandleFunc("/", s.answer(func(r *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no API endpoint %s %s", api.ErrNotFound, r.Method, r.URL.Path)
 	}))

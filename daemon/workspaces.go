@@ -32,6 +32,8 @@ type manager struct {
 
 	// shares decides which host folders profiles may share.
 	shares sharePolicy
+	// checkProvision refuses, at create, packages the archive lacks.
+	checkProvision func(ctx context.Context, pr profiles.Provision, positions map[string]string) error
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -154,6 +156,11 @@ func (m *manager) create(ctx context.Context, req api.CreateRequest, who request
 	req.Profile = resolved
 	if err := m.checkResources(ctx, req); err != nil {
 		return api.Workspace{}, fmt.Errorf("create workspace %q: profile %s: %w", req.Name, safetext.Term(req.ProfilePath), err)
+	}
+	if m.checkProvision != nil {
+		if err := m.checkProvision(ctx, req.Profile.Provision, req.Positions); err != nil {
+			return api.Workspace{}, fmt.Errorf("create workspace %q: profile %s: %w", req.Name, safetext.Term(req.ProfilePath), err)
+		}
 	}
 	defer m.lock(req.Name)()
 	m.bases.RLock()
@@ -430,6 +437,7 @@ func (s *server) handleGet(r *http.Request) (any, error) {
 	}
 	out.Agent = s.agents.info(out.Name)
 	out.Witness = s.witness.status(r.Context(), out.Name, out.Settings)
+	out.Provisioning = s.prov.status(out)
 	return out, nil
 }
 
@@ -450,7 +458,16 @@ func (s *server) handleCreate(r *http.Request, req api.CreateRequest) (any, erro
 }
 
 func (s *server) handleStart(r *http.Request, req api.StartRequest) (any, error) {
-	return s.m.start(r.Context(), r.PathValue("name"), req)
+	s.prov.retry(r.PathValue("name"))
+	w, err := s.m.start(r.Context(), r.PathValue("name"), req)
+	if err == nil {
+		if w.Disposable {
+			// Its disk started afresh: provisioning too.
+			s.prov.forget(w.Name)
+		}
+		w.Provisioning = s.prov.status(w)
+	}
+	return w, err
 }
 
 func (s *server) handleStop(r *http.Request, req api.StopRequest) (any, error) {
@@ -462,5 +479,9 @@ func (s *server) handleRestart(r *http.Request, req api.StopRequest) (any, error
 }
 
 func (s *server) handleDestroy(r *http.Request) (any, error) {
-	return noContent{}, s.m.destroy(r.Context(), r.PathValue("name"))
+	if err := s.m.destroy(r.Context(), r.PathValue("name")); err != nil {
+		return nil, err
+	}
+	s.prov.forget(r.PathValue("name"))
+	return noContent{}, nil
 }

@@ -275,5 +275,6 @@ func (p *Profile) ValidateAt(positions map[string]string) error {
 		add("client.recipient", checkRecipient(p.Client.Recipient))
 	}
 	errs = append(errs, validateWitnesses(p.Witnesses)...)
+	validateProvision(p.Provision, add)
 	return errors.Join(errs...)
 }

@@ -88,6 +88,8 @@ var attrTypes = map[string]cty.Type{
 	"client.name":                   cty.String, "client.recipient": cty.String,
 	"share.host": cty.String, "share.readonly": cty.Bool,
 	"witness.url": cty.String, "witness.key": cty.String,
+	"provision.packages": cty.List(cty.String), "provision.script": cty.String, "provision.script_file": cty.String,
+	"provision.user_script": cty.String, "provision.user_script_file": cty.String,
 }
 
 func schemaFor(prefix string) *hcl.BodySchema {
@@ -107,7 +109,7 @@ func schemaFor(prefix string) *hcl.BodySchema {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: n})
 	}
 	if prefix == "" {
-		s.Blocks = []hcl.BlockHeaderSchema{{Type: "network"}, {Type: "display"}, {Type: "tracking"}, {Type: "client"}, {Type: "share", LabelNames: []string{"tag"}}, {Type: "witness", LabelNames: []string{"name"}}}
+		s.Blocks = []hcl.BlockHeaderSchema{{Type: "network"}, {Type: "display"}, {Type: "tracking"}, {Type: "client"}, {Type: "share", LabelNames: []string{"tag"}}, {Type: "witness", LabelNames: []string{"name"}}, {Type: "provision"}}
 	}
 	return s
 }
@@ -116,6 +118,11 @@ func schemaFor(prefix string) *hcl.BodySchema {
 type entry struct {
 	val cty.Value
 	rng hcl.Range
+	// parts are the items of a field that extends concatenates
+	// (provision packages and scripts), each with where it was written;
+	// file is the script_file a script part was read from.
+	parts []entry
+	file  string
 }
 
 // layer is what one file says, keyed by field path ("network.mode",
@@ -132,6 +139,8 @@ type loader struct {
 	parser   *hclparse.Parser
 	diags    hcl.Diagnostics
 	chain    []string
+	// partPos are the positions of list items (one package each).
+	partPos map[string]hcl.Range
 }
 
 // Load parses the profile at path, follows extends, merges, applies defaults
@@ -168,6 +177,7 @@ func LoadFS(fsys fs.FS, p string) (*Profile, error) {
 
 func (l *loader) run(p string) (*Profile, error) {
 	l.parser = hclparse.NewParser()
+	l.partPos = map[string]hcl.Range{}
 	merged := l.loadFile(p, nil, nil)
 	var prof *Profile
 	if merged != nil {
@@ -175,6 +185,9 @@ func (l *loader) run(p string) (*Profile, error) {
 		prof.Positions = map[string]string{}
 		for k, e := range merged {
 			prof.Positions[k] = fmt.Sprintf("%s:%d:%d", e.rng.Filename, e.rng.Start.Line, e.rng.Start.Column)
+		}
+		for k, rng := range l.partPos {
+			prof.Positions[k] = fmt.Sprintf("%s:%d:%d", rng.Filename, rng.Start.Line, rng.Start.Column)
 		}
 	}
 	if l.diags.HasErrors() {
@@ -233,6 +246,9 @@ func (l *loader) loadFile(name string, stack []string, from *hcl.Range) layer {
 	for k, v := range own {
 		if k == "extends" {
 			continue
+		}
+		if prev, ok := out[k]; ok && mergedKeys[k] {
+			v = mergeEntry(prev, v)
 		}
 		out[k] = v
 	}
@@ -296,6 +312,9 @@ func (l *loader) attrs(out layer, attrs hcl.Attributes, prefix string) {
 		cv, err := convert.Convert(v, attrTypes[typeKey])
 		if err != nil || cv.IsNull() || !cv.IsWhollyKnown() {
 			l.errorf(&rng, "Incorrect attribute value type", "%s must be %s", prefix+name, attrTypes[typeKey].FriendlyName())
+			continue
+		}
+		if prefix == "provision." && l.provisionAttr(out, name, a, cv) {
 			continue
 		}
 		out[prefix+name] = entry{val: cv, rng: rng}
@@ -435,5 +454,6 @@ func (l *loader) build(m layer) *Profile {
 		p.Shares = append(p.Shares, s)
 	}
 	l.buildWitnesses(m, p)
+	l.buildProvision(m, p)
 	return p
 }

@@ -22,6 +22,7 @@ func FuzzProfileLoad(f *testing.F) {
 	}
 	f.Add([]byte("extends = \"base.hcl\"\ncpus = 3\n"))
 	f.Add([]byte("extends = \"main.hcl\"\n"))
+	f.Add([]byte("extends = \"base.hcl\"\nprovision {\n  packages = [\"git\", \"vim\"]\n  script = \"echo hi\"\n  user_script = \"true\"\n}\n"))
 	f.Add([]byte("image = \"x\"\nshare \"a\" {\n host = \"/a\"\n}\n"))
 	f.Add([]byte("image = \"x\"\nwitness \"w\" {\n url = \"https://w.example\"\n key = \"w1+1daa70df+BJ7raN+qQw9rtIjNzO3fdEYTJ2TSVDuT4Is9DY2Z8gQM\"\n}\n"))
 	base := []byte("image = \"test\"\nnetwork {\n  mode = \"nat\"\n}\ntracking {\n  slot = \"10m\"\n}\n")

@@ -29,6 +29,8 @@ type Profile struct {
 	Client      *Client  `json:"client,omitempty"`
 	// Witnesses cosign the diary's checkpoints (witness.go).
 	Witnesses []Witness `json:"witnesses,omitempty"`
+	// Provision is installed and run once in the guest (provision.go).
+	Provision Provision `json:"provision,omitzero"`
 	// Positions says where each field was set ("share.src.host" →
 	// "team/acme.hcl:12:10"), for errors found later by the daemon (which
 	// cannot see the file); the CLI sends it along with the profile.

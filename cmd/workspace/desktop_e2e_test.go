@@ -94,22 +94,52 @@ func TestDesktopImageEndToEnd(t *testing.T) {
 	handoff := filepath.Join(e.dir, "handoff")
 	os.Mkdir(handoff, 0o755)
 	os.WriteFile(filepath.Join(handoff, "note.txt"), []byte("from the host\n"), 0o644)
+	// A read-write share for what commands in the guest write (QEMU runs
+	// as its owner, never root).
+	out := filepath.Join(e.dir, "out")
+	os.Mkdir(out, 0o755)
+	if err := os.Chown(out, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	// 9p in mapped mode shows the guest the host folder's mode: the
+	// desktop user (not the folder's owner here) may write in it.
+	os.Chmod(out, 0o777)
 	prof := filepath.Join(e.dir, "desk.hcl")
-	os.WriteFile(prof, []byte(`image  = "desk"
+	// No network: the packages come from the host through the guest agent.
+	// The root script succeeds and counts its runs; the user script fails.
+	profText := `image  = "desk"
 cpus   = 2
 memory = "1GiB"
 disk   = "4GiB"
+network {
+  mode = "none"
+}
 display {
   type = "vnc"
 }
 share "handoff" {
-  host     = "`+handoff+`"
+  host     = "` + handoff + `"
   readonly = true
+}
+share "out" {
+  host     = "` + out + `"
+  readonly = false
 }
 tracking {
   slot = "30s"
 }
-`), 0o644)
+provision {
+  packages    = ["scrot"]
+  script      = "echo root-script-ran; echo run >> /var/tmp/provision-runs"
+  user_script = "echo user-script-output as $(id -un) on $DISPLAY; echo about to fail >&2; exit 7"
+}
+`
+	// A package the archive does not have is refused at create, at its line.
+	os.WriteFile(prof, []byte(strings.Replace(profText, `["scrot"]`, `["scrot", "no-such-package-x"]`, 1)), 0o644)
+	if r := cli(t, e.socket, "create", name, "--profile", prof); r.code == 0 || !strings.Contains(r.stderr, prof+":23:") || !strings.Contains(r.stderr, `no package "no-such-package-x"`) {
+		t.Fatalf("create with an unknown package: %s", r)
+	}
+	os.WriteFile(prof, []byte(profText), 0o644)
 	mustCLI(t, e.socket, "create", name, "--profile", prof)
 	start := time.Now()
 	mustCLI(t, e.socket, "start", name, "--wait")
@@ -150,8 +180,110 @@ tracking {
 	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-shares: handoff mounted at /mnt/shares/handoff (9p, ro)")) {
 		t.Errorf("the console does not show the share mounted:\n%s", b)
 	}
+	checkProvisionAndExec(t, e, name, out)
 	mustCLI(t, e.socket, "stop", name, "--timeout", "90s")
 	mustCLI(t, e.socket, "destroy", name, "--yes")
+}
+
+// waitProvisioned polls status until both provisioning phases are over.
+func (e *e2eEnv) waitProvisioned(name string, timeout time.Duration) api.Workspace {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		w := e.status(name)
+		if p := w.Provisioning; p != nil && p.Final() {
+			return w
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(w.ConsoleLog)
+			e.t.Fatalf("provisioning of %s not over within %s: %+v\nconsole:\n%s", name, timeout, w.Provisioning, b)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// checkProvisionAndExec, on the booted desktop: the packages were
+// installed without a network and the root script ran, the failing user
+// script shows as failed with its exit status and last lines; exec runs
+// scrot as the desktop user and its shot is the guest's desktop, never
+// the host's display; exec returns a failing command's status; after a
+// restart nothing runs again.
+func checkProvisionAndExec(t *testing.T, e *e2eEnv, name, out string) {
+	start := time.Now()
+	w := e.waitProvisioned(name, 8*time.Minute)
+	p := w.Provisioning
+	t.Logf("provisioned %s after the shots: root %s, user %s", time.Since(start).Round(time.Second), p.Root.State, p.User.State)
+	if p.Root.State != "done" || p.User.State != "failed" || p.User.Exit == nil || *p.User.Exit != 7 ||
+		!strings.Contains(strings.Join(p.User.Lines, "\n"), "user-script-output as user on :0") || !strings.Contains(strings.Join(p.User.Lines, "\n"), "about to fail") {
+		t.Fatalf("provisioning: %+v", p)
+	}
+	if r := mustCLI(t, e.socket, "status", name); !strings.Contains(r.stdout, "done") || !strings.Contains(r.stdout, "failed with exit status 7") || !strings.Contains(r.stdout, "| about to fail") {
+		t.Errorf("status does not show provisioning:\n%s", r.stdout)
+	}
+	// start --provision on the running workspace: the steps, then the
+	// result, and a failed phase fails the command.
+	if r := cli(t, e.socket, "start", name, "--wait", "--provision"); r.code != 1 || !strings.Contains(r.stderr, "provisioning: root done, user failed") ||
+		!strings.Contains(r.stdout, "failed with exit status 7") || !strings.Contains(r.stderr, "provisioning of") {
+		t.Errorf("start --provision: %s", r)
+	}
+	if b, _ := os.ReadFile(w.ConsoleLog); !bytes.Contains(b, []byte("workspace-provision: root-script-ran")) {
+		t.Errorf("the console does not show the root script's output:\n%s", b)
+	}
+
+	// scrot, installed from the host, as the desktop user on its display.
+	r := mustCLI(t, e.socket, "exec", name, "--", "scrot", "/mnt/shares/out/inside.png")
+	b, err := os.ReadFile(filepath.Join(out, "inside.png"))
+	if err != nil {
+		t.Fatalf("scrot wrote nothing to the share: %v %s", err, r)
+	}
+	share, sw, sh := desktopBackground(t, b)
+	_, host := pictureShare(t, b)
+	t.Logf("scrot in the guest: %dx%d, %.0f%% desktop background, %d host-picture pixels", sw, sh, share*100, host)
+	if share < 0.9 || host > 0 {
+		t.Errorf("scrot's shot: %.0f%% of the guest's desktop, %d pixels of the host's display", share*100, host)
+	}
+	if r := mustCLI(t, e.socket, "exec", name, "--", "id", "-un"); r.stdout != "user\n" {
+		t.Errorf("exec runs as %q, want the desktop user", r.stdout)
+	}
+	if r := mustCLI(t, e.socket, "exec", name, "--user", "root", "--", "sh", "-c", "cat /var/tmp/provision-runs; id -un"); r.stdout != "run\nroot\n" {
+		t.Errorf("exec --user root: %q", r.stdout)
+	}
+	r = cli(t, e.socket, "exec", name, "--", "sh", "-c", "echo partial; echo broken >&2; exit 3")
+	if r.code != 3 || r.stdout != "partial\n" || !strings.Contains(r.stderr, "broken") {
+		t.Errorf("a failing command: %s", r)
+	}
+
+	// stdin: exec -i passes it and its end; shell reads line by line.
+	withStdin := func(in string, args ...string) result {
+		cmd := exec.Command(binPath, args...)
+		cmd.Env = append(os.Environ(), "WORKSPACE_SOCKET="+e.socket)
+		cmd.Stdin = strings.NewReader(in)
+		var o, eb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &eb
+		err := cmd.Run()
+		r := result{stdout: o.String(), stderr: eb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := withStdin("one\ntwo\n", "exec", name, "-i", "--", "wc", "-l"); r.code != 0 || strings.TrimSpace(r.stdout) != "2" {
+		t.Errorf("exec -i: %s", r)
+	}
+	if r := withStdin("cd /tmp\npwd\necho shell-as-$(id -un)\nexit 4\n", "shell", name); r.code != 4 || r.stdout != "/tmp\nshell-as-user\n" {
+		t.Errorf("shell: %s", r)
+	}
+
+	// A second boot runs nothing again.
+	mustCLI(t, e.socket, "restart", name, "--timeout", "90s")
+	e.waitAgent(name, 4*time.Minute)
+	r = mustCLI(t, e.socket, "exec", name, "--user", "root", "--", "cat", "/var/tmp/provision-runs")
+	if r.stdout != "run\n" {
+		t.Errorf("after a restart the root script ran again: %q", r.stdout)
+	}
+	if p := e.status(name).Provisioning; p == nil || p.User.State != "failed" || p.Root.State != "done" {
+		t.Errorf("after a restart: %+v", p)
+	}
 }
 
 // TestDesktopImageBuildBadInput: arguments and an unreachable Debian

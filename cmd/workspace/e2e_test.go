@@ -456,3 +456,29 @@ func TestEndToEndLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleProfilesCreate: every example profile creates on a fresh
+// machine as it is: no shared folder it names is missing, it asks for no
+// more CPUs or memory than a small host has, and the archive has its
+// packages. Create does not boot, so a blank disk stands in for the
+// desktop image.
+func TestExampleProfilesCreate(t *testing.T) {
+	e := newE2EEnv(t)
+	e.importTestImage("test")
+	blank := filepath.Join(e.dir, "blank.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", blank, "4G").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v %s", err, out)
+	}
+	mustCLI(t, e.socket, "image", "import", "desktop", blank)
+	ex := filepath.Join(repoRoot(t), "profiles", "examples")
+	files, _ := filepath.Glob(filepath.Join(ex, "*.hcl"))
+	team, _ := filepath.Glob(filepath.Join(ex, "team", "*.hcl"))
+	for i, f := range append(files, team...) {
+		name := fmt.Sprintf("wstest-ex%d-%s", i, randHex(2))
+		if r := cli(t, e.socket, "create", name, "--profile", f); r.code != 0 {
+			t.Errorf("example %s does not create: %s", filepath.Base(f), r)
+			continue
+		}
+		mustCLI(t, e.socket, "destroy", name, "--yes")
+	}
+}

@@ -73,5 +73,14 @@ func printProfile(w io.Writer, p *profiles.Profile) error {
 	if p.Client != nil {
 		fmt.Fprintf(tw, "client:\t%s %s\n", p.Client.Name, p.Client.Recipient)
 	}
+	if pr := p.Provision; len(pr.Packages) > 0 {
+		fmt.Fprintf(tw, "packages:\t%s\n", strings.Join(pr.Packages, " "))
+	}
+	for _, s := range p.Provision.Scripts {
+		fmt.Fprintf(tw, "script (root, first boot):\t%s, %d lines\n", s.From, strings.Count(strings.TrimRight(s.Text, "\n"), "\n")+1)
+	}
+	for _, s := range p.Provision.UserScripts {
+		fmt.Fprintf(tw, "script (user, first login):\t%s, %d lines\n", s.From, strings.Count(strings.TrimRight(s.Text, "\n"), "\n")+1)
+	}
 	return tw.Flush()
 }

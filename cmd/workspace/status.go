@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/workspace-sandbox/workspace/api"
+	"github.com/workspace-sandbox/workspace/internal/safetext"
+	"github.com/workspace-sandbox/workspace/provision"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -35,6 +38,7 @@ func newStatusCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "agent:\t%s\n", agentLine(*w.Agent))
 			}
 			printWitnessState(tw, w.Witness)
+			printProvisioning(tw, w.Provisioning)
 			if w.DisplaySocket != "" {
 				fmt.Fprintf(tw, "display socket:\t%s\n", w.DisplaySocket)
 			}
@@ -43,4 +47,28 @@ func newStatusCmd(a *app) *cobra.Command {
 			}
 			return tw.Flush()
 		})
+}
+
+// printProvisioning shows each phase: its state, what it does or where it
+// failed (exit status and last lines: the guest's text, escaped).
+func printProvisioning(w io.Writer, st *provision.Status) {
+	if st == nil {
+		return
+	}
+	for _, ph := range []struct {
+		name string
+		p    provision.Phase
+	}{{"provisioning (root):", st.Root}, {"provisioning (user):", st.User}} {
+		line := ph.p.State
+		if ph.p.Exit != nil && ph.p.State == provision.Failed {
+			line += fmt.Sprintf(" with exit status %d", *ph.p.Exit)
+		}
+		if ph.p.Step != "" {
+			line += " (" + safetext.Term(ph.p.Step) + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", ph.name, line)
+		for _, l := range ph.p.Lines {
+			fmt.Fprintf(w, "\t| %s\n", safetext.Term(l))
+		}
+	}
 }

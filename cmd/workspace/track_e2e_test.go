@@ -135,6 +135,10 @@ tracking {
 	if w.Agent.Version == "" {
 		t.Fatalf("agent version missing: %+v", w.Agent)
 	}
+	// exec works in busybox's sh too (no uid 1000 there: as root).
+	if r := cli(t, e.socket, "exec", name, "--", "sh", "-c", "echo in-$(id -un); exit 5"); r.code != 5 || r.stdout != "in-root\n" {
+		t.Errorf("exec in the test guest: %s", r)
+	}
 	begin := time.Now()
 	mustCLI(t, e.socket, "track", "start", name, "--memo", "e2e tracking")
 	if r := cli(t, e.socket, "track", "start", name); r.code == 0 || !strings.Contains(r.stderr, "already tracking") {

@@ -51,8 +51,12 @@ minimal)
 	pkgs+=(xinit openbox)
 	;;
 full)
+	# A day of client work: a browser, git, a text editor (mousepad), a
+	# file manager (thunar), a terminal, and what opening links, archives
+	# and SSH remotes needs.
 	pkgs+=(xfce4 xfce4-terminal xfce4-notifyd lightdm lightdm-gtk-greeter dbus-user-session dbus-x11
-		adwaita-icon-theme at-spi2-core policykit-1 mousepad)
+		adwaita-icon-theme at-spi2-core policykit-1 mousepad thunar
+		firefox-esr fonts-liberation2 xdg-utils git openssh-client curl unzip)
 	;;
 *)
 	echo "unknown variant $VARIANT (minimal or full)" >&2

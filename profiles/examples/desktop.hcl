@@ -1,9 +1,11 @@
-# A day-to-day desktop workspace for one client.
+# A day-to-day desktop workspace for one client: the full desktop image
+# (`sudo workspace image build desktop`, imported as "desktop") has XFCE,
+# Firefox ESR, git, a text editor, a file manager and a terminal.
 description = "XFCE desktop for client work"
 image       = "desktop"
-cpus        = 4
-memory      = "8GiB"
-disk        = "40GiB"
+cpus        = 2
+memory      = "4GiB"
+disk        = "20GiB"
 clipboard   = "both"
 
 network {
@@ -14,12 +16,20 @@ display {
   type = "spice"
 }
 
-# A shared folder must lie below the daemon's share roots: the home folder
-# of the user who runs `workspace create`, or a `--share-root` of the daemon
-# (here: `workspace daemon --share-root /srv/clients`).
-share "handoff" {
-  host     = "/srv/clients/handoff"
-  readonly = true
+# Shared folders must exist and lie below the daemon's share roots: the
+# home folder of the user who runs `workspace create`, or a `--share-root`
+# of the daemon. For example (make the folder first):
+#
+# share "handoff" {
+#   host     = "/home/alice/clients/acme/handoff"
+#   readonly = true
+# }
+
+# Installed once, at the first boot, without the guest needing a network:
+# the daemon's host downloads the packages (docs/provision.md).
+provision {
+  packages    = ["vim"]
+  user_script = "git config --global init.defaultBranch main"
 }
 
 tracking {
