@@ -68,7 +68,7 @@ add_mod() {
 	order+=("$f")
 }
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_console button evdev \
-	crc32c_generic ext4 virtio_net 9pnet_virtio 9p virtiofs qemu_fw_cfg; do
+	crc32c_generic ext4 virtio_net 9pnet_virtio 9p virtiofs qemu_fw_cfg virtio_balloon; do
 	add_mod "$m"
 done
 IR=$WORK/initramfs
