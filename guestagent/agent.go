@@ -611,6 +611,8 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		return channel.NewMessage("status", a.Status())
 	case channel.TypeStatus:
 		return channel.NewMessage("status", a.Status())
+	case channel.TypeFlush:
+		return channel.NewMessage("status", a.flush())
 	case channel.TypeShoot:
 		var sh channel.Shoot
 		if err := req.Decode(&sh); err != nil {
@@ -629,6 +631,21 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: ids})
 	}
 	return nil, channel.Invalid(fmt.Errorf("invalid request: unknown type %q", req.Type))
+}
+
+// flush delivers the spool now (the host is about to suspend the VM) and
+// returns the status once the spool is empty or channel.FlushWait passed.
+func (a *Agent) flush() tracking.AgentStatus {
+	deadline := time.Now().Add(channel.FlushWait)
+	for {
+		a.kick()
+		if items, _ := a.spool.Usage(); items == 0 || !time.Now().Before(deadline) {
+			st := a.Status()
+			a.log.Info("spool flushed for a suspend", "left", st.SpoolItems)
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Status reports the agent's state.
