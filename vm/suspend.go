@@ -137,7 +137,7 @@ func (d *Driver) Suspend(ctx context.Context, name, from string) (SavedState, er
 	if err := os.Chmod(state, 0o600); err != nil {
 		return SavedState{}, fmt.Errorf("suspend %s: saved state: %w", dom.Name, err)
 	}
-	s := SavedState{From: from, Definition: def, SavedAt: time.Now().UTC().Truncate(time.Second)}
+	s := SavedState{From: from, Definition: def, SavedAt: start.UTC()}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return SavedState{}, err
