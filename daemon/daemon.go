@@ -93,7 +93,9 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	}
 	d.cfg = cfg
 	agents := newAgentHub(m, ds, cfg.StateDir, log.Named("agents"))
-	m.resumed = func(ctx context.Context, name string, since time.Time) { agents.suspendedGap(ctx, name, since, time.Now()) }
+	m.resumed = func(ctx context.Context, name string, since time.Time) {
+		agents.suspendedGap(ctx, name, since, time.Now())
+	}
 	d.server = &server{
 		ui:      &d.ui,
 		m:       m,
