@@ -81,3 +81,29 @@ func TestSuspendResumeSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSuspendOnStop: a daemon told to stop with SuspendOnStop suspends
+// every running workspace before it exits; stopped ones stay stopped.
+func TestSuspendOnStop(t *testing.T) {
+	hv := newFakeHV()
+	t.Run("serve", func(t *testing.T) {
+		c, _ := startDaemonWith(t, hv, func(cfg *Config) { cfg.SuspendOnStop = true })
+		ctx := context.Background()
+		if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		p := testProfile(t, `image = "test"`)
+		for _, n := range []string{"acme", "beta", "gamma"} {
+			if _, err := c.Create(ctx, api.CreateRequest{Name: n, ProfilePath: "/p.hcl", Profile: p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Start(ctx, "acme", api.StartRequest{})
+		c.Start(ctx, "beta", api.StartRequest{})
+	}) // the daemon stops here
+	for name, want := range map[string]string{"acme": "suspended", "beta": "suspended", "gamma": "stopped"} {
+		if got := string(hv.domains[name].State); got != want {
+			t.Errorf("%s is %s after the daemon's stop, want %s", name, got, want)
+		}
+	}
+}
