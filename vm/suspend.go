@@ -203,7 +203,34 @@ func (d *Driver) Resume(ctx context.Context, name, from string) error {
 		d.log.Warn("cannot delete a used saved state", "workspace", name, "error", err)
 	}
 	d.log.Info("workspace resumed", "workspace", name, "took", time.Since(start).Round(time.Millisecond))
+	go d.syncGuestClock(l, dom, name)
 	return nil
+}
+
+// clockSyncFor bounds how long a resume keeps trying to set the guest's
+// clock through its guest agent.
+const clockSyncFor = 30 * time.Second
+
+// syncGuestClock sets a resumed guest's clock to the host's: its clock
+// stood still while it was saved, and the tracker in it stamps shots and
+// activity with it. It goes through the QEMU guest agent (libvirt's
+// DomainSetTime), trying until the agent answers or clockSyncFor passed;
+// a guest without one keeps its late clock until its own time sync runs.
+func (d *Driver) syncGuestClock(l *libvirt.Libvirt, dom libvirt.Domain, name string) {
+	deadline := time.Now().Add(clockSyncFor)
+	for {
+		now := time.Now()
+		err := l.DomainSetTime(dom, now.Unix(), uint32(now.Nanosecond()), 0)
+		if err == nil {
+			d.log.Debug("guest clock set after the resume", "workspace", name)
+			return
+		}
+		if time.Now().After(deadline) {
+			d.log.Warn("cannot set the resumed guest's clock (no guest agent answering?): it is late by the time it was suspended until it syncs itself", "workspace", name, "error", d.lverr(err))
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // discardSavedState deletes a saved state a cold start or a snapshot
