@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -225,7 +226,9 @@ func (d *Driver) syncGuestClock(l *libvirt.Libvirt, dom libvirt.Domain, name str
 			d.log.Debug("guest clock set after the resume", "workspace", name)
 			return
 		}
-		if time.Now().After(deadline) {
+		// A guest agent without guest-set-time (no hwclock in the guest)
+		// will not grow one: no use trying on.
+		if time.Now().After(deadline) || strings.Contains(err.Error(), "not currently supported") {
 			d.log.Warn("cannot set the resumed guest's clock (no guest agent answering?): it is late by the time it was suspended until it syncs itself", "workspace", name, "error", d.lverr(err))
 			return
 		}

@@ -48,7 +48,7 @@ func TestSuspendResumeEndToEnd(t *testing.T) {
 		from := time.Now()
 		mustCLI(t, e.socket, "suspend", a)
 		sw := e.status(a)
-		if sw.State != api.StateSuspended || sw.Saved == nil || sw.Saved.Bytes == 0 || sw.Agent.Connected {
+		if sw.State != api.StateSuspended || sw.Saved == nil || sw.Saved.Bytes == 0 {
 			t.Fatalf("cycle %d: status after suspend: %+v", i, sw)
 		}
 		if ts.Guest != nil && !ts.Guest.LastShot.IsZero() && !e.hasShotAt(a, begin, ts.Guest.LastShot) {

@@ -95,6 +95,9 @@ cp /bin/busybox "$ROOT/bin/busybox"
 for a in $("$ROOT/bin/busybox" --list); do
 	[ -e "$ROOT/bin/$a" ] || ln -s busybox "$ROOT/bin/$a"
 done
+# qemu-ga's guest-set-time (the host sets a resumed guest's clock) needs
+# /sbin/hwclock; busybox has one.
+ln -s ../bin/busybox "$ROOT/sbin/hwclock"
 install -m 0755 "$HERE/init.sh" "$ROOT/sbin/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$ROOT/etc/passwd"
 echo "root:x:0:" > "$ROOT/etc/group"
