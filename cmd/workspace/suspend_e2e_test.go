@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/workspace-sandbox/workspace/api"
 )
 
@@ -114,7 +116,11 @@ func TestSuspendResumeEndToEnd(t *testing.T) {
 	mustCLI(t, e.socket, "switch", b)
 	e.waitAgent(b, 2*time.Minute)
 	e.checkOneRunning(b)
-	mustCLI(t, e.socket, "switch", a)
+	// Back to a with the web UI's button (the CLI when there is no
+	// chromium).
+	if !uiSwitch(t, e.socket, a) {
+		mustCLI(t, e.socket, "switch", a)
+	}
 	e.waitAgent(a, time.Minute)
 	e.checkOneRunning(a)
 
@@ -185,4 +191,20 @@ func (e *e2eEnv) checkOneRunning(name string) {
 	if len(running) != 1 || running[0] != name {
 		e.t.Fatalf("after switching to %s, running: %v", name, running)
 	}
+}
+
+// uiSwitch presses the Switch here button of name on the web UI's
+// workspaces page; false when chromium is not installed.
+func uiSwitch(t *testing.T, socket, name string) bool {
+	t.Helper()
+	bctx, _, closeIt, ok := uiBrowser(t, socket)
+	if !ok {
+		return false
+	}
+	defer closeIt()
+	button := `form[action="/w/` + name + `/switch"] button`
+	if err := chromedp.Do(bctx, chromedp.Click(button), chromedp.WaitVisible(`table.list`)); err != nil {
+		t.Fatalf("press Switch here of %s in the web UI: %v", name, err)
+	}
+	return true
 }
