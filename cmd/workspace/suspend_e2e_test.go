@@ -118,7 +118,10 @@ func TestSuspendResumeEndToEnd(t *testing.T) {
 	e.checkOneRunning(b)
 	// Back to a with the web UI's button (the CLI when there is no
 	// chromium).
-	if !uiSwitch(t, e.socket, a) {
+	if closeUI, ok := uiSwitch(t, e.socket, a); ok {
+		e.waitAgent(a, time.Minute) // the browser waits for its answer meanwhile
+		closeUI()
+	} else {
 		mustCLI(t, e.socket, "switch", a)
 	}
 	e.waitAgent(a, time.Minute)
@@ -194,17 +197,19 @@ func (e *e2eEnv) checkOneRunning(name string) {
 }
 
 // uiSwitch presses the Switch here button of name on the web UI's
-// workspaces page; false when chromium is not installed.
-func uiSwitch(t *testing.T, socket, name string) bool {
+// workspaces page and returns at once (the switch takes seconds; the
+// caller waits for it, then closes the browser); ok is false when chromium
+// is not installed.
+func uiSwitch(t *testing.T, socket, name string) (closeIt func(), ok bool) {
 	t.Helper()
 	bctx, _, closeIt, ok := uiBrowser(t, socket)
 	if !ok {
-		return false
+		return nil, false
 	}
-	defer closeIt()
 	button := `form[action="/w/` + name + `/switch"] button`
-	if err := chromedp.Do(bctx, chromedp.Click(button), chromedp.WaitVisible(`table.list`)); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Click(button)); err != nil {
+		closeIt()
 		t.Fatalf("press Switch here of %s in the web UI: %v", name, err)
 	}
-	return true
+	return closeIt, true
 }
