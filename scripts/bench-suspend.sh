@@ -119,12 +119,12 @@ if [[ $PARTS == *2* ]]; then
 	printf '%-6s %-30s %-30s\n' round "switch to T -> agent" "switch to S -> agent"
 	for r in $(seq 1 "$ROUNDS"); do
 		t0=$(now)
-		"$W" switch "$T" >/dev/null
+		"$W" switch "$T" >/dev/null 2>&1
 		wait_agent "$T"
 		a=$(since "$t0")
 		sleep 5
 		t0=$(now)
-		"$W" switch "$S" >/dev/null
+		"$W" switch "$S" >/dev/null 2>&1
 		wait_agent "$S"
 		b=$(since "$t0")
 		sleep 5
