@@ -218,6 +218,18 @@ func (c *Client) Restart(ctx context.Context, name string, req StopRequest) (Wor
 	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/restart", req)
 }
 
+// Suspend saves a running workspace's memory to disk and frees its host
+// memory; Start resumes it.
+func (c *Client) Suspend(ctx context.Context, name string) (Workspace, error) {
+	return doJSON[Workspace](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/suspend", nil)
+}
+
+// Switch suspends every other running workspace, then starts or resumes
+// name.
+func (c *Client) Switch(ctx context.Context, name string, req StartRequest) (SwitchResult, error) {
+	return doJSON[SwitchResult](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(name)+"/switch", req)
+}
+
 // Destroy removes a workspace: its domain, overlay, network and folder.
 func (c *Client) Destroy(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/workspaces/"+url.PathEscape(name), nil, nil)

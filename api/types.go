@@ -18,6 +18,9 @@ const (
 	StateStopped = "stopped"
 	StatePaused  = "paused"
 	StateCrashed = "crashed"
+	// StateSuspended: the VM's memory is saved to disk and its host
+	// memory free; `workspace start` resumes it.
+	StateSuspended = "suspended"
 )
 
 // Workspace is one client's VM as the daemon reports it.
@@ -41,6 +44,28 @@ type Workspace struct {
 	// Provisioning is how the profile's provision block went (when it
 	// has one).
 	Provisioning *provision.Status `json:"provisioning,omitempty"`
+	// Saved is the saved state of a suspended workspace.
+	Saved *SavedState `json:"saved,omitempty"`
+	// RSSBytes is the host memory the running VM actually uses.
+	RSSBytes uint64 `json:"rss_bytes,omitempty"`
+	// Notice says what a start or switch did that the user should know
+	// (a saved state that could not be resumed, so a cold boot).
+	Notice string `json:"notice,omitempty"`
+}
+
+// SavedState is a suspended workspace's saved memory.
+type SavedState struct {
+	Bytes   int64     `json:"bytes"`
+	SavedAt time.Time `json:"saved_at"`
+}
+
+// SwitchResult answers a switch: the workspace started or resumed, the
+// ones suspended for it, and notices (a workspace left running: it could
+// not be suspended, and why).
+type SwitchResult struct {
+	Workspace Workspace `json:"workspace"`
+	Suspended []string  `json:"suspended"`
+	Notices   []string  `json:"notices,omitempty"`
 }
 
 // CreateRequest asks the daemon to define a new workspace. The CLI loads and

@@ -1,12 +1,18 @@
 package channel
 
-import "github.com/workspace-sandbox/workspace/tracking"
+import (
+	"time"
+
+	"github.com/workspace-sandbox/workspace/tracking"
+)
 
 // Request types and the bodies they carry. Guest → host: TypeCapture (a
 // tracking.Capture, blobs 0 the JPEG and 1 its thumbnail) and TypeRecords
 // (Records). Host → guest: TypePolicy (a tracking.Policy), TypeTrack (a
 // tracking.State), TypeStatus (answered with a tracking.AgentStatus) and
-// TypeShoot (Shoot, answered with a Shot). The host answers an ingestion
+// TypeShoot (Shoot, answered with a Shot) and TypeFlush (no body: deliver
+// the spool now, answered with a tracking.AgentStatus once it is empty or
+// FlushWait passed; sent before the VM is suspended). The host answers an ingestion
 // with a tracking.Ack.
 const (
 	TypeCapture = "capture"
@@ -15,8 +21,13 @@ const (
 	TypeTrack   = "track"
 	TypeStatus  = "status"
 	TypeShoot   = "shoot"
+	TypeFlush   = "flush"
 	TypeAck     = "ack"
 )
+
+// FlushWait bounds how long an agent works on a TypeFlush before it
+// answers with what is left in its spool.
+const FlushWait = 15 * time.Second
 
 // Capabilities an agent may announce in its Hello.
 const (

@@ -47,7 +47,18 @@ type Config struct {
 	// workspace's checkpoints to its witnesses (DefaultWitnessInterval
 	// when 0).
 	WitnessInterval time.Duration
+	// SuspendOnStop: when the daemon is told to stop (SIGTERM from the
+	// service manager at host shutdown), it first suspends every running
+	// workspace, in parallel, for at most SuspendTimeout
+	// (DefaultSuspendTimeout when 0); what it cannot suspend in that time
+	// is left to the host's shutdown.
+	SuspendOnStop  bool
+	SuspendTimeout time.Duration
 }
+
+// DefaultSuspendTimeout bounds the suspends of a stop with SuspendOnStop;
+// the service unit's TimeoutStopSec leaves room for it.
+const DefaultSuspendTimeout = 3 * time.Minute
 
 // Daemon is a running daemon.
 type Daemon struct {
@@ -95,12 +106,16 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	d.cfg = cfg
 	prov := newProvisioner(m, cfg.StateDir, log.Named("provision"))
 	m.checkProvision = prov.checkPackages
+	agents := newAgentHub(m, ds, cfg.StateDir, log.Named("agents"))
+	m.resumed = func(ctx context.Context, name string, since time.Time) {
+		agents.suspendedGap(ctx, name, since, time.Now())
+	}
 	d.server = &server{
 		prov:    prov,
 		ui:      &d.ui,
 		m:       m,
 		diary:   ds,
-		agents:  newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
+		agents:  agents,
 		images:  images,
 		events:  newBroker(log.Named("events")),
 		witness: newWitnessQueue(ds, m, cfg.WitnessInterval, log.Named("witness")),
@@ -157,10 +172,14 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	defer os.Remove(d.cfg.Socket)
 
+	// The agent hub outlives the stop signal for as long as suspending
+	// at stop needs it (the agents flush their spools then).
+	hubCtx, hubCancel := context.WithCancel(context.Background())
+	defer hubCancel()
+	go d.server.agents.run(hubCtx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go d.server.events.run(ctx, d.forwardEvents(ctx))
-	go d.server.agents.run(ctx)
 	go d.server.witness.run(ctx)
 	if err := d.reconcile(ctx); err != nil {
 		d.log.Warn("reconcile", "error", err)
@@ -178,6 +197,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.startUI(ctx)
 	select {
 	case <-ctx.Done():
+		if d.cfg.SuspendOnStop {
+			d.suspendAtStop()
+		}
+		hubCancel()
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		if err := srv.Shutdown(sctx); err != nil {
@@ -188,6 +211,19 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", d.cfg.Socket, err)
 	}
+}
+
+// suspendAtStop suspends every running workspace within the configured
+// time, so a host shutdown does not cut their guests off.
+func (d *Daemon) suspendAtStop() {
+	limit := d.cfg.SuspendTimeout
+	if limit <= 0 {
+		limit = DefaultSuspendTimeout
+	}
+	d.log.Info("stopping: suspending the running workspaces", "within", limit)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	d.server.suspendAll(ctx)
 }
 
 // reconcile logs what libvirt holds after a (re)start: running workspaces

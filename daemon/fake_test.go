@@ -29,6 +29,10 @@ type fakeHV struct {
 	discarded map[string]int
 	res       *vm.Resources
 	specs     map[string]vm.Spec // what Create was given, by workspace
+	// staleResume makes every Resume find its state stale; resumes
+	// counts the resumes that worked.
+	staleResume bool
+	resumes     int
 }
 
 func newFakeHV() *fakeHV {
@@ -326,4 +330,38 @@ func (f *fakeHV) Resources(_ context.Context) (vm.Resources, error) {
 		return *f.res, nil
 	}
 	return vm.Resources{CPUs: 8, MemoryBytes: 16 << 30, PoolFree: 100 << 30}, nil
+}
+
+// Suspend keeps a fake saved state; Resume checks from against it (a
+// mismatch, or staleResume set, is vm.ErrStaleState and drops it).
+func (f *fakeHV) Suspend(_ context.Context, name, from string) (vm.SavedState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.domainLocked(name)
+	if err != nil {
+		return vm.SavedState{}, err
+	}
+	if d.State != "running" {
+		return vm.SavedState{}, fmt.Errorf("suspend: %w", vm.ErrNotRunning)
+	}
+	s := vm.SavedState{From: from, SavedAt: time.Now().UTC(), Bytes: 1 << 20}
+	d.State, d.Saved = "suspended", &s
+	return s, nil
+}
+
+func (f *fakeHV) Resume(_ context.Context, name, from string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.domainLocked(name)
+	if err != nil {
+		return err
+	}
+	s := d.Saved
+	d.Saved, d.State = nil, "stopped"
+	if s == nil || s.From != from || f.staleResume {
+		return fmt.Errorf("resume: the image or the profile changed: %w", vm.ErrStaleState)
+	}
+	d.State = "running"
+	f.resumes++
+	return nil
 }

@@ -24,6 +24,12 @@ type Hypervisor interface {
 	Start(ctx context.Context, name string) error
 	Shutdown(ctx context.Context, name string) error
 	ForceStop(ctx context.Context, name string) error
+	// Suspend saves a running workspace's memory (recording from, the
+	// caller's fingerprint of its image) and stops it; Resume restores it,
+	// or fails with vm.ErrStaleState (the state deleted) when it is stale
+	// or cannot be restored.
+	Suspend(ctx context.Context, name, from string) (vm.SavedState, error)
+	Resume(ctx context.Context, name, from string) error
 	Delete(ctx context.Context, name string) error
 	Info(ctx context.Context, name string) (vm.Info, error)
 	List(ctx context.Context) ([]vm.Info, error)
@@ -72,7 +78,7 @@ func classify(err error) error {
 		return &classified{api.ErrNotFound, err}
 	case errors.Is(err, vm.ErrInvalid):
 		return &classified{api.ErrInvalid, err}
-	case errors.Is(err, vm.ErrDisposable), errors.Is(err, vm.ErrMemoryState):
+	case errors.Is(err, vm.ErrDisposable), errors.Is(err, vm.ErrMemoryState), errors.Is(err, vm.ErrNotRunning):
 		return &classified{api.ErrConflict, err}
 	}
 	return err

@@ -49,6 +49,8 @@ func (s *server) routes() http.Handler {
 		{"POST /workspaces/{name}/start", withBody(s.handleStart)},
 		{"POST /workspaces/{name}/stop", withBody(s.handleStop)},
 		{"POST /workspaces/{name}/restart", withBody(s.handleRestart)},
+		{"POST /workspaces/{name}/suspend", s.handleSuspend},
+		{"POST /workspaces/{name}/switch", withBody(s.handleSwitch)},
 		// images.go
 		{"GET /images", s.handleImages},
 		{"POST /images", s.handleImport},

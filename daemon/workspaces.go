@@ -43,6 +43,10 @@ type manager struct {
 	// users to its removal, so a base cannot go while a workspace is being
 	// made on it.
 	bases sync.RWMutex
+
+	// resumed, when set, hears that a suspended workspace runs again
+	// (resumed or booted cold) and since when it was suspended.
+	resumed func(ctx context.Context, name string, since time.Time)
 }
 
 func newManager(hv Hypervisor, images *imageStore, log hclog.Logger) *manager {
@@ -76,6 +80,10 @@ func toAPI(info vm.Info) api.Workspace {
 		AgentSocket:   info.AgentSocket,
 		ConsoleLog:    info.ConsoleLog,
 		Disposable:    info.Meta.Disposable,
+		RSSBytes:      info.RSSBytes,
+	}
+	if info.Saved != nil {
+		w.Saved = &api.SavedState{Bytes: info.Saved.Bytes, SavedAt: info.Saved.SavedAt}
 	}
 	if w.Name == "" {
 		w.Name = strings.TrimPrefix(info.Name, "ws-")
@@ -245,21 +253,34 @@ func (m *manager) start(ctx context.Context, name string, req api.StartRequest) 
 		return w, err
 	}
 	defer unlock()
+	var resumed bool
+	var notice string
 	if w.State != api.StateRunning {
 		if err := recheckShares(w.Settings); err != nil {
 			return w, fmt.Errorf("start workspace %q: %w", name, err)
 		}
-		if err := m.hv.Start(ctx, name); err != nil {
+		if w.State == api.StateSuspended {
+			if resumed, notice, err = m.resumeLocked(ctx, w); err != nil {
+				return w, err
+			}
+			if m.resumed != nil && w.Saved != nil {
+				m.resumed(ctx, name, w.Saved.SavedAt)
+			}
+		} else if err := m.hv.Start(ctx, name); err != nil {
 			return w, fmt.Errorf("start workspace %q: %w", name, classify(err))
 		}
-		m.log.Info("workspace started", "workspace", name)
+		if !resumed {
+			m.log.Info("workspace started", "workspace", name)
+		}
 	}
-	if req.Wait {
+	if req.Wait && !resumed { // a resumed guest booted long ago
 		if err := m.waitBooted(ctx, name, timeout); err != nil {
 			return w, err
 		}
 	}
-	return m.get(ctx, name)
+	out, err := m.get(ctx, name)
+	out.Notice = notice
+	return out, err
 }
 
 // waitBooted waits until the guest's serial console shows output, i.e. the
@@ -316,6 +337,8 @@ func (m *manager) stopLocked(ctx context.Context, name, state string, force bool
 	switch state {
 	case api.StateStopped:
 		return nil
+	case api.StateSuspended:
+		return fmt.Errorf("%w: workspace %q is suspended: `workspace start %s` resumes it, `workspace destroy %s` removes it", api.ErrConflict, name, name, name)
 	case api.StateCrashed, api.StatePaused:
 		if !force {
 			return fmt.Errorf("%w: workspace %q is %s and cannot shut down by itself; use --force", api.ErrConflict, name, state)

@@ -213,7 +213,7 @@ func (a *Agent) onInput(k InputKind) {
 func (a *Agent) trackLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var curSlot, curEnd, curMinute time.Time
+	var curSlot, curEnd, curMinute, lastTick time.Time
 	var moments []time.Time
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for {
@@ -223,6 +223,10 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := a.cfg.Now()
+		// A tick far later than a second after the last one: the guest
+		// did not run (suspended, or its clock was set after a resume).
+		stood := now.Sub(lastTick)
+		lastTick = now
 		a.mu.Lock()
 		pol, tr := a.st.Policy, a.st.Track
 		a.mu.Unlock()
@@ -238,7 +242,11 @@ func (a *Agent) trackLoop(ctx context.Context) {
 			if len(moments) > 0 && !curSlot.IsZero() && !now.Before(curEnd) {
 				// The loop ran late past the old slot's end: say so in
 				// that slot rather than lose its shot silently.
-				a.gap(curEnd.Add(-time.Second), fmt.Sprintf("missed %d screenshot moment(s) of the slot: the agent ran late", len(moments)))
+				why := "the agent ran late"
+				if stood > suspendedTick {
+					why = fmt.Sprintf("the guest did not run for %s (suspended?)", stood.Round(time.Second))
+				}
+				a.gap(curEnd.Add(-time.Second), fmt.Sprintf("missed %d screenshot moment(s) of the slot: %s", len(moments), why))
 			}
 			curSlot, curEnd = s, s.Add(slotLen)
 			moments = slotMoments(s, now, slotLen, pol.ScreenshotsPerSlot, rng)
@@ -257,6 +265,10 @@ func (a *Agent) trackLoop(ctx context.Context) {
 		a.checkIdle(now, time.Duration(pol.IdleSeconds)*time.Second)
 	}
 }
+
+// suspendedTick is the time between two ticks of the tracking loop beyond
+// which the guest is taken to have not run at all rather than run late.
+const suspendedTick = 30 * time.Second
 
 // momentMargin keeps screenshot moments off a slot's last seconds: the
 // loop ticks once a second, and a moment it reaches only after the slot
@@ -611,6 +623,8 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		return channel.NewMessage("status", a.Status())
 	case channel.TypeStatus:
 		return channel.NewMessage("status", a.Status())
+	case channel.TypeFlush:
+		return channel.NewMessage("status", a.flush())
 	case channel.TypeShoot:
 		var sh channel.Shoot
 		if err := req.Decode(&sh); err != nil {
@@ -629,6 +643,21 @@ func (a *Agent) handle(_ context.Context, req *channel.Message) (*channel.Messag
 		return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: ids})
 	}
 	return nil, channel.Invalid(fmt.Errorf("invalid request: unknown type %q", req.Type))
+}
+
+// flush delivers the spool now (the host is about to suspend the VM) and
+// returns the status once the spool is empty or channel.FlushWait passed.
+func (a *Agent) flush() tracking.AgentStatus {
+	deadline := time.Now().Add(channel.FlushWait)
+	for {
+		a.kick()
+		if items, _ := a.spool.Usage(); items == 0 || !time.Now().Before(deadline) {
+			st := a.Status()
+			a.log.Info("spool flushed for a suspend", "left", st.SpoolItems)
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Status reports the agent's state.

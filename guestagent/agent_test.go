@@ -213,13 +213,33 @@ func TestAgentTracksSpoolsAndDelivers(t *testing.T) {
 	host.mu.Lock()
 	host.refuse = false
 	host.mu.Unlock()
-	if _, err := host.serve(ctx, testPolicy(), tracking.State{On: true, Session: "s1"}); err != nil {
+	sess, err = host.serve(ctx, testPolicy(), tracking.State{On: true, Session: "s1"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "spool delivered after reconnect", 30*time.Second, func() bool {
 		n, _ := a.spool.Usage()
 		return n == 0 && host.count() > before
 	})
+
+	// Before a suspend the host asks for a flush: the agent answers once
+	// what it had spooled (while the host refused) is delivered.
+	host.mu.Lock()
+	host.refuse = true
+	host.mu.Unlock()
+	waitFor(t, "captures spooled while the host refuses", 40*time.Second, func() bool { n, _ := a.spool.Usage(); return n >= 1 })
+	host.mu.Lock()
+	host.refuse = false
+	host.mu.Unlock()
+	msg, _ = channel.NewMessage(channel.TypeFlush, nil)
+	ans, err := channel.Call(ctx, sess, msg)
+	var fl tracking.AgentStatus
+	if err == nil {
+		err = ans.Decode(&fl)
+	}
+	if err != nil || fl.SpoolItems != 0 {
+		t.Fatalf("flush: %+v %v", fl, err)
+	}
 
 	// A display that fails is a gap, not a silent loss.
 	capt.mu.Lock()

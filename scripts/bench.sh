@@ -27,4 +27,6 @@ bash scripts/deps.sh bench >/dev/null
 	bash scripts/bench-agent.sh
 	echo
 	bash scripts/bench-desktop.sh
+	echo
+	bash scripts/bench-suspend.sh
 } | tee "$OUT"

@@ -82,6 +82,11 @@ type Info struct {
 	Meta                                   Metadata
 	AgentSocket, DisplaySocket, ConsoleLog string
 	DisplayType                            string
+	// Saved is the saved state of a suspended workspace (State
+	// "suspended": its domain is shut off and resumes from it).
+	Saved *SavedState
+	// RSSBytes is the host memory the running VM uses (QEMU's RSS).
+	RSSBytes uint64
 }
 
 // Event is a lifecycle event of a workspace domain.

@@ -217,8 +217,22 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.discardLeftovers(l, dom, name); err != nil {
+	if err := d.prepareStart(l, dom, name); err != nil {
 		return fmt.Errorf("start %s: %w", dom.Name, err)
+	}
+	// A cold boot moves the disk on: a saved state would no longer match it.
+	d.discardSavedState(dom.Name, "cold start")
+	if err := l.DomainCreate(dom); err != nil {
+		return fmt.Errorf("start domain %s: %w", dom.Name, d.lverr(err))
+	}
+	return nil
+}
+
+// prepareStart readies what a start or a resume needs: a disposable
+// workspace's leftovers gone, its network up with a fresh host filter.
+func (d *Driver) prepareStart(l *libvirt.Libvirt, dom libvirt.Domain, name string) error {
+	if err := d.discardLeftovers(l, dom, name); err != nil {
+		return err
 	}
 	if net, err := l.NetworkLookupByName(dom.Name); err == nil {
 		if active, err := l.NetworkIsActive(net); err == nil && active == 0 {
@@ -228,11 +242,8 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 		}
 		// The host's addresses may have changed since the last start.
 		if err := d.refreshHostFilter(l); err != nil {
-			return fmt.Errorf("start %s: %w", dom.Name, err)
+			return err
 		}
-	}
-	if err := l.DomainCreate(dom); err != nil {
-		return fmt.Errorf("start domain %s: %w", dom.Name, d.lverr(err))
 	}
 	return nil
 }
@@ -312,6 +323,9 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	}
 	if d.uri.Host == "" {
 		_ = os.RemoveAll(WorkspacePaths(d.opts.StateDir, name).Dir)
+	}
+	if err := d.removeSavedState(base); err != nil {
+		errs = append(errs, fmt.Errorf("delete saved state: %w", err))
 	}
 	if !found && len(errs) == 0 {
 		return fmt.Errorf("workspace %q: %w", name, ErrNotFound)

@@ -41,6 +41,14 @@ func (d *Driver) info(l *libvirt.Libvirt, dom libvirt.Domain) (Info, error) {
 	if d.uri.Host != "" {
 		info.ConsoleLog = ""
 	}
+	switch info.State {
+	case "stopped":
+		if saved, ok := d.readSavedState(dom.Name); ok {
+			info.State, info.Saved = "suspended", &saved
+		}
+	case "running", "paused":
+		info.RSSBytes = d.memoryRSS(l, dom)
+	}
 	return info, nil
 }
 

@@ -99,7 +99,9 @@ func TestNetworkGoldens(t *testing.T) {
 func TestDomainXMLProperties(t *testing.T) {
 	got, _ := renderDomain(goldenInput("none", "none", "qemu", false))
 	s := string(got)
-	for _, want := range []string{"org.workspace.agent.0", "org.qemu.guest_agent.0", "/var/lib/workspace/workspaces/acme/agent.sock", `discard="unmap"`, `<model type="none"></model>`} {
+	for _, want := range []string{"org.workspace.agent.0", "org.qemu.guest_agent.0", "/var/lib/workspace/workspaces/acme/agent.sock", `discard="unmap"`, `<model type="none"></model>`,
+		// Free page reporting gives what an idle guest frees back to the host.
+		`<memballoon model="virtio" autodeflate="on" freePageReporting="on">`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("domain lacks %s", want)
 		}

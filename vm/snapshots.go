@@ -224,6 +224,7 @@ func (d *Driver) RestoreSnapshot(ctx context.Context, name, snap string) (Snapsh
 	if err := l.DomainRevertToSnapshot(s, 0); err != nil {
 		return Snapshot{}, fmt.Errorf("restore %s to snapshot %q: %w", dom.Name, snap, d.lverr(err))
 	}
+	d.discardSavedState(dom.Name, "snapshot restored")
 	d.log.Info("snapshot restored", "workspace", name, "snapshot", snap)
 	return d.describe(l, s)
 }

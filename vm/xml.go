@@ -140,9 +140,17 @@ type devices struct {
 	Channels    []channelXML    `xml:"channel"`
 	Graphics    []graphicsXML   `xml:"graphics"`
 	Video       []videoXML      `xml:"video"`
-	MemBalloon  *struct {
-		Model string `xml:"model,attr"`
-	} `xml:"memballoon"`
+	MemBalloon  *memBalloonXML  `xml:"memballoon"`
+}
+
+// memBalloonXML is the virtio balloon. With free page reporting the guest
+// hands the pages it frees back to the host, so an idle guest's host
+// memory shrinks; autodeflate gives the balloon's pages back to the guest
+// before its OOM killer would run.
+type memBalloonXML struct {
+	Model             string `xml:"model,attr"`
+	AutoDeflate       string `xml:"autodeflate,attr,omitempty"`
+	FreePageReporting string `xml:"freePageReporting,attr,omitempty"`
 }
 
 type diskXML struct {
@@ -441,9 +449,7 @@ func renderDomain(in domainInput) ([]byte, error) {
 		return nil, fmt.Errorf("domain %s: unknown display type %q", d.Name, s.DisplayType)
 	}
 	dv.Video = []videoXML{video}
-	dv.MemBalloon = &struct {
-		Model string `xml:"model,attr"`
-	}{Model: "none"}
+	dv.MemBalloon = &memBalloonXML{Model: "virtio", AutoDeflate: "on", FreePageReporting: "on"}
 	return xml.MarshalIndent(d, "", "  ")
 }
 

@@ -30,6 +30,17 @@ var funcs = template.FuncMap{
 	"ts":   func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"day":  func(t time.Time) string { return t.Local().Format("2006-01-02") },
 	"pct":  func(n int) string { return strconv.Itoa(n) + "%" },
+	// mib shows a byte count in MiB (saved states, host memory).
+	"mib": func(n any) string {
+		var b uint64
+		switch v := n.(type) {
+		case int64:
+			b = uint64(max(v, 0))
+		case uint64:
+			b = v
+		}
+		return strconv.FormatUint((b+1<<19)>>20, 10) + " MiB"
+	},
 	// thumbH is a thumbnail's height at 320 pixels wide.
 	"thumbH": func(sh tracking.Shot) int {
 		if sh.Width <= 0 {
@@ -240,7 +251,7 @@ func (s *Server) doRetake(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/w/"+url.PathEscape(r.PostFormValue("w"))+"?day="+url.QueryEscape(r.PostFormValue("day")), http.StatusSeeOther)
 }
 
-// doWorkspace starts or stops a VM or its tracking.
+// doWorkspace starts, stops or switches to a VM, or turns its tracking on or off.
 func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PathValue("name"), r.PathValue("action")
 	var err error
@@ -249,6 +260,9 @@ func (s *Server) doWorkspace(w http.ResponseWriter, r *http.Request) {
 		_, err = s.b.Start(r.Context(), name, api.StartRequest{})
 	case "stop":
 		_, err = s.b.Stop(r.Context(), name, api.StopRequest{})
+	case "switch":
+		// Suspend every other running workspace, then start or resume this one.
+		_, err = s.b.Switch(r.Context(), name, api.StartRequest{})
 	case "track-start":
 		_, err = s.b.Track(r.Context(), name, api.TrackRequest{On: true, Memo: r.PostFormValue("memo")})
 	case "track-stop":

@@ -128,6 +128,7 @@ func TestWorkspaceActions(t *testing.T) {
 	}{
 		{"start", nil, "start acme"},
 		{"stop", nil, "stop acme"},
+		{"switch", nil, "switch acme"},
 		{"track-start", url.Values{"memo": {"checkout bug"}}, "track acme"},
 		{"track-stop", nil, "track acme"},
 	} {
@@ -312,5 +313,19 @@ func TestNoInlineStyleOrScript(t *testing.T) {
 	_, body := c.do("GET", "/w/acme?day=2026-11-20", nil, ck, "")
 	if !strings.Contains(body, `aria-label="activity 13%"><rect width="13%"`) {
 		t.Error("the second slot's activity bar is not 13% long")
+	}
+}
+
+// TestSuspendedRow: a suspended workspace shows its saved state's size and
+// offers Resume and the one Switch button.
+func TestSuspendedRow(t *testing.T) {
+	s, fb, c := newTestServer(t)
+	ck := login(t, s, c)
+	fb.suspended = true
+	_, body := c.do("GET", "/", nil, ck, "")
+	for _, want := range []string{`<span class="state suspended">suspended</span> <small>(300 MiB saved)</small>`, `>Resume VM</button>`, `action="/w/acme/switch"`, `>Switch here</button>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("workspaces page lacks %s:\n%s", want, body)
+		}
 	}
 }

@@ -46,6 +46,7 @@ type Backend interface {
 	Export(ctx context.Context, name string, req api.ExportRequest, w io.Writer) error
 	Start(ctx context.Context, name string, req api.StartRequest) (api.Workspace, error)
 	Stop(ctx context.Context, name string, req api.StopRequest) (api.Workspace, error)
+	Switch(ctx context.Context, name string, req api.StartRequest) (api.SwitchResult, error)
 	Track(ctx context.Context, name string, req api.TrackRequest) (api.TrackStatus, error)
 	TrackStatus(ctx context.Context, name string) (api.TrackStatus, error)
 	Reveal(ctx context.Context, id string, recipients []string, w io.Writer) error

@@ -28,6 +28,8 @@ type fakeBackend struct {
 	tracks  []api.TrackRequest
 	diaries [][2]time.Time // the ranges the diary was asked for
 	idle    bool           // not tracking (TrackStatus)
+	// suspended shows acme suspended, with a saved state.
+	suspended bool
 }
 
 func (f *fakeBackend) record(call string) {
@@ -53,11 +55,17 @@ func known(name string) error {
 var secretShot = []byte("\xff\xd8\xff\xe0 SECRET SCREENSHOT BYTES")
 
 func (f *fakeBackend) Workspaces(context.Context) ([]api.Workspace, error) {
+	if f.suspended {
+		return []api.Workspace{{Name: "acme", State: "suspended", Saved: &api.SavedState{Bytes: 300 << 20}}}, nil
+	}
 	return []api.Workspace{{Name: "acme", State: "running"}}, nil
 }
 func (f *fakeBackend) Workspace(_ context.Context, name string) (api.Workspace, error) {
 	if name != "acme" {
 		return api.Workspace{}, fmt.Errorf("%w: no workspace named %q", api.ErrNotFound, name)
+	}
+	if f.suspended {
+		return api.Workspace{Name: "acme", State: "suspended", Saved: &api.SavedState{Bytes: 300 << 20}}, nil
 	}
 	return api.Workspace{Name: "acme", State: "running", Agent: &api.AgentInfo{Connected: true},
 		Settings: &profiles.Profile{Client: &profiles.Client{Name: "ACME Corp"}},
@@ -119,6 +127,13 @@ func (f *fakeBackend) Stop(_ context.Context, name string, _ api.StopRequest) (a
 	}
 	f.record("stop " + name)
 	return api.Workspace{}, nil
+}
+func (f *fakeBackend) Switch(_ context.Context, name string, _ api.StartRequest) (api.SwitchResult, error) {
+	if err := known(name); err != nil {
+		return api.SwitchResult{}, err
+	}
+	f.record("switch " + name)
+	return api.SwitchResult{}, nil
 }
 func (f *fakeBackend) Track(_ context.Context, name string, req api.TrackRequest) (api.TrackStatus, error) {
 	if err := known(name); err != nil {

@@ -55,6 +55,8 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.UITLSCert, "ui-tls-cert", "", "TLS certificate for a web UI beyond loopback")
 	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
 	cmd.Flags().StringArrayVar(&cfg.ShareRoots, "share-root", nil, "a folder below which profiles may share host folders (repeatable; default: the home folder of the user asking)")
+	cmd.Flags().BoolVar(&cfg.SuspendOnStop, "suspend-on-stop", false, "on SIGTERM (a service stop at host shutdown), suspend the running workspaces before exiting instead of leaving them to be shut down")
+	cmd.Flags().DurationVar(&cfg.SuspendTimeout, "suspend-timeout", daemon.DefaultSuspendTimeout, "how long --suspend-on-stop may take in all; the service's TimeoutStopSec must be longer")
 	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
 	return cmd
 }

@@ -16,7 +16,7 @@ func newStartCmd(a *app) *cobra.Command {
 	var req api.StartRequest
 	var timeout time.Duration
 	var waitProvision bool
-	cmd := command("start NAME", "Boot a workspace", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+	cmd := command("start NAME", "Boot a workspace, or resume a suspended one", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
 		req.Timeout = timeout.String()
 		if req.Wait {
 			fmt.Fprintf(a.stderr, "starting %s and waiting for the guest to boot (up to %s)...\n", args[0], timeout)
@@ -24,6 +24,9 @@ func newStartCmd(a *app) *cobra.Command {
 		w, err := a.client().Start(cmd.Context(), args[0], req)
 		if err != nil {
 			return err
+		}
+		if w.Notice != "" {
+			fmt.Fprintf(a.stderr, "note: %s\n", w.Notice)
 		}
 		fmt.Fprintf(a.stdout, "workspace %q is %s\n", w.Name, w.State)
 		if waitProvision && w.Provisioning != nil {

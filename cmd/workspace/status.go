@@ -21,6 +21,12 @@ func newStatusCmd(a *app) *cobra.Command {
 			tw := newTable(a.stdout)
 			fmt.Fprintf(tw, "name:\t%s\n", w.Name)
 			fmt.Fprintf(tw, "state:\t%s\n", w.State)
+			if w.Saved != nil {
+				fmt.Fprintf(tw, "saved state:\t%s, saved %s (`workspace start %s` resumes it)\n", humanBytes(uint64(w.Saved.Bytes)), w.Saved.SavedAt.Local().Format(time.RFC3339), w.Name)
+			}
+			if w.RSSBytes > 0 {
+				fmt.Fprintf(tw, "host memory:\t%s (RSS of the VM on the host)\n", humanBytes(w.RSSBytes))
+			}
 			fmt.Fprintf(tw, "image:\t%s\n", w.Image)
 			fmt.Fprintf(tw, "profile:\t%s\n", w.Profile)
 			fmt.Fprintf(tw, "created:\t%s\n", w.CreatedAt.Local().Format(time.RFC3339))

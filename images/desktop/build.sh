@@ -38,13 +38,15 @@ fi
 
 # Both variants: systemd, the full Debian kernel (bochs DRM for the VGA display,
 # 9p, virtiofs and fw_cfg modules), Xorg with the modesetting driver, the
-# SPICE and QEMU guest agents.
+# SPICE and QEMU guest agents (with hwclock, from util-linux-extra, which
+# the QEMU guest agent's guest-set-time needs: the host sets a resumed
+# guest's clock with it).
 pkgs=(
 	systemd systemd-sysv udev dbus libpam-systemd systemd-resolved
 	linux-image-amd64 initramfs-tools zstd kmod
 	passwd mount e2fsprogs procps iproute2 sudo less ca-certificates
 	xserver-xorg-core xserver-xorg-input-libinput xauth x11-xserver-utils x11-utils
-	fonts-dejavu-core spice-vdagent qemu-guest-agent
+	fonts-dejavu-core spice-vdagent qemu-guest-agent util-linux-extra
 )
 case "$VARIANT" in
 minimal)

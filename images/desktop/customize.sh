@@ -42,6 +42,8 @@ inroot systemctl enable workspace-shares.service workspace-growfs.service
 
 # Boot time: no drivers for hardware a VM lacks, no e2scrub (it needs LVM).
 install -m 0644 "$F/modprobe-workspace.conf" "$R/etc/modprobe.d/workspace.conf"
+# The balloon with free page reporting gives what the guest frees back.
+install -D -m 0644 "$F/modules-load-workspace.conf" "$R/etc/modules-load.d/workspace.conf"
 inroot systemctl mask e2scrub_reap.service e2scrub_all.timer
 
 # Network: DHCP on the first NIC when the profile gives one.

@@ -60,7 +60,7 @@ add_mod() {
 	order+=("$f")
 }
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_console button evdev \
-	crc32c_generic ext4 virtio_net 9pnet_virtio 9p virtiofs qemu_fw_cfg; do
+	crc32c_generic ext4 virtio_net 9pnet_virtio 9p virtiofs qemu_fw_cfg virtio_balloon; do
 	add_mod "$m"
 done
 IR=$WORK/initramfs
@@ -87,6 +87,9 @@ cp /bin/busybox "$ROOT/bin/busybox"
 for a in $("$ROOT/bin/busybox" --list); do
 	[ -e "$ROOT/bin/$a" ] || ln -s busybox "$ROOT/bin/$a"
 done
+# qemu-ga's guest-set-time (the host sets a resumed guest's clock) needs
+# /sbin/hwclock; busybox has one.
+ln -s ../bin/busybox "$ROOT/sbin/hwclock"
 install -m 0755 "$HERE/init.sh" "$ROOT/sbin/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$ROOT/etc/passwd"
 echo "root:x:0:" > "$ROOT/etc/group"

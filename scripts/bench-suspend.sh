@@ -1,0 +1,166 @@
+#!/bin/bash
+# Benchmark: suspend and resume, switch, and lean idle guests, on the
+# minimal desktop image, each against its reference in the same run:
+#   1. `workspace start` of a suspended workspace to the agent connected, vs
+#      a cold `workspace start` to the agent connected (ROUNDS rounds each);
+#   2. `workspace switch` between two workspaces (the other one suspended)
+#      to the agent connected, against the same cold starts;
+#   3. host RSS of three idle workspaces (1 GiB each) IDLE seconds after
+#      their agents connected, with free page reporting (as the daemon
+#      defines them) and, at the same time, three without it (the same
+#      domains with freePageReporting taken out of their definitions).
+# Prints the results (scripts/bench.sh puts them into
+# docs/bench-results.txt). Needs root, libvirtd and the built image (make
+# desktop-image). PARTS=12 skips the RSS part.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+ROUNDS=${ROUNDS:-3}
+IDLE=${IDLE:-600}
+PARTS=${PARTS:-123}
+URI=qemu:///system
+IMG=images/desktop/build
+for f in minimal.qcow2 minimal.vmlinuz minimal.initrd.img minimal.cmdline; do
+	[ -f "$IMG/$f" ] || { echo "bench-suspend: $IMG/$f missing: run make desktop-image" >&2; exit 1; }
+done
+
+DIR=$(mktemp -d /tmp/wsbench-susp.XXXXXX)
+chmod 755 "$DIR"
+ID=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+POOL=wstest-bench-susp-$ID
+export WORKSPACE_SOCKET=$DIR/ws.sock
+go build -o "$DIR/workspace" ./cmd/workspace
+W=$DIR/workspace
+"$W" daemon --state-dir "$DIR/state" --socket "$WORKSPACE_SOCKET" --pool "$POOL" --ui-addr 127.0.0.1:0 >"$DIR/daemon.log" 2>&1 &
+DPID=$!
+NAMES=()
+cleanup() {
+	for n in "${NAMES[@]}"; do "$W" destroy "$n" --yes >/dev/null 2>&1 || true; done
+	"$W" image rm susp-bench >/dev/null 2>&1 || true
+	kill "$DPID" 2>/dev/null || true
+	wait "$DPID" 2>/dev/null || true
+	virsh -c "$URI" pool-destroy "$POOL" >/dev/null 2>&1 || true
+	virsh -c "$URI" pool-undefine "$POOL" >/dev/null 2>&1 || true
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+for i in $(seq 1 100); do "$W" list >/dev/null 2>&1 && break; sleep 0.2; done
+
+"$W" image import susp-bench "$IMG/minimal.qcow2" --kernel "$IMG/minimal.vmlinuz" --initrd "$IMG/minimal.initrd.img" \
+	--cmdline "$(cat "$IMG/minimal.cmdline")" >/dev/null
+profile() { # cpus
+	cat >"$DIR/bench-$1.hcl" <<EOF
+image  = "susp-bench"
+cpus   = $1
+memory = "1GiB"
+disk   = "4GiB"
+display {
+  type = "vnc"
+}
+EOF
+	echo "$DIR/bench-$1.hcl"
+}
+create() { # name cpus
+	"$W" create "$1" --profile "$(profile "$2")" >/dev/null
+	NAMES+=("$1")
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
+# field NAME KEY: the first value of KEY in `workspace status NAME --json`.
+field() { "$W" status "$1" --json | grep -o "\"$2\": \"\{0,1\}[^\",]*" | head -1 | sed 's/^[^:]*: "\{0,1\}//'; }
+agent_connected() { "$W" status "$1" --json | grep -A1 '"agent"' | grep -q '"connected": true'; }
+wait_agent() { until agent_connected "$1"; do sleep 0.2; done; }
+mean() { awk '{ s += $1; n++ } END { printf "%.1f", s / n }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "# scripts/bench-suspend.sh: minimal desktop image, 1 GiB, TCG; $ROUNDS rounds"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+S=wstest-susp-s-$ID T=wstest-susp-t-$ID
+COLD=()
+if [[ $PARTS == *1* || $PARTS == *2* ]]; then
+	create "$S" 2
+	create "$T" 2
+	echo "## 1. cold start vs resume, to the agent connected (2 vCPUs)"
+	printf '%-6s %-26s %-22s %-26s %s\n' round "cold start -> agent" "suspend (saved state)" "resume start -> agent" "resume/cold"
+	for r in $(seq 1 "$ROUNDS"); do
+		t0=$(now)
+		"$W" start "$S" >/dev/null
+		wait_agent "$S"
+		cold=$(since "$t0")
+		COLD+=("$cold")
+		sleep 20 # the desktop settles
+		t0=$(now)
+		"$W" suspend "$S" >/dev/null
+		susp=$(since "$t0")
+		size=$(( $(field "$S" bytes) / 1048576 ))
+		t0=$(now)
+		"$W" start "$S" >/dev/null
+		wait_agent "$S"
+		res=$(since "$t0")
+		printf '%-6s %-26s %-22s %-26s %s\n' "$r" "$cold s" "$susp s ($size MiB)" "$res s" "$(ratio "$res" "$cold")"
+		echo "$res" >>"$DIR/resume"
+		"$W" stop "$S" --timeout 120s >/dev/null
+	done
+	coldmean=$(printf '%s\n' "${COLD[@]}" | mean)
+	resmean=$(mean <"$DIR/resume")
+	echo "mean   cold $coldmean s, resume $resmean s: resume/cold $(ratio "$resmean" "$coldmean") (target <= 0.20)"
+fi
+if [[ $PARTS == *2* ]]; then
+	echo "## 2. switch between two workspaces (the other suspended), to the agent connected"
+	"$W" start "$T" >/dev/null
+	wait_agent "$T"
+	sleep 20
+	"$W" suspend "$T" >/dev/null
+	"$W" start "$S" >/dev/null
+	wait_agent "$S"
+	sleep 20
+	printf '%-6s %-30s %-30s\n' round "switch to T -> agent" "switch to S -> agent"
+	for r in $(seq 1 "$ROUNDS"); do
+		t0=$(now)
+		"$W" switch "$T" >/dev/null 2>&1
+		wait_agent "$T"
+		a=$(since "$t0")
+		sleep 5
+		t0=$(now)
+		"$W" switch "$S" >/dev/null 2>&1
+		wait_agent "$S"
+		b=$(since "$t0")
+		sleep 5
+		printf '%-6s %-30s %-30s\n' "$r" "$a s" "$b s"
+		printf '%s\n%s\n' "$a" "$b" >>"$DIR/switch"
+	done
+	swmean=$(mean <"$DIR/switch")
+	echo "mean   switch $swmean s vs cold start $coldmean s: $(ratio "$swmean" "$coldmean") (target <= 0.20)"
+	"$W" stop "$S" --timeout 120s >/dev/null
+fi
+if [[ $PARTS == *3* ]]; then
+	echo "## 3. host RSS of three idle workspaces (1 GiB, 1 vCPU) ${IDLE} s after their agents connected: free page reporting on vs off, at the same time"
+	ON=() OFF=()
+	for i in 1 2 3; do
+		create "wstest-fpr-on$i-$ID" 1
+		ON+=("wstest-fpr-on$i-$ID")
+		create "wstest-fpr-off$i-$ID" 1
+		OFF+=("wstest-fpr-off$i-$ID")
+	done
+	for n in "${OFF[@]}"; do
+		dom=$(field "$n" domain)
+		virsh -c "$URI" dumpxml --inactive "$dom" | sed "s/ freePageReporting=['\"]on['\"]//" >"$DIR/$n.xml"
+		grep -q freePageReporting "$DIR/$n.xml" && { echo "bench-suspend: could not take free page reporting out of $dom" >&2; exit 1; }
+		virsh -c "$URI" define "$DIR/$n.xml" >/dev/null
+	done
+	for n in "${ON[@]}" "${OFF[@]}"; do "$W" start "$n" >/dev/null; done
+	for n in "${ON[@]}" "${OFF[@]}"; do wait_agent "$n"; done
+	echo "# all 6 agents connected at $(date -u +%H:%M:%SZ); idle for ${IDLE} s"
+	sleep "$IDLE"
+	printf '%-28s %s\n' workspace "host RSS (MiB)"
+	for n in "${ON[@]}" "${OFF[@]}"; do
+		rss=$(( $(field "$n" rss_bytes) / 1048576 ))
+		printf '%-28s %s\n' "$n" "$rss"
+		case $n in *-on*) echo "$rss" >>"$DIR/on" ;; *) echo "$rss" >>"$DIR/off" ;; esac
+	done
+	on=$(awk '{ s += $1 } END { print s }' "$DIR/on")
+	off=$(awk '{ s += $1 } END { print s }' "$DIR/off")
+	echo "total  with free page reporting $on MiB, without $off MiB: $(ratio "$on" "$off") (target <= 0.70)"
+fi
