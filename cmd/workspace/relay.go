@@ -55,8 +55,8 @@ func (r *relay) serve(ln net.Listener, admit func(net.Conn) error, what string) 
 func (r *relay) join(c net.Conn, admit func(net.Conn) error) {
 	if admit != nil {
 		if err := admit(c); err != nil {
-			c.Close()
 			r.report(err)
+			c.Close()
 			return
 		}
 	}
@@ -64,10 +64,12 @@ func (r *relay) join(c net.Conn, admit func(net.Conn) error) {
 	s, err := r.open(octx)
 	cancel()
 	if err != nil {
-		c.Close()
+		// Reported before the peer sees its connection end, so whoever
+		// watches both sees the reason first.
 		if r.ctx.Err() == nil {
 			r.report(err)
 		}
+		c.Close()
 		return
 	}
 	splice.Splice(r.ctx, c, s)
