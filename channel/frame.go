@@ -84,8 +84,8 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 type Message struct {
 	V    int    `json:"v"`
 	Type string `json:"type,omitempty"`
-	// Error is an error answer's message, Code its class (CodeInvalid or
-	// CodeUnavailable).
+	// Error is an error answer's message, Code its class (CodeInvalid,
+	// CodeRefused or CodeUnavailable).
 	Error string          `json:"error,omitempty"`
 	Code  string          `json:"code,omitempty"`
 	Body  json.RawMessage `json:"body,omitempty"`

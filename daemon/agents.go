@@ -48,11 +48,14 @@ type agentHub struct {
 
 	mu    sync.Mutex
 	conns map[string]*agentConn
+	// ended is the last tracking session this daemon closed, per
+	// workspace: what the agent spooled before it learnt of the stop.
+	ended map[string]window
 }
 
 func newAgentHub(m *manager, d *diaryService, stateDir string, log hclog.Logger) *agentHub {
 	return &agentHub{m: m, diary: d, log: log, dir: filepath.Join(stateDir, "tracking"), resend: time.Second,
-		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}}
+		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}, ended: map[string]window{}}
 }
 
 // run supervises the loops until ctx ends.
