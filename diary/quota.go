@@ -44,3 +44,13 @@ func (s *Store) BlobBytesSince(ws string, t time.Time) (int64, error) {
 	}
 	return n, nil
 }
+
+// HasRecord says whether ws already stored a record or capture of this id
+// (a replay, which the store answers as a duplicate).
+func (s *Store) HasRecord(ctx context.Context, ws, id string) (bool, error) {
+	dup, err := s.seen(ctx, ws, id)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return dup, err
+}
