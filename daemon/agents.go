@@ -54,10 +54,10 @@ type agentHub struct {
 	guard *ingestGuard
 }
 
-func newAgentHub(m *manager, d *diaryService, stateDir string, log hclog.Logger) *agentHub {
+func newAgentHub(m *manager, d *diaryService, stateDir string, minFree uint64, log hclog.Logger) *agentHub {
 	return &agentHub{m: m, diary: d, log: log, dir: filepath.Join(stateDir, "tracking"), resend: time.Second,
 		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}, ended: map[string]window{},
-		guard: newIngestGuard(DefaultDecodeBudget, DefaultMinFree)}
+		guard: newIngestGuard(DefaultDecodeBudget, minFree)}
 }
 
 // run supervises the loops until ctx ends.

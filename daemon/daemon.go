@@ -46,6 +46,10 @@ type Config struct {
 	// workspace's checkpoints to its witnesses (DefaultWitnessInterval
 	// when 0).
 	WitnessInterval time.Duration
+	// DiaryMinFree is the free space the diary's file system keeps: below
+	// it, guests' captures are refused (DefaultMinFree when 0; negative
+	// for no floor).
+	DiaryMinFree int64
 }
 
 // Daemon is a running daemon.
@@ -96,7 +100,7 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 		ui:      &d.ui,
 		m:       m,
 		diary:   ds,
-		agents:  newAgentHub(m, ds, cfg.StateDir, log.Named("agents")),
+		agents:  newAgentHub(m, ds, cfg.StateDir, minFree(cfg.DiaryMinFree), log.Named("agents")),
 		images:  images,
 		events:  newBroker(log.Named("events")),
 		witness: newWitnessQueue(ds, m, cfg.WitnessInterval, log.Named("witness")),
@@ -247,4 +251,15 @@ func ensureDir(path string, mode os.FileMode) error {
 		return os.Chmod(path, perm|mode)
 	}
 	return nil
+}
+
+// minFree is the diary's free-space floor of a configured value.
+func minFree(v int64) uint64 {
+	switch {
+	case v == 0:
+		return DefaultMinFree
+	case v < 0:
+		return 0
+	}
+	return uint64(v)
 }

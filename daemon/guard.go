@@ -94,6 +94,8 @@ type wsGuard struct {
 	diaryLimit int64
 	known      bool // pol and diaryLimit are the profile's
 	delay      time.Duration
+	first      time.Duration
+	most       time.Duration
 	refused    int64
 	last       string
 	day        string
@@ -107,6 +109,9 @@ type ingestGuard struct {
 	budget  *jpegcheck.Budget
 	minFree uint64
 	free    func(dir string) (uint64, error)
+	// firstDelay and mostDelay bound the refusal delay (refusalDelay and
+	// maxRefusalDelay; tests shorten them).
+	firstDelay, mostDelay time.Duration
 
 	mu sync.Mutex
 	ws map[string]*wsGuard
@@ -116,7 +121,8 @@ func newIngestGuard(budget int64, minFree uint64) *ingestGuard {
 	if budget <= 0 {
 		budget = DefaultDecodeBudget
 	}
-	return &ingestGuard{budget: jpegcheck.NewBudget(budget), minFree: minFree, free: freeBytes, ws: map[string]*wsGuard{}}
+	return &ingestGuard{budget: jpegcheck.NewBudget(budget), minFree: minFree, free: freeBytes,
+		firstDelay: refusalDelay, mostDelay: maxRefusalDelay, ws: map[string]*wsGuard{}}
 }
 
 func (g *ingestGuard) of(name string) *wsGuard {
@@ -124,7 +130,7 @@ func (g *ingestGuard) of(name string) *wsGuard {
 	defer g.mu.Unlock()
 	w := g.ws[name]
 	if w == nil {
-		w = &wsGuard{turn: make(chan struct{}, 1), noted: map[string]bool{}}
+		w = &wsGuard{turn: make(chan struct{}, 1), noted: map[string]bool{}, first: g.firstDelay, most: g.mostDelay}
 		g.ws[name] = w
 	}
 	return w
@@ -165,7 +171,7 @@ func (w *wsGuard) refusedOne(reason string) time.Duration {
 	defer w.mu.Unlock()
 	w.refused++
 	w.last = reason
-	w.delay = min(max(2*w.delay, refusalDelay), maxRefusalDelay)
+	w.delay = min(max(2*w.delay, w.first), w.most)
 	return w.delay
 }
 

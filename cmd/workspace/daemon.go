@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 
@@ -12,17 +13,28 @@ import (
 
 	"github.com/workspace-sandbox/workspace/daemon"
 	"github.com/workspace-sandbox/workspace/internal/safetext"
+	"github.com/workspace-sandbox/workspace/profiles"
 )
 
 func newDaemonCmd(a *app) *cobra.Command {
 	cfg := daemon.Config{Version: version}
 	var logLevel string
 	var logJSON bool
+	minFree := "1GiB"
 	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		if a.hostFlag != "" || a.contextFlag != "" {
 			return errors.New("the daemon runs on the host it serves, on its --socket: --host and --context do not apply (to run it on a server, log in there and run `workspace daemon`)")
 		}
 		cfg.Socket = a.socket
+		if minFree == "0" || minFree == "off" {
+			cfg.DiaryMinFree = -1
+		} else {
+			n, err := profiles.ParseSize(minFree)
+			if err != nil || n == 0 {
+				return fmt.Errorf("--diary-min-free: %v (a size like \"1GiB\", or \"off\")", err)
+			}
+			cfg.DiaryMinFree = int64(n)
+		}
 		// Nothing the daemon writes (diary database, records, logs of its
 		// own) is for other users; what must be shared (the socket, the
 		// public keys, folders QEMU passes through) gets its mode
@@ -56,5 +68,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.UITLSKey, "ui-tls-key", "", "TLS key for a web UI beyond loopback")
 	cmd.Flags().StringArrayVar(&cfg.ShareRoots, "share-root", nil, "a folder below which profiles may share host folders (repeatable; default: the home folder of the user asking)")
 	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
+	cmd.Flags().StringVar(&minFree, "diary-min-free", minFree, "free space the diary's file system keeps: below it, guests' captures are refused and a gap says \"host disk nearly full\" (\"off\" for no floor)")
 	return cmd
 }
