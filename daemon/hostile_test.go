@@ -216,8 +216,9 @@ func TestGuestJunkAndSlotQuota(t *testing.T) {
 	}
 }
 
-// Records: a 10,000-record call of spans ending in year 9999 is refused,
-// so are times before the session, records in the host's namespace, and
+// Records: a call of spans ending in year 9999 is refused (2,000: as many as
+// a frame holds; 10,000 do not fit one, which closes the session), so are
+// times before the session, records in the host's namespace, and
 // all while not tracking. A guest gap named like the host's session stop
 // cannot suppress it: the host's stop is logged.
 func TestGuestRecordsBoundedAndHostRecordsSeparate(t *testing.T) {
