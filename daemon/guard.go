@@ -20,7 +20,7 @@ import (
 // times against the tracking session, the JPEG's markers and size, the
 // thumbnail's size, the free space of the host, the workspace's daily
 // budget and its captures per slot), then decoded in full, one at a time
-// per workspace and inside a daemon-wide memory budget. A refusal is
+// per workspace and inside a daemon-wide memory budget (64 MiB). A refusal is
 // answered with its reason and channel.CodeRefused, logged with the
 // workspace, counted in the agent's status, noted once per slot in the
 // diary as a gap, and answered later each time (a doubling delay), so a
@@ -32,8 +32,11 @@ const (
 	MaxCaptureBytes = 16 << 20
 	// maxThumbBytes bounds its thumbnail.
 	maxThumbBytes = 1 << 20
-	// DefaultDecodeBudget is the memory all captures' decodes share.
-	DefaultDecodeBudget = 128 << 20
+	// DefaultDecodeBudget is the memory all captures' decodes share: a
+	// 4096×4096 (or 8192×2048) baseline JPEG at most. With the garbage
+	// the collector lets grow to as much again, decoding stays well under
+	// 256 MiB of heap however many guests send at once.
+	DefaultDecodeBudget = 64 << 20
 	// DefaultMinFree is the free space the host's diary file system keeps:
 	// below it, captures are refused.
 	DefaultMinFree = 1 << 30
