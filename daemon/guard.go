@@ -44,8 +44,8 @@ const (
 	// one video device with one head.
 	guestDisplays = 1
 	// refusalDelay is the first delay of an answer to a refused request;
-	// it doubles with every refusal up to maxRefusalDelay, and starts over
-	// after anything is stored.
+	// it doubles with every refusal up to maxRefusalDelay, and halves
+	// whenever something new is stored.
 	refusalDelay    = 200 * time.Millisecond
 	maxRefusalDelay = 10 * time.Second
 )
@@ -160,12 +160,15 @@ func (w *wsGuard) setProfile(p *profiles.Profile) {
 	w.known = true
 }
 
-// stored notes bytes stored and ends the refusal delay.
+// stored notes bytes stored and halves the refusal delay: a guest that
+// mixes what is refused with what is stored stays slowed down.
 func (w *wsGuard) stored(n int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dayBytes += n
-	w.delay = 0
+	if w.delay /= 2; w.delay < w.first {
+		w.delay = 0
+	}
 }
 
 // refused counts a refusal and returns how long to wait before answering.

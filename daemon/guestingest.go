@@ -138,7 +138,7 @@ func (h *agentHub) ingestRecords(ctx context.Context, name string, req *channel.
 		return tracking.Ack{}, err
 	}
 	ack, err := h.diary.ingestRecords(ctx, name, rs.Records)
-	if err == nil {
+	if err == nil && len(ack.Stored) > 0 {
 		g.stored(size)
 	}
 	return ack, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/internal/hostileagent"
 	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
@@ -340,5 +341,57 @@ func TestGuestDiaryLimitAndDiskFloor(t *testing.T) {
 	}
 	if limit != 1 || disk != 1 || v.Totals.Shots != 1 {
 		t.Fatalf("%d diary-limit gaps, %d disk gaps, %d shots; want 1, 1, 1", limit, disk, v.Totals.Shots)
+	}
+}
+
+// The hostile agent of the end-to-end test, against the daemon in process
+// for 5 seconds: everything it sends is refused but what the rules allow
+// (at most the slot's quota of captures), the daemon keeps answering, and
+// the workspace's diary says what was refused.
+func TestHostileAgentFlood(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hv, c, d, logs := agentDaemon(t)
+	d.server.agents.guard.firstDelay, d.server.agents.guard.mostDelay = time.Millisecond, 50*time.Millisecond
+	g := agentWorkspace(t, hv, c, "evil")
+	if _, err := c.Track(ctx, "evil", api.TrackRequest{On: true}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := g.ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var out syncBuffer
+	fl := &hostileagent.Flood{Workers: 8, For: 5 * time.Second, Log: &out}
+	fctx, fcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fl.Run(fctx, conn) }()
+	waitUntil(t, "the flood's end", func() bool { return strings.Contains(out.String(), "WORKSPACE-HOSTILE-DONE") })
+	fcancel()
+	<-done
+	n := fl.Counts()
+	t.Logf("hostile agent: %s", n)
+	if n.Refused.Load() == 0 || n.Stored.Load() > 3+int64(n.Sent.Load()/9+1) {
+		t.Fatalf("hostile agent: %s", n)
+	}
+	v, err := c.Diary(ctx, "evil", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps := 0
+	for _, day := range v.Days {
+		for _, sl := range day.Slots {
+			if len(sl.Shots) > 3 {
+				t.Errorf("slot %s holds %d shots", sl.Start, len(sl.Shots))
+			}
+			gaps += len(sl.Gaps)
+		}
+	}
+	if gaps == 0 {
+		t.Fatal("no gap says what was refused")
+	}
+	if !hasLogLine(logs.String(), "workspace=evil", "refused what the guest sent") || strings.Contains(logs.String(), "\x1b[31m") {
+		t.Fatalf("log:\n%s", logs.String())
 	}
 }
