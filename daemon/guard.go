@@ -283,3 +283,13 @@ func slotLimit(pol tracking.Policy) int { return pol.ScreenshotsPerSlot*guestDis
 func gapID(kind string, slot time.Time) string {
 	return tracking.HostID("refused-"+kind, strconv.FormatInt(slot.Unix(), 10))
 }
+
+// recordLimits are how many records of the agent's a slot takes: an
+// activity record a minute (and the minutes a slot's edges share), and
+// idle and gap spans: a gap a minute (the agent's "no input counts") and
+// a few more (idle periods, failed shots; the host's refusal gaps count
+// too).
+func recordLimits(pol tracking.Policy) (activity, spans int) {
+	minutes := pol.SlotSeconds / 60
+	return minutes + 2, minutes + 16
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/diary"
 	"github.com/workspace-sandbox/workspace/internal/safetext"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
@@ -133,6 +134,9 @@ func (h *agentHub) ingestRecords(ctx context.Context, name string, req *channel.
 	size := int64(len(req.Body))
 	st, done := h.diary.use()
 	err = g.overBudget(now, size, func(since time.Time) (int64, error) { return st.BlobBytesSince(name, since) })
+	if err == nil {
+		err = h.checkRecordQuota(ctx, st, name, g, rs.Records)
+	}
 	done()
 	if err != nil {
 		return tracking.Ack{}, err
@@ -192,4 +196,49 @@ func (h *agentHub) noteRefusal(ctx context.Context, name string, g *wsGuard, rf 
 	if _, err := h.diary.ingestRecords(ctx, name, []tracking.Record{rec}); err != nil {
 		h.log.Warn("could not note a refusal in the diary", "workspace", name, "error", err)
 	}
+}
+
+// checkRecordQuota refuses records past a slot's share (recordLimits):
+// what is stored already of that slot and kind, and the new records of
+// the batch (replays of stored ones aside).
+func (h *agentHub) checkRecordQuota(ctx context.Context, st *diary.Store, name string, g *wsGuard, recs []tracking.Record) error {
+	g.mu.Lock()
+	pol := g.pol
+	g.mu.Unlock()
+	slotLen := time.Duration(pol.SlotSeconds) * time.Second
+	actLimit, spanLimit := recordLimits(pol)
+	type key struct {
+		slot     int64
+		activity bool
+	}
+	fresh := map[key]int{}
+	for _, r := range recs {
+		if dup, err := st.HasRecord(ctx, name, r.ID); err != nil || dup {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		at := r.Start
+		if r.Type == tracking.RecordActivity {
+			at = r.Minute
+		}
+		fresh[key{tracking.SlotOf(at, slotLen).Unix(), r.Type == tracking.RecordActivity}]++
+	}
+	for k, n := range fresh {
+		from := time.Unix(k.slot, 0)
+		types, limit, what := []string{diary.TypeIdle, diary.TypeGap}, spanLimit, "idle and gap records"
+		if k.activity {
+			types, limit, what = []string{diary.TypeActivity}, actLimit, "activity records"
+		}
+		have, err := st.EntriesIn(ctx, name, from, from.Add(slotLen), types...)
+		if err != nil {
+			return err
+		}
+		if have+n > limit {
+			return refuse(refuseSlot, "%d more %s for the slot at %s, which holds %d; a slot takes at most %d",
+				n, what, from.UTC().Format(time.RFC3339), have, limit)
+		}
+	}
+	return nil
 }

@@ -395,3 +395,33 @@ func TestHostileAgentFlood(t *testing.T) {
 		t.Fatalf("log:\n%s", logs.String())
 	}
 }
+
+// Records inside the session but past a slot's share are refused: a guest
+// cannot make a view read thousands of spans in one slot.
+func TestGuestRecordsPerSlotQuota(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, g, _, _ := hostileWorkspace(t)
+	now := time.Now()
+	send := func(recs ...tracking.Record) error {
+		m, err := channel.NewMessage(channel.TypeRecords, channel.Records{Records: recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.send(ctx, m)
+	}
+	// The profile's 5-minute slots take 5+16 spans.
+	var spans []tracking.Record
+	for i := range 40 {
+		spans = append(spans, tracking.Record{ID: fmt.Sprintf("g%d", i), Type: tracking.RecordGap, Start: now, End: now.Add(time.Second), Reason: "x"})
+	}
+	if err := send(spans...); !errors.Is(err, channel.ErrRefused) || !strings.Contains(err.Error(), "a slot takes at most 21") {
+		t.Fatalf("40 gaps in a slot: %v", err)
+	}
+	if err := send(spans[:5]...); err != nil {
+		t.Fatalf("5 gaps: %v", err)
+	}
+	if err := send(spans[:5]...); err != nil {
+		t.Fatalf("their replay: %v", err)
+	}
+}

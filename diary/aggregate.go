@@ -190,6 +190,7 @@ type slotAcc struct {
 	deleted bool // a deleted shot no retake stands in for
 	live    bool // a shot that is not deleted
 	active  bool // some activity
+	gaps    map[string]bool
 }
 
 // slotGrid holds the slots of a view's range that have anything in them.
@@ -296,7 +297,12 @@ func (g *slotGrid) placeGaps(gaps []SpanBody) {
 			if g.stop() {
 				return
 			}
-			if s := g.get(t); s != nil {
+			if s := g.get(t); s != nil && !s.gaps[sp.Reason] {
+				// Each reason once a slot: many gaps of one reason say no more.
+				if s.gaps == nil {
+					s.gaps = map[string]bool{}
+				}
+				s.gaps[sp.Reason] = true
 				s.slot.Gaps = append(s.slot.Gaps, sp.Reason)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -53,4 +54,19 @@ func (s *Store) HasRecord(ctx context.Context, ws, id string) (bool, error) {
 		return false, nil
 	}
 	return dup, err
+}
+
+// EntriesIn counts the log entries of ws of the given types whose time
+// lies in [from, to).
+func (s *Store) EntriesIn(ctx context.Context, ws string, from, to time.Time, types ...string) (int, error) {
+	var n int
+	q := `SELECT COUNT(*) FROM log WHERE ws=? AND time >= ? AND time < ? AND type IN (?` + strings.Repeat(",?", max(len(types)-1, 0)) + `)`
+	args := []any{ws, from.UnixMilli(), to.UnixMilli()}
+	for _, t := range types {
+		args = append(args, t)
+	}
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count entries of %q: %w", ws, err)
+	}
+	return n, nil
 }
