@@ -96,6 +96,12 @@ type AgentInfo struct {
 	// Error says why the daemon does not talk to the agent, when it
 	// refused it (an unsupported protocol version).
 	Error string `json:"error,omitempty"`
+	// Refused counts the captures and records of the guest the daemon
+	// refused since it started (over a quota, outside the tracking
+	// session, an image it would not decode); LastRefusal says why the
+	// last one was.
+	Refused     int64  `json:"refused,omitempty"`
+	LastRefusal string `json:"last_refusal,omitempty"`
 }
 
 // TrackRequest turns tracking on (with a memo) or off.

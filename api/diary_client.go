@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"time"
@@ -27,48 +26,6 @@ func (c *Client) Init(ctx context.Context, req InitRequest) (DiaryStatus, error)
 // Unlock unlocks a passphrase-protected identity.
 func (c *Client) Unlock(ctx context.Context, passphrase string) (DiaryStatus, error) {
 	return doJSON[DiaryStatus](ctx, c, http.MethodPost, "/diary/unlock", UnlockRequest{Passphrase: passphrase})
-}
-
-// AddCapture sends one screenshot to the ingestion API; it returns once the
-// daemon has stored it durably (or found it stored already).
-func (c *Client) AddCapture(ctx context.Context, workspace string, meta tracking.Capture, original, thumbnail []byte) (tracking.Ack, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		return tracking.Ack{}, err
-	}
-	for _, p := range []struct {
-		name string
-		data []byte
-	}{{"meta", mb}, {"original", original}, {"thumbnail", thumbnail}} {
-		if p.data == nil {
-			continue
-		}
-		w, err := mw.CreateFormFile(p.name, p.name)
-		if err != nil {
-			return tracking.Ack{}, err
-		}
-		if _, err := w.Write(p.data); err != nil {
-			return tracking.Ack{}, err
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return tracking.Ack{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/workspaces/"+url.PathEscape(workspace)+"/captures", nil), &body)
-	if err != nil {
-		return tracking.Ack{}, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var out tracking.Ack
-	err = c.send(req, &out)
-	return out, err
-}
-
-// AddRecords sends activity, idle, session and gap records.
-func (c *Client) AddRecords(ctx context.Context, workspace string, recs []tracking.Record) (tracking.Ack, error) {
-	return doJSON[tracking.Ack](ctx, c, http.MethodPost, "/workspaces/"+url.PathEscape(workspace)+"/records", recs)
 }
 
 // Diary returns a workspace's diary for [from, to), days in time zone tz

@@ -23,7 +23,11 @@ const (
 	// MaxHeader bounds a request's or answer's JSON header.
 	MaxHeader = 256 << 10
 	// MaxBlob bounds one binary part (a screenshot).
-	MaxBlob = 32 << 20
+	MaxBlob = 16 << 20
+	// MaxBlobTotal bounds the binary parts of one message together (a
+	// screenshot and its thumbnail): with MaxStreams requests read at a
+	// time, a session holds at most MaxStreams × MaxBlobTotal of them.
+	MaxBlobTotal = MaxBlob + 4<<20
 	// MaxBlobs bounds the number of binary parts of one message.
 	MaxBlobs = 4
 )
@@ -84,8 +88,8 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 type Message struct {
 	V    int    `json:"v"`
 	Type string `json:"type,omitempty"`
-	// Error is an error answer's message, Code its class (CodeInvalid or
-	// CodeUnavailable).
+	// Error is an error answer's message, Code its class (CodeInvalid,
+	// CodeRefused or CodeUnavailable).
 	Error string          `json:"error,omitempty"`
 	Code  string          `json:"code,omitempty"`
 	Body  json.RawMessage `json:"body,omitempty"`
@@ -199,10 +203,15 @@ func parseHeader(hdr []byte) (*Message, error) {
 	if len(m.Blobs) > MaxBlobs {
 		return nil, fmt.Errorf("%w: %d blobs (limit %d)", ErrTooLarge, len(m.Blobs), MaxBlobs)
 	}
+	total := 0
 	for _, n := range m.Blobs {
 		if n < 0 || n > MaxBlob {
 			return nil, fmt.Errorf("%w: blob of %d bytes", ErrTooLarge, n)
 		}
+		total += n
+	}
+	if total > MaxBlobTotal {
+		return nil, fmt.Errorf("%w: blobs of %d bytes together (limit %d)", ErrTooLarge, total, MaxBlobTotal)
 	}
 	return &m, nil
 }

@@ -141,7 +141,7 @@ func TestServeHugeAnnouncedFramesHoldLittleMemory(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	hdr := []byte(`{"v":2,"type":"capture","blobs":[33554432,33554432,33554432,33554432]}`)
+	hdr := []byte(fmt.Sprintf(`{"v":2,"type":"capture","blobs":[%d,%d]}`, MaxBlob, MaxBlobTotal-MaxBlob))
 	var streams []*yamux.Stream
 	for i := 0; i < 16; i++ {
 		st, err := gs.OpenStream()

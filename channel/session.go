@@ -59,12 +59,30 @@ const (
 	CodeInvalid = "invalid"
 	// CodeUnavailable: not now (the sender tries again later).
 	CodeUnavailable = "unavailable"
+	// CodeRefused: the host will not take it (over a quota, outside the
+	// tracking session, an image it will not decode): the sender drops it,
+	// as an invalid one, and waits longer before sending more (it doubles
+	// its wait after every refusal). An older agent reads an unknown code
+	// as CodeUnavailable and retries, which the host slows down too.
+	CodeRefused = "refused"
 )
 
 // ErrInvalid classes a handler's error as CodeInvalid (wrap it with %w);
 // every other error answers CodeUnavailable. An ErrRemote of CodeInvalid
 // is ErrInvalid to errors.Is.
 var ErrInvalid = errors.New("invalid request")
+
+// ErrRefused classes a handler's error as CodeRefused; an ErrRemote of
+// CodeRefused is both ErrRefused and ErrInvalid to errors.Is (the sender
+// drops the request either way).
+var ErrRefused = errors.New("refused")
+
+// Refused classes err as CodeRefused, its message unchanged.
+func Refused(err error) error { return refusedError{err} }
+
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() []error { return []error{ErrRefused, ErrInvalid, e.error} }
 
 // Invalid classes err as CodeInvalid, its message unchanged.
 func Invalid(err error) error { return invalidError{err} }
@@ -82,12 +100,23 @@ type ErrRemote struct {
 func (e *ErrRemote) Error() string { return e.Msg }
 
 // Is reports whether target is the class of e's code.
-func (e *ErrRemote) Is(target error) bool { return target == ErrInvalid && e.Code == CodeInvalid }
+func (e *ErrRemote) Is(target error) bool {
+	switch target {
+	case ErrInvalid:
+		return e.Code == CodeInvalid || e.Code == CodeRefused
+	case ErrRefused:
+		return e.Code == CodeRefused
+	}
+	return false
+}
 
 // errorAnswer is the answer to a request whose handler failed with err.
 func errorAnswer(err error) *Message {
 	code := CodeUnavailable
-	if errors.Is(err, ErrInvalid) {
+	switch {
+	case errors.Is(err, ErrRefused):
+		code = CodeRefused
+	case errors.Is(err, ErrInvalid):
 		code = CodeInvalid
 	}
 	return &Message{V: Version, Type: "error", Error: err.Error(), Code: code}

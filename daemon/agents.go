@@ -48,11 +48,16 @@ type agentHub struct {
 
 	mu    sync.Mutex
 	conns map[string]*agentConn
+	// ended is the last tracking session this daemon closed, per
+	// workspace: what the agent spooled before it learnt of the stop.
+	ended map[string]window
+	guard *ingestGuard
 }
 
-func newAgentHub(m *manager, d *diaryService, stateDir string, log hclog.Logger) *agentHub {
+func newAgentHub(m *manager, d *diaryService, stateDir string, minFree uint64, log hclog.Logger) *agentHub {
 	return &agentHub{m: m, diary: d, log: log, dir: filepath.Join(stateDir, "tracking"), resend: time.Second,
-		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}}
+		versionRetry: 30 * time.Second, conns: map[string]*agentConn{}, ended: map[string]window{},
+		guard: newIngestGuard(DefaultDecodeBudget, minFree)}
 }
 
 // run supervises the loops until ctx ends.
@@ -113,6 +118,7 @@ func (h *agentHub) info(name string) *api.AgentInfo {
 	if !c.connected {
 		ai.Error = c.refused
 	}
+	ai.Refused, ai.LastRefusal = h.guard.of(name).counts()
 	return ai
 }
 
@@ -283,6 +289,7 @@ func (h *agentHub) push(ctx context.Context, name string, sess *yamux.Session) e
 	if err != nil {
 		return err
 	}
+	h.guard.of(name).setProfile(w.Settings)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var errs []error
@@ -309,9 +316,10 @@ func call(ctx context.Context, sess *yamux.Session, typ string, body any) (*chan
 	return channel.Call(ctx, sess, m)
 }
 
-// handle stores what the agent sends. The workspace is the one this
-// channel belongs to, never a field of the message. An error the agent
-// must not retry (what it sent can never be stored) is channel.Invalid.
+// handle stores what the agent sends (guestingest.go). The workspace is
+// the one this channel belongs to, never a field of the message. An error
+// the agent must not retry is channel.Invalid; what the guard refuses is
+// channel.Refused, answered after the workspace's refusal delay.
 func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message) (*channel.Message, error) {
 	var (
 		ack tracking.Ack
@@ -319,24 +327,14 @@ func (h *agentHub) handle(ctx context.Context, name string, req *channel.Message
 	)
 	switch req.Type {
 	case channel.TypeCapture:
-		var c tracking.Capture
-		if err := req.Decode(&c); err != nil {
-			return nil, channel.Invalid(err)
-		}
-		ack, err = h.diary.ingestCapture(ctx, name, c, req.Blob(0), req.Blob(1))
+		ack, err = h.ingestCapture(ctx, name, req)
 	case channel.TypeRecords:
-		var rs channel.Records
-		if err := req.Decode(&rs); err != nil {
-			return nil, channel.Invalid(err)
-		}
-		for _, r := range rs.Records {
-			if r.Type != tracking.RecordActivity && r.Type != tracking.RecordIdle && r.Type != tracking.RecordGap {
-				return nil, channel.Invalid(fmt.Errorf("record type %q is not the agent's to send", r.Type))
-			}
-		}
-		ack, err = h.diary.ingestRecords(ctx, name, rs.Records)
+		ack, err = h.ingestRecords(ctx, name, req)
 	default:
 		return nil, channel.Invalid(fmt.Errorf("unknown request %q", req.Type))
+	}
+	if rf := (*refusal)(nil); errors.As(err, &rf) {
+		return nil, h.refused(ctx, name, rf)
 	}
 	if errors.Is(err, diary.ErrInvalid) || errors.Is(err, diary.ErrConflict) {
 		return nil, channel.Invalid(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"net"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/internal/thumbnail"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -46,6 +48,20 @@ func newFakeGuest(t *testing.T, sock string) *fakeGuest {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return &fakeGuest{t: t, ln: ln, picture: testJPEG(t, 7)}
+}
+
+// testThumb is the thumbnail an agent sends with a JPEG.
+func testThumb(t testing.TB, orig []byte) []byte {
+	t.Helper()
+	img, err := jpeg.Decode(bytes.NewReader(orig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := thumbnail.Make(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
 }
 
 // connect accepts the daemon's connection and runs the agent's handshake
@@ -96,7 +112,7 @@ func (g *fakeGuest) connect(ctx context.Context) (net.Conn, error) {
 			// deliver it as any capture.
 			id := sh.RetakeOf + "-retake"
 			m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: id, Session: g.trk.Session, Taken: time.Now(),
-				Display: sh.Display, Width: 160, Height: 100, RetakeOf: sh.RetakeOf}, g.picture, nil)
+				Display: sh.Display, Width: 160, Height: 100, RetakeOf: sh.RetakeOf}, g.picture, testThumb(g.t, g.picture))
 			go channel.Call(ctx, sess, m)
 			return channel.NewMessage(channel.TypeShoot, channel.Shot{IDs: []string{id}})
 		}
@@ -183,7 +199,7 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 	// A capture over the channel lands in that workspace's diary.
 	img := testJPEG(t, 9)
 	capture := func(g *fakeGuest, id string) error {
-		m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: id, Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, img, nil)
+		m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: id, Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, img, testThumb(t, img))
 		return g.send(ctx, m)
 	}
 	if err := capture(good, "cap-1"); err != nil {
@@ -232,11 +248,15 @@ func TestAgentChannelIngestsAndIsolatesBadSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A shot blurred inside the guest is recorded as such in the diary.
-	bm, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-blur", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100, Blurred: true}, img, nil)
+	bm, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-blur", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100, Blurred: true}, img, testThumb(t, img))
 	if err := good.send(ctx, bm); err != nil {
 		t.Fatal(err)
 	}
-	// A capture is stored in the workspace of its channel, whatever it says.
+	// A capture is stored in the workspace of its channel, whatever it
+	// says (its session is good's), once that workspace tracks.
+	if _, err := c.Track(ctx, "bad", api.TrackRequest{On: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := capture(bad, "cap-3"); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +439,7 @@ func TestRetakeThroughTheAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "tracking pushed", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.trk.On })
-	m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-1", Session: ts.Session, Taken: time.Now(), Display: 0, Width: 160, Height: 100}, testJPEG(t, 3), nil)
+	m, _ := channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-1", Session: ts.Session, Taken: time.Now(), Display: 0, Width: 160, Height: 100}, testJPEG(t, 3), testThumb(t, testJPEG(t, 3)))
 	if err := g.send(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +468,7 @@ func TestRetakeThroughTheAgent(t *testing.T) {
 	if _, err := c.Track(ctx, "acme", api.TrackRequest{On: false}); err != nil {
 		t.Fatal(err)
 	}
-	m, _ = channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-2", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, testJPEG(t, 4), nil)
+	m, _ = channel.NewMessage(channel.TypeCapture, tracking.Capture{ID: "cap-2", Session: ts.Session, Taken: time.Now(), Width: 160, Height: 100}, testJPEG(t, 4), testThumb(t, testJPEG(t, 4)))
 	if err := g.send(ctx, m); err != nil {
 		t.Fatal(err)
 	}

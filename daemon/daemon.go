@@ -54,6 +54,10 @@ type Config struct {
 	// is left to the host's shutdown.
 	SuspendOnStop  bool
 	SuspendTimeout time.Duration
+	// DiaryMinFree is the free space the diary's file system keeps: below
+	// it, guests' captures are refused (DefaultMinFree when 0; negative
+	// for no floor).
+	DiaryMinFree int64
 }
 
 // DefaultSuspendTimeout bounds the suspends of a stop with SuspendOnStop;
@@ -106,7 +110,7 @@ func New(cfg Config, hv Hypervisor) (*Daemon, error) {
 	d.cfg = cfg
 	prov := newProvisioner(m, cfg.StateDir, log.Named("provision"))
 	m.checkProvision = prov.checkPackages
-	agents := newAgentHub(m, ds, cfg.StateDir, log.Named("agents"))
+	agents := newAgentHub(m, ds, cfg.StateDir, minFree(cfg.DiaryMinFree), log.Named("agents"))
 	m.resumed = func(ctx context.Context, name string, since time.Time) {
 		agents.suspendedGap(ctx, name, since, time.Now())
 	}
@@ -269,4 +273,15 @@ func listen(path string, log hclog.Logger) (net.Listener, error) {
 		}
 	}
 	return ln, nil
+}
+
+// minFree is the diary's free-space floor of a configured value.
+func minFree(v int64) uint64 {
+	switch {
+	case v == 0:
+		return DefaultMinFree
+	case v < 0:
+		return 0
+	}
+	return uint64(v)
 }

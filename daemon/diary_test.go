@@ -65,7 +65,7 @@ func TestDiaryAPI(t *testing.T) {
 	c, d := diaryDaemon(t, client)
 	start := time.Now().Add(-2 * time.Hour).Truncate(10 * time.Minute)
 	capture := func(id string, at time.Time, seed uint8) (tracking.Ack, error) {
-		return c.AddCapture(ctx, "acme", tracking.Capture{ID: id, Taken: at, Session: "s1"}, testJPEG(t, seed), nil)
+		return addCapture(ctx, d, "acme", tracking.Capture{ID: id, Taken: at, Session: "s1"}, testJPEG(t, seed), nil)
 	}
 
 	// Before `workspace init` nothing can be recorded, and the error says why.
@@ -98,16 +98,16 @@ func TestDiaryAPI(t *testing.T) {
 	for m := 0; m < 20; m++ {
 		recs = append(recs, tracking.Record{ID: "a" + string(rune('a'+m)), Type: tracking.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 10, Active: 30}})
 	}
-	if ack, err := c.AddRecords(ctx, "acme", recs); err != nil || len(ack.Stored) != 20 {
+	if ack, err := addRecords(ctx, d, "acme", recs); err != nil || len(ack.Stored) != 20 {
 		t.Fatalf("records: %+v %v", ack, err)
 	}
 	if _, err := capture("c3", start.Add(25*time.Minute), 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddCapture(ctx, "nosuch", tracking.Capture{ID: "c9", Taken: start}, testJPEG(t, 1), nil); !errors.Is(err, api.ErrNotFound) {
+	if _, err := addCapture(ctx, d, "nosuch", tracking.Capture{ID: "c9", Taken: start}, testJPEG(t, 1), nil); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("capture for unknown workspace: %v", err)
 	}
-	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c9", Taken: start}, []byte("not a picture"), nil); !errors.Is(err, api.ErrInvalid) {
+	if _, err := addCapture(ctx, d, "acme", tracking.Capture{ID: "c9", Taken: start}, []byte("not a picture"), nil); !errors.Is(err, api.ErrInvalid) {
 		t.Fatalf("capture of garbage: %v", err)
 	}
 
@@ -230,7 +230,7 @@ func TestDiaryLockedUntilUnlock(t *testing.T) {
 	if err != nil || !st.Locked || !st.Protected {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	_, err = c2.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil)
+	_, err = addCapture(ctx, d2, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil)
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "workspace unlock") {
 		t.Fatalf("capture while locked: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestDiaryLockedUntilUnlock(t *testing.T) {
 	if st, err := c2.Unlock(ctx, "s3cret"); err != nil || st.Locked {
 		t.Fatalf("unlock: %+v %v", st, err)
 	}
-	if _, err := c2.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil); err != nil {
+	if _, err := addCapture(ctx, d2, "acme", tracking.Capture{ID: "c1", Taken: time.Now()}, testJPEG(t, 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(filepath.Join(cfg.StateDir, "keys", "identity.age"))

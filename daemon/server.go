@@ -67,9 +67,6 @@ func (s *server) routes() http.Handler {
 		// witness_queue.go
 		{"GET /workspaces/{name}/witness", s.handleWitnessState},
 		{"POST /shots/{id}/retake", s.handleRetake},
-		// ingest.go
-		{"POST /workspaces/{name}/captures", s.handleCapture},
-		{"POST /workspaces/{name}/records", s.handleRecords},
 		// diary_api.go
 		{"GET /diary", s.handleDiaryStatus},
 		{"POST /diary/init", withBody(s.handleDiaryInit)},
@@ -92,6 +89,10 @@ func (s *server) routes() http.Handler {
 	} {
 		method, path, _ := strings.Cut(e.route, " ")
 		mux.HandleFunc(method+" "+p+path, s.answer(e.fn))
+	}
+	for route, fn := range s.testRoutes() { // ingest_testing.go: none but in a test build
+		method, path, _ := strings.Cut(route, " ")
+		mux.HandleFunc(method+" "+p+path, s.answer(fn))
 	}
 	mux.HandleFunc("GET "+p+"/events", s.handleEvents)                     // events.go
 	mux.HandleFunc("GET "+p+"/workspaces/{name}/display", s.handleDisplay) // display.go

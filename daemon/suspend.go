@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -121,7 +122,10 @@ func (h *agentHub) suspendedGap(ctx context.Context, name string, from, to time.
 	}
 	st, done := h.diary.use()
 	defer done()
-	rec := tracking.Record{ID: tracking.NewID(from), Type: tracking.RecordGap, Session: ts.Session, Start: from, End: to, Reason: GapSuspended}
+	// A host id (guests cannot pre-empt it), one per suspend: a repeat is a
+	// duplicate, not a second gap.
+	id := tracking.HostID("suspended", ts.Session+"-"+strconv.FormatInt(from.UnixMilli(), 10))
+	rec := tracking.Record{ID: id, Type: tracking.RecordGap, Session: ts.Session, Start: from, End: to, Reason: GapSuspended}
 	if _, err := st.AddRecords(ctx, name, []tracking.Record{rec}); err != nil {
 		h.log.Error("the suspended time is not in the diary", "workspace", name, "from", from, "to", to, "error", err)
 		return

@@ -77,7 +77,7 @@ func (h *agentHub) track(ctx context.Context, name string, req api.TrackRequest)
 			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, err)
 		}
 		next := tracking.State{On: true, Session: tracking.NewID(now), Memo: req.Memo, Since: now}
-		if _, err := st.AddRecords(ctx, name, []tracking.Record{{ID: "start-" + next.Session, Type: tracking.RecordSessionStart, Session: next.Session, Time: now, Memo: req.Memo}}); err != nil {
+		if _, err := st.AddRecords(ctx, name, []tracking.Record{{ID: tracking.HostID("start", next.Session), Type: tracking.RecordSessionStart, Session: next.Session, Time: now, Memo: req.Memo}}); err != nil {
 			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, err)
 		}
 		cur = next
@@ -85,9 +85,12 @@ func (h *agentHub) track(ctx context.Context, name string, req api.TrackRequest)
 		if !cur.On {
 			return api.TrackStatus{}, fmt.Errorf("%w: workspace %q is not tracking", api.ErrConflict, name)
 		}
-		if _, err := st.AddRecords(ctx, name, []tracking.Record{{ID: "stop-" + cur.Session, Type: tracking.RecordSessionStop, Session: cur.Session, Time: now}}); err != nil {
+		if _, err := st.AddRecords(ctx, name, []tracking.Record{{ID: tracking.HostID("stop", cur.Session), Type: tracking.RecordSessionStop, Session: cur.Session, Time: now}}); err != nil {
 			return api.TrackStatus{}, fmt.Errorf("track %q: %w", name, err)
 		}
+		h.mu.Lock()
+		h.ended[name] = window{from: cur.Since.Add(-clockSkew), to: now.Add(clockSkew), session: cur.Session}
+		h.mu.Unlock()
 		cur = tracking.State{}
 	}
 	if err := h.setTrackState(name, cur); err != nil {

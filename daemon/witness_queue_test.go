@@ -123,7 +123,7 @@ witness "client" {
 	n := 0
 	capture := func() {
 		n++
-		if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "shot-" + string(rune('a'+n)), Taken: time.Now(), Session: "s1"}, testJPEG(t, uint8(n)), nil); err != nil {
+		if _, err := addCapture(ctx, d, "acme", tracking.Capture{ID: "shot-" + string(rune('a'+n)), Taken: time.Now(), Session: "s1"}, testJPEG(t, uint8(n)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +203,7 @@ witness "client" {
 	if _, err := c.Create(ctx, api.CreateRequest{Name: "other", ProfilePath: "/p.hcl", Profile: p}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddCapture(ctx, "other", tracking.Capture{ID: "other-1", Taken: time.Now(), Session: "s1"}, testJPEG(t, 9), nil); err != nil {
+	if _, err := addCapture(ctx, d, "other", tracking.Capture{ID: "other-1", Taken: time.Now(), Session: "s1"}, testJPEG(t, 9), nil); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -229,7 +229,7 @@ witness "client" {
 func TestWitnessQueueBatchesAndFlushes(t *testing.T) {
 	ctx := context.Background()
 	w := startLiveWitness(t)
-	c, _ := startDaemonWith(t, newFakeHV(), func(cfg *Config) { cfg.WitnessInterval = time.Hour })
+	c, d := startDaemonWith(t, newFakeHV(), func(cfg *Config) { cfg.WitnessInterval = time.Hour })
 	if _, err := importBytes(t, c, "test", qcow2Bytes(1<<30, false, 4096)); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ witness "client" {
 		t.Fatal(err)
 	}
 	waitCosigned("the first entry")
-	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c1", Taken: time.Now(), Session: "s1"}, testJPEG(t, 1), nil); err != nil {
+	if _, err := addCapture(ctx, d, "acme", tracking.Capture{ID: "c1", Taken: time.Now(), Session: "s1"}, testJPEG(t, 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
@@ -291,7 +291,7 @@ witness "client" {
 		t.Fatal(err)
 	}
 	waitCosigned("after track stop")
-	if _, err := c.AddCapture(ctx, "acme", tracking.Capture{ID: "c2", Taken: time.Now(), Session: "s1"}, testJPEG(t, 2), nil); err != nil {
+	if _, err := addCapture(ctx, d, "acme", tracking.Capture{ID: "c2", Taken: time.Now(), Session: "s1"}, testJPEG(t, 2), nil); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer

@@ -1,6 +1,7 @@
 package diary
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -26,22 +27,33 @@ type ViewParams struct {
 // it. Each rule is a function of its own below (see billing.go), which
 // Aggregate composes: read the entries' facts, place them in their slots,
 // mark each slot, and add the slots and manual time up by day.
-func Aggregate(entries []Entry, p ViewParams) (tracking.DiaryView, error) {
+//
+// Its cost is bounded by the entries and the slots of the asked range,
+// whatever times the entries hold: every span is clipped to the range
+// before its slots are stepped through, and ctx is checked as it goes. A
+// range outside years 1970–9999 is refused.
+func Aggregate(ctx context.Context, entries []Entry, p ViewParams) (tracking.DiaryView, error) {
 	if p.SlotSeconds <= 0 {
 		p.SlotSeconds = int(DefaultSlot / time.Second)
 	}
 	if p.Loc == nil {
 		p.Loc = time.Local
 	}
+	if err := checkRange(p.From, p.To); err != nil {
+		return tracking.DiaryView{}, err
+	}
 	f, err := readFacts(entries)
 	if err != nil {
 		return tracking.DiaryView{}, err
 	}
-	g := newSlotGrid(p)
+	g := newSlotGrid(ctx, p)
 	g.placeShots(f)
 	g.placeActivity(f.activity)
 	g.placeIdle(f.idle)
 	g.placeGaps(f.gaps)
+	if err := ctx.Err(); err != nil {
+		return tracking.DiaryView{}, fmt.Errorf("diary view: %w", err)
+	}
 	view := tracking.DiaryView{Workspace: p.Workspace, Client: p.Client, From: p.From, To: p.To, SlotSeconds: p.SlotSeconds}
 	for _, m := range f.manual {
 		if m.End > g.from && m.Start < g.to {
@@ -50,6 +62,24 @@ func Aggregate(entries []Entry, p ViewParams) (tracking.DiaryView, error) {
 	}
 	view.Days, view.Totals = g.days(f.sessions, view.Manual)
 	return view, nil
+}
+
+// Bounds of a range: no view or export reaches outside years 1970–9999.
+var (
+	minRangeTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxRangeTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// checkRange refuses a range that ends before it starts or reaches outside
+// years 1970–9999.
+func checkRange(from, to time.Time) error {
+	if !to.After(from) {
+		return fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	}
+	if from.Before(minRangeTime) || to.After(maxRangeTime) {
+		return fmt.Errorf("%w: the range %s to %s reaches outside years 1970-9999", ErrInvalid, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // session is a tracking session's span and memo; stop is 0 while it runs.
@@ -160,18 +190,34 @@ type slotAcc struct {
 	deleted bool // a deleted shot no retake stands in for
 	live    bool // a shot that is not deleted
 	active  bool // some activity
+	gaps    map[string]bool
 }
 
 // slotGrid holds the slots of a view's range that have anything in them.
 type slotGrid struct {
+	ctx      context.Context
 	p        ViewParams
 	slotLen  int64
 	from, to int64
 	slots    map[int64]*slotAcc
+	steps    int // slot steps taken, to check ctx now and then
 }
 
-func newSlotGrid(p ViewParams) *slotGrid {
-	return &slotGrid{p: p, slotLen: int64(p.SlotSeconds), from: p.From.Unix(), to: p.To.Unix(), slots: map[int64]*slotAcc{}}
+func newSlotGrid(ctx context.Context, p ViewParams) *slotGrid {
+	return &slotGrid{ctx: ctx, p: p, slotLen: int64(p.SlotSeconds), from: p.From.Unix(), to: p.To.Unix(), slots: map[int64]*slotAcc{}}
+}
+
+// stop counts a step and says whether ctx ended (checked every 4096).
+func (g *slotGrid) stop() bool {
+	g.steps++
+	return g.steps%4096 == 0 && g.ctx.Err() != nil
+}
+
+// clip returns the starts of the first slot and the end (exclusive) of
+// the slots of [start, end) inside the range: each step of a loop over
+// them is a slot of the range, whatever the span's times.
+func (g *slotGrid) clip(start, end int64) (int64, int64) {
+	return g.floor(max(start, g.from)), min(end, g.to)
 }
 
 func (g *slotGrid) floor(t int64) int64 { return tracking.SlotStart(t, g.slotLen) }
@@ -223,19 +269,40 @@ func (g *slotGrid) placeActivity(activity []ActivityBody) {
 
 // placeIdle adds idle seconds to the slots that already have something.
 func (g *slotGrid) placeIdle(idle []SpanBody) {
+	starts := make([]int64, 0, len(g.slots))
+	for t := range g.slots {
+		starts = append(starts, t)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, sp := range idle {
-		for t := g.floor(sp.Start); t < sp.End; t += g.slotLen {
-			if s := g.slots[t]; s != nil {
-				s.slot.IdleSeconds += overlap(sp, t, g.slotLen)
+		from, to := g.clip(sp.Start, sp.End)
+		// Only the slots that have something: found, not stepped to.
+		for i := sort.Search(len(starts), func(i int) bool { return starts[i] >= from }); i < len(starts) && starts[i] < to; i++ {
+			if g.stop() {
+				return
 			}
+			g.slots[starts[i]].slot.IdleSeconds += overlap(sp, starts[i], g.slotLen)
 		}
 	}
 }
 
 func (g *slotGrid) placeGaps(gaps []SpanBody) {
 	for _, sp := range gaps {
-		for _, t := range gapSlots(sp, g.slotLen) {
-			if s := g.get(t); s != nil {
+		end := max(sp.End, sp.Start+1) // a gap without length shows in its start's slot
+		if end <= g.from || sp.Start >= g.to {
+			continue
+		}
+		from, to := g.clip(sp.Start, end)
+		for _, t := range gapSlots(SpanBody{Start: from, End: to}, g.slotLen) {
+			if g.stop() {
+				return
+			}
+			if s := g.get(t); s != nil && !s.gaps[sp.Reason] {
+				// Each reason once a slot: many gaps of one reason say no more.
+				if s.gaps == nil {
+					s.gaps = map[string]bool{}
+				}
+				s.gaps[sp.Reason] = true
 				s.slot.Gaps = append(s.slot.Gaps, sp.Reason)
 			}
 		}
@@ -296,4 +363,39 @@ func (g *slotGrid) days(sessions map[string]*session, manual []tracking.ManualEn
 	}
 	total.ActivityPercent = activityPercent(totalActive, total.Slots*g.p.SlotSeconds)
 	return out, total
+}
+
+// checkTimes refuses an export entry whose time lies outside the export's
+// range [from, to): a capture or an activity minute outside it, a span
+// that does not reach into it (or ends before it starts). The export only
+// ever carries the bodies of those; anything else is forged.
+func checkTimes(entries []Entry, from, to time.Time) error {
+	f, t := from.Unix(), to.Unix()
+	for _, e := range entries {
+		if e.Body == nil {
+			continue
+		}
+		var err error
+		switch e.Header.Type {
+		case TypeCapture:
+			var c CaptureBody
+			if err = decodeBody(e.Body, &c); err == nil && (c.Taken < f*1000 || c.Taken >= t*1000) {
+				err = fmt.Errorf("was taken at %s, outside the export's range", time.UnixMilli(c.Taken).UTC().Format(time.RFC3339))
+			}
+		case TypeActivity:
+			var a ActivityBody
+			if err = decodeBody(e.Body, &a); err == nil && (a.Minute < f || a.Minute >= t) {
+				err = fmt.Errorf("counts the minute of %s, outside the export's range", time.Unix(a.Minute, 0).UTC().Format(time.RFC3339))
+			}
+		case TypeIdle, TypeGap, TypeManual:
+			var s SpanBody
+			if err = decodeBody(e.Body, &s); err == nil && (s.End < s.Start || s.End <= f && s.Start < f || s.Start >= t) {
+				err = fmt.Errorf("spans %d to %d (unix seconds), not inside the export's range", s.Start, s.End)
+			}
+		}
+		if err != nil {
+			return &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
+		}
+	}
+	return nil
 }

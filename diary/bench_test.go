@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -128,4 +129,61 @@ func BenchmarkVerify(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(entries*b.N)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(float64(len(exp)), "export-bytes")
+}
+
+// BenchmarkDayView is the day view of a workspace with a day of work (48
+// slots, each a shot and ten activity minutes), as its reference, and of
+// the same day after a hostile guest stored 10,000 idle and gap spans
+// reaching to year 9999 and to the end of time (what bounded ingestion now
+// refuses; an older diary may hold them): the view costs the day's slots
+// in both. Reported: ms per view of each, and their ratio.
+func BenchmarkDayView(b *testing.B) {
+	day := func(hostile bool) *fixture {
+		f := newFixture(b)
+		f.small = true
+		for s := 0; s < 48; s++ {
+			start := day0.Add(time.Duration(s) * 10 * time.Minute)
+			recs := make([]tracking.Record, 10)
+			for m := range recs {
+				recs[m] = tracking.Record{ID: fmt.Sprintf("a%d-%d", s, m), Type: tracking.RecordActivity, Minute: start.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 9, Active: 40}}
+			}
+			if _, err := f.s.AddRecords(ctx, "acme", recs); err != nil {
+				b.Fatal(err)
+			}
+			f.capture("acme", start.Add(time.Minute), int64(s))
+		}
+		if hostile {
+			recs := make([]tracking.Record, 10000)
+			for i := range recs {
+				typ, end := tracking.RecordIdle, time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC)
+				if i%2 == 1 {
+					typ, end = tracking.RecordGap, time.Unix(math.MaxInt64-62135596800-1, 0)
+				}
+				recs[i] = tracking.Record{ID: fmt.Sprintf("h%d", i), Type: typ, Start: day0.Add(time.Duration(i%48) * 10 * time.Minute), End: end, Reason: "r"}
+			}
+			if _, err := f.s.AddRecords(ctx, "acme", recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return f
+	}
+	ref, hostile := day(false), day(true)
+	view := func(f *fixture) time.Duration {
+		t0 := time.Now()
+		if _, err := f.s.View(ctx, "acme", day0, day0.Add(24*time.Hour), time.UTC); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	var spent [2]time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		spent[0] += view(ref)
+		spent[1] += view(hostile)
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
+	b.ReportMetric(ms(spent[0]), "ms/view-ref")
+	b.ReportMetric(ms(spent[1]), "ms/view-hostile")
+	b.ReportMetric(float64(spent[1])/float64(spent[0]), "ratio")
 }

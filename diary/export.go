@@ -465,6 +465,9 @@ type VerifyOptions struct {
 	// MaxDelay is the longest such delay of a slot witnessed on time
 	// (DefaultMaxDelay when 0).
 	MaxDelay time.Duration
+	// Context bounds the work of the verify (the report's aggregation);
+	// nil for none.
+	Context context.Context
 }
 
 // Verified is a verified export.
@@ -623,7 +626,17 @@ func verifyData(d *exportData, opts VerifyOptions) (*Verified, error) {
 	if loc == nil {
 		loc = time.Local
 	}
-	view, err := Aggregate(entries, ViewParams{Workspace: m.Workspace, Client: m.Client, From: m.From, To: m.To, SlotSeconds: m.SlotSeconds, Loc: loc})
+	if err := checkRange(m.From, m.To); err != nil {
+		return nil, err
+	}
+	if err := checkTimes(entries, m.From, m.To); err != nil {
+		return nil, err
+	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	view, err := Aggregate(ctx, entries, ViewParams{Workspace: m.Workspace, Client: m.Client, From: m.From, To: m.To, SlotSeconds: m.SlotSeconds, Loc: loc})
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *ti
 	if err != nil {
 		return tracking.DiaryView{}, err
 	}
-	return Aggregate(entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
+	return Aggregate(ctx, entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
 }
 
 // rangeEntries reads the entries an account of [from, to) needs: those in

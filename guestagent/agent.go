@@ -91,6 +91,10 @@ type Agent struct {
 	inputErr   string
 	lastShot   time.Time
 	gaps       int
+	refused    int
+	// refusals spaces out deliveries after the host refused an item
+	// (channel.ErrRefused): doubling, back to none after an accepted one.
+	refusals *backoff.Backoff
 	// activity of the current minute and slot
 	cur, slotAct  tracking.Activity
 	lastActiveSec int64
@@ -116,7 +120,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent state dir: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), lastInput: cfg.Now()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), lastInput: cfg.Now(), refusals: backoff.New(time.Second, 5*time.Minute)}
 	if b, err := os.ReadFile(filepath.Join(cfg.StateDir, "state.json")); err == nil {
 		if err := json.Unmarshal(b, &a.st); err != nil {
 			a.log.Warn("state.json is damaged; starting without policy", "error", err)
@@ -401,6 +405,11 @@ func (a *Agent) takeShots(now time.Time, session string, pol tracking.Policy, re
 	var ids []string
 	var last error
 	for _, s := range shots {
+		if len(s.JPEG) > channel.MaxBlob || len(s.JPEG)+len(s.Thumbnail) > channel.MaxBlobTotal {
+			last = fmt.Errorf("screenshot of display %d is %d bytes, more than the channel carries (%d)", s.Display, len(s.JPEG), channel.MaxBlob)
+			a.gap(now, last.Error())
+			continue
+		}
 		id := tracking.NewID(now)
 		actCopy := act
 		m, err := channel.NewMessage(channel.TypeCapture, tracking.Capture{
@@ -566,6 +575,18 @@ func (a *Agent) deliver(ctx context.Context, sess *yamux.Session) bool {
 		switch {
 		case err == nil:
 			a.unspool(id)
+			a.refusals.Reset()
+		case errors.Is(err, channel.ErrRefused):
+			// Over a quota, outside the session, an image the host will
+			// not take: dropped, and the next send waits longer each time.
+			a.log.Warn("the host refused a spooled item; dropping it and waiting before the next", "id", id, "error", err, "wait", a.refusals.Next())
+			a.unspool(id)
+			a.mu.Lock()
+			a.refused++
+			a.mu.Unlock()
+			if !a.refusals.Wait(ctx) {
+				return false
+			}
 		case errors.Is(err, channel.ErrInvalid):
 			a.log.Error("the host refused a spooled item; dropping it", "id", id, "error", err)
 			a.unspool(id)
@@ -666,7 +687,7 @@ func (a *Agent) Status() tracking.AgentStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := tracking.AgentStatus{Version: a.cfg.Version, Tracking: a.st.Track.On, Session: a.st.Track.Session, LastShot: a.lastShot,
-		SpoolItems: items, SpoolBytes: size, Display: a.cfg.capturer.Name(), DisplayError: a.displayErr, PolicyError: a.policyErr, Gaps: a.gaps}
+		SpoolItems: items, SpoolBytes: size, Display: a.cfg.capturer.Name(), DisplayError: a.displayErr, PolicyError: a.policyErr, Gaps: a.gaps, Refused: a.refused}
 	return st
 }
 

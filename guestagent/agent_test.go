@@ -3,6 +3,7 @@ package guestagent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/workspace-sandbox/workspace/channel"
+	"github.com/workspace-sandbox/workspace/internal/backoff"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -61,7 +63,9 @@ type fakeHost struct {
 	stored  map[string]tracking.Capture
 	records []tracking.Record
 	refuse  bool
-	sess    *yamux.Session
+	// quota makes it refuse every delivery as over a quota.
+	quota bool
+	sess  *yamux.Session
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -95,6 +99,9 @@ func (h *fakeHost) serve(ctx context.Context, pol tracking.Policy, tr tracking.S
 		defer h.mu.Unlock()
 		if h.refuse {
 			return nil, errors.New("unavailable: host busy")
+		}
+		if h.quota && req.Type != channel.TypeStatus {
+			return nil, channel.Refused(errors.New("over the diary limit"))
 		}
 		switch req.Type {
 		case channel.TypeCapture:
@@ -333,4 +340,36 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Items the host refuses (channel.CodeRefused) are dropped, counted, and
+// each refusal doubles the wait before the agent sends the next.
+func TestRefusedItemsAreDroppedWithDoublingWaits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	host := newFakeHost(t)
+	host.quota = true
+	a, err := New(Config{StateDir: t.TempDir(), Version: "test", Open: host.open, capturer: &fakeCapturer{}, input: &fakeInput{events: make(chan InputKind)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.refusals = backoff.New(time.Millisecond, 8*time.Millisecond)
+	for i := range 4 {
+		a.gap(time.Now(), fmt.Sprintf("gap %d", i))
+	}
+	actx, acancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Run(actx); close(done) }()
+	if _, err := host.serve(ctx, testPolicy(), tracking.State{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused items dropped", 20*time.Second, func() bool { return a.Status().Refused == 4 })
+	acancel()
+	<-done
+	if n, _ := a.spool.Usage(); n != 0 {
+		t.Fatalf("%d refused items still spooled", n)
+	}
+	if next := a.refusals.Next(); next != 8*time.Millisecond {
+		t.Fatalf("the wait after 4 refusals is %v, want it doubled to the most (8ms)", next)
+	}
 }

@@ -33,7 +33,11 @@ var DefaultTracking = Tracking{
 	IdleTimeout:        Duration(time.Duration(tracking.DefaultPolicy.IdleSeconds) * time.Second),
 	JPEGQuality:        tracking.DefaultPolicy.JPEGQuality,
 	SpoolLimit:         Size(tracking.DefaultPolicy.SpoolLimit),
+	DiaryLimit:         DefaultDiaryLimit,
 }
+
+// DefaultDiaryLimit is the daily diary budget of a profile that sets none.
+const DefaultDiaryLimit = Size(1 << 30)
 
 var (
 	imageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -72,6 +76,8 @@ const (
 	MaxMemory = Size(4 << 40)  // 4 TiB
 	MaxDisk   = Size(16 << 40) // 16 TiB, the largest file ext4 holds
 	MaxSpool  = Size(64 << 30) // in the guest's own disk
+	// MaxDiaryLimit bounds a workspace's daily diary budget on the host.
+	MaxDiaryLimit = Size(1 << 40)
 )
 
 func checkSize(min, max Size) func(Size) error {
@@ -90,6 +96,7 @@ var (
 	checkMemory = checkSize(64<<20, MaxMemory)
 	checkDisk   = checkSize(1<<30, MaxDisk)
 	checkSpool  = checkSize(16<<20, MaxSpool)
+	checkDiary  = checkSize(16<<20, MaxDiaryLimit)
 )
 
 func checkNetworkMode(v string) error { return oneOf(v, "none", "nat", "isolated") }
@@ -270,6 +277,7 @@ func (p *Profile) ValidateAt(positions map[string]string) error {
 	add("tracking.idle_timeout", checkIdle(t.IdleTimeout))
 	add("tracking.jpeg_quality", checkQuality(t.JPEGQuality))
 	add("tracking.spool_limit", checkSpool(t.SpoolLimit))
+	add("tracking.diary_limit", checkDiary(t.DiaryLimit))
 	if p.Client != nil {
 		add("client.name", checkClientName(p.Client.Name))
 		add("client.recipient", checkRecipient(p.Client.Recipient))

@@ -85,6 +85,7 @@ var attrTypes = map[string]cty.Type{
 	"tracking.blur":                 cty.Bool,
 	"tracking.jpeg_quality":         cty.Number,
 	"tracking.spool_limit":          cty.String,
+	"tracking.diary_limit":          cty.String,
 	"client.name":                   cty.String, "client.recipient": cty.String,
 	"share.host": cty.String, "share.readonly": cty.Bool,
 	"witness.url": cty.String, "witness.key": cty.String,
@@ -421,6 +422,7 @@ func (l *loader) build(m layer) *Profile {
 	boolean("tracking.blur", &p.Tracking.Blur)
 	num("tracking.jpeg_quality", &p.Tracking.JPEGQuality, checkQuality)
 	size("tracking.spool_limit", &p.Tracking.SpoolLimit, checkSpool)
+	size("tracking.diary_limit", &p.Tracking.DiaryLimit, checkDiary)
 	if blk, ok := m["client"]; ok {
 		p.Client = &Client{}
 		if _, ok := m["client.name"]; !ok {

@@ -62,6 +62,7 @@ tracking {
   blur = true
   jpeg_quality = 60
   spool_limit = "64MiB"
+  diary_limit = "2GiB"
 }
 client {
   name = "Acme"
@@ -75,7 +76,7 @@ client {
 	if p.CPUs != 4 || p.Memory != 8<<30 || p.Disk != 40<<30 || p.Clipboard != "both" || p.Network.Mode != "isolated" ||
 		len(p.Network.Allow) != 2 || p.Display.Type != "spice" || len(p.Shares) != 1 || p.Shares[0].ReadOnly ||
 		p.Tracking.Slot != Duration(30*time.Second) || p.Tracking.ScreenshotsPerSlot != 3 || !p.Tracking.Blur ||
-		p.Tracking.JPEGQuality != 60 || p.Tracking.SpoolLimit != 64<<20 || p.Client == nil || p.Client.Recipient != acmeRecipient {
+		p.Tracking.JPEGQuality != 60 || p.Tracking.SpoolLimit != 64<<20 || p.Tracking.DiaryLimit != 2<<30 || p.Client == nil || p.Client.Recipient != acmeRecipient {
 		t.Fatalf("unexpected profile %+v", p)
 	}
 }
@@ -100,6 +101,8 @@ func TestLoadErrors(t *testing.T) {
 		{"slot", "image = \"t\"\ntracking {\n  slot = \"7m\"\n}\n", []string{"main.hcl:3:10", "tracking.slot"}},
 		{"shots", "image = \"t\"\ntracking {\n  screenshots_per_slot = 4\n}\n", []string{"main.hcl:3:26", "screenshots_per_slot"}},
 		{"quality", "image = \"t\"\ntracking {\n  jpeg_quality = 5\n}\n", []string{"main.hcl:3:18", "jpeg_quality"}},
+		{"diary limit", "image = \"t\"\ntracking {\n  diary_limit = \"2TiB\"\n}\n", []string{"main.hcl:3:17", "tracking.diary_limit", "at most 1TiB"}},
+		{"diary limit small", "image = \"t\"\ntracking {\n  diary_limit = \"1MiB\"\n}\n", []string{"main.hcl:3:17", "tracking.diary_limit", "at least 16MiB"}},
 		{"recipient", "image = \"t\"\nclient {\n  name = \"a\"\n  recipient = \"age1nope\"\n}\n", []string{"main.hcl:4:15", "client.recipient"}},
 		{"client without name", "image = \"t\"\nclient {\n}\n", []string{"main.hcl:2:1", "client.name"}},
 		{"relative share", "image = \"t\"\nshare \"x\" {\n  host = \"rel\"\n}\n", []string{"main.hcl:3:10", "absolute"}},

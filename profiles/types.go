@@ -63,6 +63,10 @@ type Tracking struct {
 	Blur               bool     `json:"blur"`
 	JPEGQuality        int      `json:"jpeg_quality"`
 	SpoolLimit         Size     `json:"spool_limit"`
+	// DiaryLimit is how many bytes a day the host's diary takes from this
+	// workspace's guest; past it, its captures are refused (and a gap says
+	// so) until the next day (UTC).
+	DiaryLimit Size `json:"diary_limit"`
 }
 
 // Client is who receives the diary exports.

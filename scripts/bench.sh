@@ -12,8 +12,8 @@ bash scripts/deps.sh bench >/dev/null
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), libvirt $(virsh -c qemu:///system version --daemon 2>/dev/null | sed -n 's/.*Running against daemon: //p')"
 	go test -run NONE -bench BenchmarkCreateWorkspace -benchtime 5x -count 3 -timeout 30m ./vm/
 	echo
-	echo "# go test -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 ./diary/   (state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
-	go test -run NONE -bench 'BenchmarkIngest|BenchmarkVerify' -benchtime 3s -count 3 -timeout 30m ./diary/
+	echo "# go test -bench 'BenchmarkIngest|BenchmarkVerify|BenchmarkDayView' -benchtime 3s -count 3 ./diary/   (state in \$TMPDIR: $(df -T "${TMPDIR:-/tmp}" | awk 'NR==2{print $2}'))"
+	go test -run NONE -bench 'BenchmarkIngest|BenchmarkVerify|BenchmarkDayView' -benchtime 3s -count 3 -timeout 30m ./diary/
 	echo
 	echo "# go test -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/   (20 interleaved rounds each; scrot $(dpkg-query -W -f='${Version}' scrot 2>/dev/null), hyperfine $(dpkg-query -W -f='${Version}' hyperfine 2>/dev/null), $(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
 	go test -run NONE -bench BenchmarkShotVsScrot -benchtime 1x -count 3 ./cmd/workspace-agent/

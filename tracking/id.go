@@ -20,3 +20,13 @@ func NewID(now time.Time) string {
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+// HostIDPrefix starts the id of every record the host writes itself
+// (session starts and stops, refusal gaps). The daemon refuses it in any
+// id a guest sends, so a guest can never take a host record's id first
+// and make the host's record a duplicate that is never logged.
+const HostIDPrefix = "host-"
+
+// HostID is the id of a host-written record of kind about key (a session,
+// a slot): "host-KIND-KEY".
+func HostID(kind, key string) string { return HostIDPrefix + kind + "-" + key }

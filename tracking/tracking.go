@@ -99,4 +99,7 @@ type AgentStatus struct {
 	DisplayError string    `json:"display_error,omitempty"`
 	PolicyError  string    `json:"policy_error,omitempty"`
 	Gaps         int       `json:"gaps"`
+	// Refused counts the spooled items the host refused (dropped, each
+	// followed by a longer wait before the next send).
+	Refused int `json:"refused,omitempty"`
 }

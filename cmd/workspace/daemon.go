@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 
@@ -12,17 +13,28 @@ import (
 
 	"github.com/workspace-sandbox/workspace/daemon"
 	"github.com/workspace-sandbox/workspace/internal/safetext"
+	"github.com/workspace-sandbox/workspace/profiles"
 )
 
 func newDaemonCmd(a *app) *cobra.Command {
 	cfg := daemon.Config{Version: version}
 	var logLevel string
 	var logJSON bool
+	minFree := "1GiB"
 	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		if a.hostFlag != "" || a.contextFlag != "" {
 			return errors.New("the daemon runs on the host it serves, on its --socket: --host and --context do not apply (to run it on a server, log in there and run `workspace daemon`)")
 		}
 		cfg.Socket = a.socket
+		if minFree == "0" || minFree == "off" {
+			cfg.DiaryMinFree = -1
+		} else {
+			n, err := profiles.ParseSize(minFree)
+			if err != nil || n == 0 {
+				return fmt.Errorf("--diary-min-free: %v (a size like \"1GiB\", or \"off\")", err)
+			}
+			cfg.DiaryMinFree = int64(n)
+		}
 		// Nothing the daemon writes (diary database, records, logs of its
 		// own) is for other users; what must be shared (the socket, the
 		// public keys, folders QEMU passes through) gets its mode
@@ -58,5 +70,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&cfg.SuspendOnStop, "suspend-on-stop", false, "on SIGTERM (a service stop at host shutdown), suspend the running workspaces before exiting instead of leaving them to be shut down")
 	cmd.Flags().DurationVar(&cfg.SuspendTimeout, "suspend-timeout", daemon.DefaultSuspendTimeout, "how long --suspend-on-stop may take in all; the service's TimeoutStopSec must be longer")
 	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
+	cmd.Flags().StringVar(&minFree, "diary-min-free", minFree, "free space the diary's file system keeps: below it, guests' captures are refused and a gap says \"host disk nearly full\" (\"off\" for no floor)")
 	return cmd
 }

@@ -499,7 +499,7 @@ FILE refuse an export whose log does not extend one seen before.`,
 				return err
 			}
 			defer f.Close()
-			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer, Witnesses: wf.keys, Quorum: wf.quorum, MaxDelay: wf.maxDelay})
+			v, err := diary.Verify(f, ids, diary.VerifyOptions{Signer: signer, Witnesses: wf.keys, Quorum: wf.quorum, MaxDelay: wf.maxDelay, Context: cmd.Context()})
 			if err == nil {
 				err = wf.checkHistory(v, ids, signer)
 			}

@@ -17,7 +17,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -103,7 +102,6 @@ client {
 func TestDiaryEndToEnd(t *testing.T) {
 	e, name, _ := diaryWorkspace(t, true)
 	ctx := context.Background()
-	c := api.NewClient(e.socket)
 	sock := e.socket
 	day := time.Now().AddDate(0, 0, -1)
 	y, m, d := day.Date()
@@ -113,7 +111,7 @@ func TestDiaryEndToEnd(t *testing.T) {
 	// A daemon restarted with a protected identity records nothing until unlock.
 	e.stopDaemon()
 	e.startDaemon()
-	if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: "early", Taken: base}, synthJPEG(t, 64, 40, 0), nil); err == nil || !strings.Contains(err.Error(), "workspace unlock") {
+	if _, err := addCapture(ctx, e.socket, name, tracking.Capture{ID: "early", Taken: base}, synthJPEG(t, 64, 40, 0), nil); err == nil || !strings.Contains(err.Error(), "workspace unlock") {
 		t.Fatalf("capture while locked: %v", err)
 	}
 	mustCLI(t, sock, "unlock", "--passphrase-file", filepath.Join(e.dir, "pass"))
@@ -123,7 +121,7 @@ func TestDiaryEndToEnd(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		slot := base.Add(time.Duration(i) * 10 * time.Minute)
 		id := fmt.Sprintf("shot-%d-%s", i, randHex(4))
-		if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Session: "s1", Taken: slot.Add(4 * time.Minute)}, synthJPEG(t, 320, 200, i), nil); err != nil {
+		if _, err := addCapture(ctx, e.socket, name, tracking.Capture{ID: id, Session: "s1", Taken: slot.Add(4 * time.Minute)}, synthJPEG(t, 320, 200, i), nil); err != nil {
 			t.Fatal(err)
 		}
 		shots = append(shots, id)
@@ -131,11 +129,11 @@ func TestDiaryEndToEnd(t *testing.T) {
 		for m := 0; m < 10; m++ {
 			recs = append(recs, tracking.Record{ID: fmt.Sprintf("act-%d-%d", i, m), Type: tracking.RecordActivity, Minute: slot.Add(time.Duration(m) * time.Minute), Activity: &tracking.Activity{Keys: 40, Clicks: 5, Moves: 200, Active: 48}})
 		}
-		if _, err := c.AddRecords(ctx, name, recs); err != nil {
+		if _, err := addRecords(ctx, e.socket, name, recs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.AddRecords(ctx, name, []tracking.Record{{ID: "sess-start", Type: tracking.RecordSessionStart, Session: "s1", Time: base, Memo: "checkout rewrite"}}); err != nil {
+	if _, err := addRecords(ctx, e.socket, name, []tracking.Record{{ID: "sess-start", Type: tracking.RecordSessionStart, Session: "s1", Time: base, Memo: "checkout rewrite"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -296,7 +294,6 @@ func scanImages(t *testing.T, dir string, skip ...string) []string {
 // log verifies, and replaying the burst stores nothing twice.
 func TestDiaryCrashDurability(t *testing.T) {
 	e, name, _ := diaryWorkspace(t, false)
-	c := api.NewClient(e.socket)
 	ctx := context.Background()
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
 	img := synthJPEG(t, 320, 200, 1)
@@ -311,7 +308,7 @@ func TestDiaryCrashDurability(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perWorker; i++ {
 				id := fmt.Sprintf("burst-%d-%d", w, i)
-				_, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: base.Add(time.Duration(w*perWorker+i) * time.Second)}, img, nil)
+				_, err := addCapture(ctx, e.socket, name, tracking.Capture{ID: id, Taken: base.Add(time.Duration(w*perWorker+i) * time.Second)}, img, nil)
 				if err != nil {
 					return // the daemon is gone
 				}
@@ -362,7 +359,7 @@ func TestDiaryCrashDurability(t *testing.T) {
 	}
 	// The agent replays what it has not seen acknowledged: no duplicates.
 	for id := range acked {
-		ack, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: base}, img, nil)
+		ack, err := addCapture(ctx, e.socket, name, tracking.Capture{ID: id, Taken: base}, img, nil)
 		if err != nil || len(ack.Duplicates) != 1 {
 			t.Fatalf("replay of %s: %+v %v", id, ack, err)
 		}

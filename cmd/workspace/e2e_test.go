@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "workspace")
-	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "ingesttest", "-o", binPath, ".").CombinedOutput() // with the test-only ingestion endpoints (ingest_e2e_helpers_test.go)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build workspace: %v\n%s", err, out)
 		os.Exit(1)

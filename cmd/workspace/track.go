@@ -78,6 +78,14 @@ func printTrackStatus(w io.Writer, st api.TrackStatus) error {
 }
 
 func agentLine(ai api.AgentInfo) string {
+	line := agentState(ai)
+	if ai.Refused > 0 {
+		line += fmt.Sprintf("; %d captures or records refused, the last: %s", ai.Refused, safetext.Term(ai.LastRefusal))
+	}
+	return line
+}
+
+func agentState(ai api.AgentInfo) string {
 	switch {
 	case ai.Connected:
 		return fmt.Sprintf("connected (%s), last seen %s", safetext.Term(ai.Version), humanAge(ai.LastSeen, time.Now()))

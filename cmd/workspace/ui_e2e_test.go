@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
-	"github.com/workspace-sandbox/workspace/api"
 	"github.com/workspace-sandbox/workspace/tracking"
 )
 
@@ -43,7 +42,6 @@ func TestWebUIInChromium(t *testing.T) {
 	mustCLI(t, e.socket, "create", name, "--profile", prof)
 
 	// A morning of synthetic captures through the ingestion API.
-	c := api.NewClient(e.socket)
 	ctx := context.Background()
 	y, m, d := time.Now().AddDate(0, 0, -1).Date()
 	base := time.Date(y, m, d, 9, 0, 0, 0, time.Local)
@@ -52,7 +50,7 @@ func TestWebUIInChromium(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		slot := base.Add(time.Duration(i) * 10 * time.Minute)
 		id := fmt.Sprintf("ui-%d-%s", i, randHex(3))
-		if _, err := c.AddCapture(ctx, name, tracking.Capture{ID: id, Taken: slot.Add(2 * time.Minute)}, synthJPEG(t, 640, 400, i), nil); err != nil {
+		if _, err := addCapture(ctx, e.socket, name, tracking.Capture{ID: id, Taken: slot.Add(2 * time.Minute)}, synthJPEG(t, 640, 400, i), nil); err != nil {
 			t.Fatal(err)
 		}
 		shots = append(shots, id)
@@ -60,7 +58,7 @@ func TestWebUIInChromium(t *testing.T) {
 		for k := 0; k < 10; k++ {
 			recs = append(recs, tracking.Record{ID: fmt.Sprintf("%s-a%d", id, k), Type: tracking.RecordActivity, Minute: slot.Add(time.Duration(k) * time.Minute), Activity: &tracking.Activity{Keys: 20 + i, Active: 10 + 5*i}})
 		}
-		if _, err := c.AddRecords(ctx, name, recs); err != nil {
+		if _, err := addRecords(ctx, e.socket, name, recs); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -81,8 +81,14 @@ else
 	cat /var/log/Xvfb.log
 fi
 
+# The end-to-end test of the host's defences shares a hostile agent in as
+# share "hostile" (it is built by that test, in no image): it then runs
+# instead of the real agent.
+if [ -x /mnt/shares/hostile/workspace-hostile ]; then
+	echo "WORKSPACE-HOSTILE-AGENT"
+	( /mnt/shares/hostile/workspace-hostile $(cat /mnt/shares/hostile/args 2>/dev/null) >/var/log/workspace-hostile.log 2>&1 ) &
 # The guest agent runs in a respawn loop; its log stays in the guest.
-if [ -x /usr/local/bin/workspace-agent ]; then
+elif [ -x /usr/local/bin/workspace-agent ]; then
 	echo "WORKSPACE-AGENT-STARTED"
 	( while true; do DISPLAY=:0 /usr/local/bin/workspace-agent run >>/var/log/workspace-agent.log 2>&1; sleep 1; done ) &
 fi
