@@ -9,36 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 ROUNDS=${ROUNDS:-3}
-URI=qemu:///system
-IMG=images/desktop/build
-for f in minimal.qcow2 minimal.vmlinuz minimal.initrd.img minimal.cmdline; do
-	[ -f "$IMG/$f" ] || { echo "bench-desktop: $IMG/$f missing: run make desktop-image" >&2; exit 1; }
-done
-
-DIR=$(mktemp -d /tmp/wsbench-desk.XXXXXX)
-chmod 755 "$DIR"
-ID=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
-POOL=wstest-bench-desk-$ID
+source scripts/bench-daemon.sh
+bench_cleanup() { "$W" destroy "${NAME:-}" --yes >/dev/null 2>&1 || true; }
+bench_daemon desk desk-bench
 NAME=wstest-desk-bench-$ID
-export WORKSPACE_SOCKET=$DIR/ws.sock
-go build -o "$DIR/workspace" ./cmd/workspace
-W=$DIR/workspace
-"$W" daemon --state-dir "$DIR/state" --socket "$WORKSPACE_SOCKET" --pool "$POOL" --ui-addr 127.0.0.1:0 >"$DIR/daemon.log" 2>&1 &
-DPID=$!
-cleanup() {
-	"$W" destroy "$NAME" --yes >/dev/null 2>&1 || true
-	"$W" image rm desk-bench >/dev/null 2>&1 || true
-	kill "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	virsh -c "$URI" pool-destroy "$POOL" >/dev/null 2>&1 || true
-	virsh -c "$URI" pool-undefine "$POOL" >/dev/null 2>&1 || true
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
-for i in $(seq 1 100); do "$W" list >/dev/null 2>&1 && break; sleep 0.2; done
-
-"$W" image import desk-bench "$IMG/minimal.qcow2" --kernel "$IMG/minimal.vmlinuz" --initrd "$IMG/minimal.initrd.img" \
-	--cmdline "$(cat "$IMG/minimal.cmdline")" >/dev/null
 cat >"$DIR/bench.hcl" <<EOF
 image  = "desk-bench"
 cpus   = 2

@@ -18,36 +18,10 @@ export PATH=/usr/local/go/bin:$PATH
 ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-600}
 PARTS=${PARTS:-123}
-URI=qemu:///system
-IMG=images/desktop/build
-for f in minimal.qcow2 minimal.vmlinuz minimal.initrd.img minimal.cmdline; do
-	[ -f "$IMG/$f" ] || { echo "bench-suspend: $IMG/$f missing: run make desktop-image" >&2; exit 1; }
-done
-
-DIR=$(mktemp -d /tmp/wsbench-susp.XXXXXX)
-chmod 755 "$DIR"
-ID=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
-POOL=wstest-bench-susp-$ID
-export WORKSPACE_SOCKET=$DIR/ws.sock
-go build -o "$DIR/workspace" ./cmd/workspace
-W=$DIR/workspace
-"$W" daemon --state-dir "$DIR/state" --socket "$WORKSPACE_SOCKET" --pool "$POOL" --ui-addr 127.0.0.1:0 >"$DIR/daemon.log" 2>&1 &
-DPID=$!
+source scripts/bench-daemon.sh
 NAMES=()
-cleanup() {
-	for n in "${NAMES[@]}"; do "$W" destroy "$n" --yes >/dev/null 2>&1 || true; done
-	"$W" image rm susp-bench >/dev/null 2>&1 || true
-	kill "$DPID" 2>/dev/null || true
-	wait "$DPID" 2>/dev/null || true
-	virsh -c "$URI" pool-destroy "$POOL" >/dev/null 2>&1 || true
-	virsh -c "$URI" pool-undefine "$POOL" >/dev/null 2>&1 || true
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
-for i in $(seq 1 100); do "$W" list >/dev/null 2>&1 && break; sleep 0.2; done
-
-"$W" image import susp-bench "$IMG/minimal.qcow2" --kernel "$IMG/minimal.vmlinuz" --initrd "$IMG/minimal.initrd.img" \
-	--cmdline "$(cat "$IMG/minimal.cmdline")" >/dev/null
+bench_cleanup() { for n in "${NAMES[@]}"; do "$W" destroy "$n" --yes >/dev/null 2>&1 || true; done; }
+bench_daemon susp susp-bench
 profile() { # cpus
 	cat >"$DIR/bench-$1.hcl" <<EOF
 image  = "susp-bench"
