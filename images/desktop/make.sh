@@ -19,7 +19,7 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 	exit 0
 fi
 
-source "$(dirname "$0")/../../scripts/apt.sh"
+source scripts/apt.sh
 apt_need desktop-image mmdebstrap qemu-utils e2fsprogs
 
 mkdir -p "$OUT"

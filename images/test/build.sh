@@ -24,7 +24,7 @@ if [ "${FORCE:-0}" != 1 ] && [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = 
 	exit 0
 fi
 
-source "$(dirname "$0")/../../scripts/apt.sh"
+source "$REPO/scripts/apt.sh"
 apt_need test-image busybox-static e2fsprogs cpio qemu-utils qemu-guest-agent xvfb xauth x11-xkb-utils x11-xserver-utils xkb-data kmod
 
 mkdir -p "$CACHE"
