@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"time"
@@ -27,6 +28,18 @@ func NewID(now time.Time) string {
 // and make the host's record a duplicate that is never logged.
 const HostIDPrefix = "host-"
 
+// MaxIDLen is the longest id the diary stores (capture, record, session).
+const MaxIDLen = 64
+
 // HostID is the id of a host-written record of kind about key (a session,
-// a slot): "host-KIND-KEY".
-func HostID(kind, key string) string { return HostIDPrefix + kind + "-" + key }
+// a slot): "host-KIND-KEY". A key too long for MaxIDLen is replaced by the
+// start of its SHA-256 in hex, so the id stays deterministic (a repeat is a
+// duplicate) and is never refused for its length.
+func HostID(kind, key string) string {
+	head := HostIDPrefix + kind + "-"
+	if len(head)+len(key) <= MaxIDLen {
+		return head + key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return head + hex.EncodeToString(sum[:])[:MaxIDLen-len(head)]
+}

@@ -317,6 +317,11 @@ func TestDesktopImageBuildBadInput(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the unreachable-archive case needs root to get past the privilege check")
 	}
+	for _, tool := range []string{"mmdebstrap", "qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the unreachable-archive case needs %s (make test installs it): %v", tool, err)
+		}
+	}
 	// No network access to the archive (a closed port): a clear error in
 	// seconds, no build folder, no output file, nothing imported.
 	tmp := filepath.Join(dir, "tmp")
