@@ -190,7 +190,6 @@ type slotAcc struct {
 	deleted bool // a deleted shot no retake stands in for
 	live    bool // a shot that is not deleted
 	active  bool // some activity
-	gaps    map[string]bool
 }
 
 // slotGrid holds the slots of a view's range that have anything in them.
@@ -286,27 +285,77 @@ func (g *slotGrid) placeIdle(idle []SpanBody) {
 	}
 }
 
+// placeGaps lists each gap's reason in the slots it shows in, each reason
+// once a slot (many gaps of one reason say no more), in log order. Each
+// slot is visited once per reason: the slots a reason already covers are
+// skipped, not stepped through, so 10,000 gaps reaching to the end of the
+// range cost the range's slots, not 10,000 times them.
 func (g *slotGrid) placeGaps(gaps []SpanBody) {
+	covered := map[string]*slotRuns{}
 	for _, sp := range gaps {
-		end := max(sp.End, sp.Start+1) // a gap without length shows in its start's slot
+		first, end := gapSlots(sp, g.slotLen)
 		if end <= g.from || sp.Start >= g.to {
 			continue
 		}
-		from, to := g.clip(sp.Start, end)
-		for _, t := range gapSlots(SpanBody{Start: from, End: to}, g.slotLen) {
+		first, end = g.clip(first, end)
+		r := covered[sp.Reason]
+		if r == nil {
+			r = &slotRuns{}
+			covered[sp.Reason] = r
+		}
+		placed := r.add(first, end, g.slotLen, func(t int64) bool {
 			if g.stop() {
-				return
+				return false
 			}
-			if s := g.get(t); s != nil && !s.gaps[sp.Reason] {
-				// Each reason once a slot: many gaps of one reason say no more.
-				if s.gaps == nil {
-					s.gaps = map[string]bool{}
-				}
-				s.gaps[sp.Reason] = true
+			if s := g.get(t); s != nil {
 				s.slot.Gaps = append(s.slot.Gaps, sp.Reason)
 			}
+			return true
+		})
+		if !placed {
+			return
 		}
 	}
+}
+
+// slotRuns is a set of slot starts, kept as sorted, disjoint and
+// non-touching runs [start, end) of whole slots.
+type slotRuns struct{ runs [][2]int64 }
+
+// add calls visit for each slot start in [first, end) (first is a slot
+// start; slots step by slotLen) that is not in the set yet, in order, then
+// adds them all. It stops, and says false, when visit does.
+func (r *slotRuns) add(first, end, slotLen int64, visit func(t int64) bool) bool {
+	if end <= first {
+		return true
+	}
+	end = first + (end-first+slotLen-1)/slotLen*slotLen // the end of the last slot
+	at := first
+	i := sort.Search(len(r.runs), func(i int) bool { return r.runs[i][1] > first })
+	for ; at < end; i++ {
+		gapEnd := end
+		if i < len(r.runs) && r.runs[i][0] < end {
+			gapEnd = r.runs[i][0]
+		}
+		for ; at < gapEnd; at += slotLen {
+			if !visit(at) {
+				return false
+			}
+		}
+		if i >= len(r.runs) || r.runs[i][0] >= end {
+			break
+		}
+		at = max(at, r.runs[i][1])
+	}
+	// Merge [first, end) with the runs it overlaps or touches.
+	lo := sort.Search(len(r.runs), func(i int) bool { return r.runs[i][1] >= first })
+	hi := sort.Search(len(r.runs), func(i int) bool { return r.runs[i][0] > end })
+	merged := [2]int64{first, end}
+	if lo < hi {
+		merged[0], merged[1] = min(first, r.runs[lo][0]), max(end, r.runs[hi-1][1])
+	}
+	r.runs = append(r.runs[:lo], append([][2]int64{merged}, r.runs[hi:]...)...)
+	return true
 }
 
 // days marks every slot, groups the slots by local day and adds up the

@@ -126,15 +126,11 @@ func overlap(sp SpanBody, start, slotLen int64) int {
 	return int(min(sp.End, start+slotLen) - max(sp.Start, start))
 }
 
-// gapSlots are the starts of the slots a gap shows in: every slot it
-// overlaps (its end is exclusive), and the slot of its start even when it
-// has no length.
-func gapSlots(sp SpanBody, slotLen int64) []int64 {
-	var out []int64
-	for t := tracking.SlotStart(sp.Start, slotLen); t < max(sp.End, sp.Start+1); t += slotLen {
-		out = append(out, t)
-	}
-	return out
+// gapSlots are the slots a gap shows in: every slot it overlaps (its end
+// is exclusive), and the slot of its start even when it has no length. They
+// are the slots starting at first, first+slotLen, ... before end.
+func gapSlots(sp SpanBody, slotLen int64) (first, end int64) {
+	return tracking.SlotStart(sp.Start, slotLen), max(sp.End, sp.Start+1)
 }
 
 // slotMemo is the memo of a session that overlaps the slot at t (a running

@@ -1,6 +1,8 @@
 package diary
 
 import (
+	"context"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -192,7 +194,11 @@ func TestOverlapAndGapSlots(t *testing.T) {
 		{SpanBody{Start: 500, End: 1300}, []int64{0, 600, 1200}},
 		{SpanBody{Start: 500, End: 1200}, []int64{0, 600}}, // the end is exclusive
 	} {
-		if got := gapSlots(c.sp, 600); !reflect.DeepEqual(got, c.want) {
+		var got []int64
+		for first, end := gapSlots(c.sp, 600); first < end; first += 600 {
+			got = append(got, first)
+		}
+		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("gapSlots %+v: %v, want %v", c.sp, got, c.want)
 		}
 	}
@@ -213,6 +219,45 @@ func TestSlotMemo(t *testing.T) {
 	} {
 		if got := slotMemo(map[string]*session{"s": &c.s}, c.t, 600); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// placeGaps visits each slot once per reason; what it lists must be what
+// stepping through every slot of every gap lists, in the same order.
+func TestPlaceGapsMatchesEverySlotStepped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	p := ViewParams{From: from, To: from.Add(24 * time.Hour), SlotSeconds: 600, Loc: time.UTC}
+	for round := range 300 {
+		var gaps []SpanBody
+		for range 1 + rng.IntN(40) {
+			start := from.Unix() - 3600 + rng.Int64N(26*3600)
+			end := start + rng.Int64N(3*3600) - 60 // some without length, some ending first
+			gaps = append(gaps, SpanBody{Start: start, End: end, Reason: string(rune('a' + rng.IntN(4)))})
+		}
+		g := newSlotGrid(context.Background(), p)
+		g.placeGaps(gaps)
+		want := map[int64][]string{}
+		seen := map[int64]map[string]bool{}
+		for _, sp := range gaps {
+			for t0, end := gapSlots(sp, 600); t0 < end; t0 += 600 {
+				if t0 < g.from || t0 >= g.to || seen[t0][sp.Reason] {
+					continue
+				}
+				if seen[t0] == nil {
+					seen[t0] = map[string]bool{}
+				}
+				seen[t0][sp.Reason] = true
+				want[t0] = append(want[t0], sp.Reason)
+			}
+		}
+		got := map[int64][]string{}
+		for t0, s := range g.slots {
+			got[t0] = s.slot.Gaps
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d, gaps %+v:\ngot  %v\nwant %v", round, gaps, got, want)
 		}
 	}
 }

@@ -223,7 +223,7 @@ func (s *Store) buildExport(ctx context.Context, wi WorkspaceInfo, from, to time
 	if err != nil {
 		return nil, nil, err
 	}
-	cands, err := s.rangeEntries(ctx, ws, from, to)
+	cands, err := s.rangeEntries(ctx, ws, from, to, false)
 	if err != nil {
 		return nil, nil, err
 	}

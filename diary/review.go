@@ -1,6 +1,7 @@
 package diary
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,28 +21,28 @@ func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *ti
 	if !to.After(from) {
 		return tracking.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	entries, err := s.rangeEntries(ctx, ws, from, to)
+	entries, err := s.rangeEntries(ctx, ws, from, to, true)
 	if err != nil {
 		return tracking.DiaryView{}, err
 	}
 	return Aggregate(ctx, entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
 }
 
-// rangeEntries reads the entries an account of [from, to) needs: those in
-// the range, reviews of its shots, sessions, manual time and spans that may
-// reach into it.
-func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time) ([]Entry, error) {
-	f, t := from.UnixMilli(), to.UnixMilli()
-	entries, err := loadEntries(ctx, s.db, ws,
-		`(time >= ? AND time < ?)
-		 OR (type IN ('idle','gap','manual') AND time >= ? AND time < ?)
-		 OR type IN ('session_start','session_stop')
-		 OR (type IN ('cover','delete') AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?))
-		 OR type = 'prune'`,
-		f, t, f-int64(31*24*time.Hour/time.Millisecond), t, ws, f, t)
+// rangeEntries reads the entries an account of [from, to) needs, in log
+// order: those in the range, spans that may reach into it, sessions,
+// prunes, and reviews of its shots. An export needs their headers; a view
+// (light) needs only their type and body (see logColumns).
+//
+// Each part is its own indexed search and the parts are disjoint, so the
+// cost is the entries read, not the workspace's whole log (one WHERE with
+// OR made SQLite scan all of it).
+func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time, light bool) ([]Entry, error) {
+	query, args := rangeQuery(ws, from, to, light)
+	entries, err := queryLog(ctx, s.db, ws, light, query, args...)
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(entries, func(a, b Entry) int { return cmp.Compare(a.Index, b.Index) })
 	out := entries[:0]
 	for _, e := range entries {
 		if e.Header.Type == TypePrune && !pruneTouches(e, from, to) {
@@ -50,6 +51,20 @@ func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// rangeQuery is rangeEntries' query: four disjoint parts, each an indexed
+// search (TestRangeQueryUsesIndexes pins that), in no particular order.
+func rangeQuery(ws string, from, to time.Time, light bool) (string, []any) {
+	f, t := from.UnixMilli(), to.UnixMilli()
+	spanFrom := f - int64(31*24*time.Hour/time.Millisecond)
+	sel := `SELECT ` + logColumns(light) + ` FROM log WHERE ws=? AND `
+	return sel + `time >= ? AND time < ?
+		UNION ALL ` + sel + `type IN ('idle','gap','manual') AND time >= ? AND time < ?
+		UNION ALL ` + sel + `type IN ('session_start','session_stop','prune') AND NOT (time >= ? AND time < ?)
+		UNION ALL ` + sel + `type IN ('cover','delete') AND NOT (time >= ? AND time < ?)
+			AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?)`,
+		[]any{ws, f, t, ws, spanFrom, f, ws, f, t, ws, f, t, ws, f, t}
 }
 
 func pruneTouches(e Entry, from, to time.Time) bool {
