@@ -58,7 +58,16 @@ type Config struct {
 	// it, guests' captures are refused (DefaultMinFree when 0; negative
 	// for no floor).
 	DiaryMinFree int64
+	// TCGCache caps the translation cache of each guest QEMU emulates
+	// (no KVM), in bytes: DefaultTCGCache when 0, QEMU's default (1 GiB)
+	// when negative.
+	TCGCache int64
 }
+
+// DefaultTCGCache is the translation cache a TCG guest gets: QEMU's own
+// default of 1 GiB fills up as a guest boots and stays in the host's
+// memory while it idles (docs/benchmarks.md).
+const DefaultTCGCache = 256 << 20
 
 // DefaultSuspendTimeout bounds the suspends of a stop with SuspendOnStop;
 // the service unit's TimeoutStopSec leaves room for it.
@@ -155,7 +164,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := dirperm.Ensure(cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	drv, err := vm.New(ctx, vm.Options{URI: cfg.LibvirtURI, StateDir: cfg.StateDir, PoolName: cfg.PoolName, Logger: cfg.Logger})
+	drv, err := vm.New(ctx, vm.Options{URI: cfg.LibvirtURI, StateDir: cfg.StateDir, PoolName: cfg.PoolName, Logger: cfg.Logger, TBCacheMiB: tbCacheMiB(cfg.TCGCache)})
 	if err != nil {
 		return err
 	}
@@ -284,4 +293,16 @@ func minFree(v int64) uint64 {
 		return 0
 	}
 	return uint64(v)
+}
+
+// tbCacheMiB is the translation cache size for vm.Options of the daemon's
+// TCGCache setting.
+func tbCacheMiB(n int64) uint64 {
+	switch {
+	case n == 0:
+		return DefaultTCGCache >> 20
+	case n < 0:
+		return 0
+	}
+	return max(uint64(n)>>20, 1)
 }

@@ -8,16 +8,20 @@
 #   3. host RSS of three idle workspaces (1 GiB each) IDLE seconds after
 #      their agents connected, with free page reporting (as the daemon
 #      defines them) and, at the same time, three without it (the same
-#      domains with freePageReporting taken out of their definitions).
+#      domains with freePageReporting taken out of their definitions);
+#   4. under TCG, cold start to the agent connected and host RSS IDLE
+#      seconds later of three workspaces with the translation cache the
+#      daemon gives (--tcg-cache, 256 MiB) and, at the same time, three with
+#      QEMU's default (the <tcg> element taken out of their definitions).
 # Prints the results (scripts/bench.sh puts them into
 # docs/bench-results.txt). Needs root, libvirtd and the built image (make
-# desktop-image). PARTS=12 skips the RSS part.
+# desktop-image). PARTS=12 runs parts 1 and 2 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-600}
-PARTS=${PARTS:-123}
+PARTS=${PARTS:-1234}
 source scripts/bench-daemon.sh
 NAMES=()
 bench_cleanup() { for n in "${NAMES[@]}"; do "$W" destroy "$n" --yes >/dev/null 2>&1 || true; done; }
@@ -137,4 +141,50 @@ if [[ $PARTS == *3* ]]; then
 	on=$(awk '{ s += $1 } END { print s }' "$DIR/on")
 	off=$(awk '{ s += $1 } END { print s }' "$DIR/off")
 	echo "total  with free page reporting $on MiB, without $off MiB: $(ratio "$on" "$off") (target <= 0.70)"
+fi
+if [[ $PARTS == *4* ]]; then
+	echo "## 4. TCG translation cache: the daemon's cap vs QEMU's default, three idle workspaces each (1 GiB, 1 vCPU), started at the same time"
+	CAP=() DEF=()
+	for i in 1 2 3; do
+		create "wstest-tb-cap$i-$ID" 1
+		CAP+=("wstest-tb-cap$i-$ID")
+		create "wstest-tb-def$i-$ID" 1
+		DEF+=("wstest-tb-def$i-$ID")
+	done
+	dom=$(field "${CAP[0]}" domain)
+	virsh -c "$URI" dumpxml --inactive "$dom" | grep -q "<tb-cache" || { echo "bench-suspend: $dom has no tb-cache (is libvirt offering KVM?)" >&2; exit 1; }
+	for n in "${DEF[@]}"; do
+		dom=$(field "$n" domain)
+		virsh -c "$URI" dumpxml --inactive "$dom" | sed '/<tcg>/,/<\/tcg>/d' >"$DIR/$n.xml"
+		grep -q tb-cache "$DIR/$n.xml" && { echo "bench-suspend: could not take the tb-cache out of $dom" >&2; exit 1; }
+		virsh -c "$URI" define "$DIR/$n.xml" >/dev/null
+	done
+	t0=$(now)
+	for n in "${CAP[@]}" "${DEF[@]}"; do "$W" start "$n" >/dev/null; done
+	left=("${CAP[@]}" "${DEF[@]}")
+	while [ ${#left[@]} -gt 0 ]; do
+		next=()
+		for n in "${left[@]}"; do
+			if agent_connected "$n"; then
+				up=$(since "$t0")
+				case $n in *-cap*) echo "$up" >>"$DIR/tbcap-up" ;; *) echo "$up" >>"$DIR/tbdef-up" ;; esac
+			else
+				next+=("$n")
+			fi
+		done
+		left=("${next[@]}")
+		sleep 0.5
+	done
+	echo "# all 6 agents connected at $(date -u +%H:%M:%SZ); idle for ${IDLE} s"
+	sleep "$IDLE"
+	printf '%-28s %s\n' workspace "host RSS (MiB)"
+	for n in "${CAP[@]}" "${DEF[@]}"; do
+		rss=$(( $(field "$n" rss_bytes) / 1048576 ))
+		printf '%-28s %s\n' "$n" "$rss"
+		case $n in *-cap*) echo "$rss" >>"$DIR/tbcap" ;; *) echo "$rss" >>"$DIR/tbdef" ;; esac
+	done
+	cap=$(awk '{ s += $1 } END { print s }' "$DIR/tbcap")
+	def=$(awk '{ s += $1 } END { print s }' "$DIR/tbdef")
+	echo "start to agent (6 booting at once): capped mean $(mean <"$DIR/tbcap-up") s, QEMU's default mean $(mean <"$DIR/tbdef-up") s"
+	echo "total RSS  capped $cap MiB, QEMU's default $def MiB: $(ratio "$cap" "$def")"
 fi

@@ -26,6 +26,9 @@ type Options struct {
 	StateDir string
 	PoolName string
 	Logger   hclog.Logger
+	// TBCacheMiB caps the TCG translation cache of each guest the driver
+	// defines when libvirt offers no KVM (0 keeps QEMU's default, 1 GiB).
+	TBCacheMiB uint64
 }
 
 // Spec is a workspace to create.

@@ -102,7 +102,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("overlay path: %w", d.lverr(err))
 	}
-	in := domainInput{Spec: s, Name: name, Owner: d.id, Type: d.domType, Paths: paths, Overlay: ovPath}
+	in := domainInput{Spec: s, Name: name, Owner: d.id, Type: d.domType, TBCacheMiB: d.opts.TBCacheMiB, Paths: paths, Overlay: ovPath}
 	if s.KernelVolume != "" {
 		if in.KernelPath, err = d.VolumePath(ctx, s.KernelVolume); err != nil {
 			return err

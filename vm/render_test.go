@@ -24,7 +24,7 @@ func goldenSpec(net, display string) Spec {
 }
 
 func goldenInput(net, display, typ string, kernel bool) domainInput {
-	in := domainInput{Spec: goldenSpec(net, display), Name: "ws-0123abcd-acme", Owner: testIdentity, Type: typ,
+	in := domainInput{Spec: goldenSpec(net, display), Name: "ws-0123abcd-acme", Owner: testIdentity, Type: typ, TBCacheMiB: 256,
 		Paths: WorkspacePaths("/var/lib/workspace", "acme"), Overlay: "/var/lib/workspace/pool/ws-0123abcd-acme.qcow2"}
 	if net == "nat" || net == "isolated" {
 		in.Subnet = 7

@@ -48,14 +48,12 @@ type domainXML struct {
 	VCPU          int               `xml:"vcpu"`
 	SysInfo       *sysinfoXML       `xml:"sysinfo,omitempty"`
 	OS            osXML             `xml:"os"`
-	Features      *struct {
-		ACPI struct{} `xml:"acpi"`
-	} `xml:"features"`
-	CPU        *cpuXML `xml:"cpu,omitempty"`
-	OnPoweroff string  `xml:"on_poweroff"`
-	OnReboot   string  `xml:"on_reboot"`
-	OnCrash    string  `xml:"on_crash"`
-	Devices    devices `xml:"devices"`
+	Features      *featuresXML      `xml:"features"`
+	CPU           *cpuXML           `xml:"cpu,omitempty"`
+	OnPoweroff    string            `xml:"on_poweroff"`
+	OnReboot      string            `xml:"on_reboot"`
+	OnCrash       string            `xml:"on_crash"`
+	Devices       devices           `xml:"devices"`
 	// SecLabel runs QEMU as a given user (a read-write share's owner).
 	SecLabel *secLabelXML `xml:"seclabel,omitempty"`
 }
@@ -274,14 +272,28 @@ type videoXML struct {
 }
 
 // domainInput is everything the pure renderer needs.
+// featuresXML is <features>: ACPI, and under TCG the size of QEMU's
+// translation cache.
+type featuresXML struct {
+	ACPI struct{} `xml:"acpi"`
+	TCG  *tcgXML  `xml:"tcg,omitempty"`
+}
+
+type tcgXML struct {
+	TBCache memoryXML `xml:"tb-cache"`
+}
+
 type domainInput struct {
 	Spec Spec
 	// Name is the libvirt name of the domain, its network and its
 	// nwfilter (ws-SHORT-NAME, see owner.go).
 	Name string
 	// Owner is the identity of the daemon that makes it.
-	Owner      string
-	Type       string // kvm | qemu
+	Owner string
+	Type  string // kvm | qemu
+	// TBCacheMiB caps QEMU's TCG translation cache (type qemu only; 0
+	// keeps QEMU's default, 1 GiB, most of an idle guest's host memory).
+	TBCacheMiB uint64
 	Paths      Paths
 	Overlay    string // overlay volume path
 	KernelPath string
@@ -337,9 +349,10 @@ func renderDomain(in domainInput) ([]byte, error) {
 		OS:         osXML{Type: osType{Arch: "x86_64", Machine: "pc", Value: "hvm"}},
 		OnPoweroff: "destroy", OnReboot: "restart", OnCrash: "destroy",
 	}
-	d.Features = &struct {
-		ACPI struct{} `xml:"acpi"`
-	}{}
+	d.Features = &featuresXML{}
+	if in.Type == "qemu" && in.TBCacheMiB > 0 {
+		d.Features.TCG = &tcgXML{TBCache: memoryXML{Unit: "MiB", Value: in.TBCacheMiB}}
+	}
 	if in.Type == "kvm" {
 		d.CPU = &cpuXML{Mode: "host-model"}
 	}

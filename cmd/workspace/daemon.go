@@ -21,6 +21,7 @@ func newDaemonCmd(a *app) *cobra.Command {
 	var logLevel string
 	var logJSON bool
 	minFree := "1GiB"
+	tcgCache := fmt.Sprintf("%dMiB", daemon.DefaultTCGCache>>20)
 	cmd := command("daemon", "Run the host daemon (as root): owns libvirt, serves the API on a unix socket", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
 		if a.hostFlag != "" || a.contextFlag != "" {
 			return errors.New("the daemon runs on the host it serves, on its --socket: --host and --context do not apply (to run it on a server, log in there and run `workspace daemon`)")
@@ -34,6 +35,15 @@ func newDaemonCmd(a *app) *cobra.Command {
 				return fmt.Errorf("--diary-min-free: %v (a size like \"1GiB\", or \"off\")", err)
 			}
 			cfg.DiaryMinFree = int64(n)
+		}
+		if tcgCache == "0" || tcgCache == "off" {
+			cfg.TCGCache = -1
+		} else {
+			n, err := profiles.ParseSize(tcgCache)
+			if err != nil || n < 32<<20 || n > 4<<30 {
+				return fmt.Errorf("--tcg-cache %q: a size from 32MiB to 4GiB, or \"off\" for QEMU's default", tcgCache)
+			}
+			cfg.TCGCache = int64(n)
 		}
 		// Nothing the daemon writes (diary database, records, logs of its
 		// own) is for other users; what must be shared (the socket, the
@@ -71,5 +81,6 @@ func newDaemonCmd(a *app) *cobra.Command {
 	cmd.Flags().DurationVar(&cfg.SuspendTimeout, "suspend-timeout", daemon.DefaultSuspendTimeout, "how long --suspend-on-stop may take in all; the service's TimeoutStopSec must be longer")
 	cmd.Flags().DurationVar(&cfg.WitnessInterval, "witness-interval", daemon.DefaultWitnessInterval, "shortest time between two submissions of a workspace's checkpoints to its witnesses")
 	cmd.Flags().StringVar(&minFree, "diary-min-free", minFree, "free space the diary's file system keeps: below it, guests' captures are refused and a gap says \"host disk nearly full\" (\"off\" for no floor)")
+	cmd.Flags().StringVar(&tcgCache, "tcg-cache", tcgCache, "without KVM, the translation cache of each new guest: QEMU's default of 1GiB stays in host memory while a guest idles (\"off\" keeps it)")
 	return cmd
 }
