@@ -50,7 +50,30 @@ field() { "$W" status "$1" --json | grep -o "\"$2\": \"\{0,1\}[^\",]*" | head -1
 agent_connected() { "$W" status "$1" --json | grep -A1 '"agent"' | grep -q '"connected": true'; }
 wait_agent() { until agent_connected "$1"; do sleep 0.2; done; }
 mean() { awk '{ s += $1; n++ } END { printf "%.1f", s / n }'; }
+sum() { awk '{ s += $1 } END { print s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# redefine NAME SED GONE: NAME's domain defined again as sed SED makes it;
+# GONE must no longer be in the definition.
+redefine() {
+	local dom
+	dom=$(field "$1" domain)
+	virsh -c "$URI" dumpxml --inactive "$dom" | sed "$2" >"$DIR/$1.xml"
+	grep -q "$3" "$DIR/$1.xml" && { echo "bench-suspend: could not take $3 out of $dom" >&2; exit 1; }
+	virsh -c "$URI" define "$DIR/$1.xml" >/dev/null
+}
+# rss_table PATTERN FILE_A FILE_B NAME...: prints each NAME's host RSS in
+# MiB and adds it to FILE_A when NAME matches PATTERN, else to FILE_B.
+rss_table() {
+	local pat=$1 a=$2 b=$3 n rss
+	shift 3
+	printf '%-28s %s\n' workspace "host RSS (MiB)"
+	for n in "$@"; do
+		rss=$(( $(field "$n" rss_bytes) / 1048576 ))
+		printf '%-28s %s\n' "$n" "$rss"
+		# shellcheck disable=SC2053 # PATTERN is a glob
+		if [[ $n == $pat ]]; then echo "$rss" >>"$a"; else echo "$rss" >>"$b"; fi
+	done
+}
 
 echo "# scripts/bench-suspend.sh: minimal desktop image, 1 GiB, TCG; $ROUNDS rounds"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -122,24 +145,14 @@ if [[ $PARTS == *3* ]]; then
 		create "wstest-fpr-off$i-$ID" 1
 		OFF+=("wstest-fpr-off$i-$ID")
 	done
-	for n in "${OFF[@]}"; do
-		dom=$(field "$n" domain)
-		virsh -c "$URI" dumpxml --inactive "$dom" | sed "s/ freePageReporting=['\"]on['\"]//" >"$DIR/$n.xml"
-		grep -q freePageReporting "$DIR/$n.xml" && { echo "bench-suspend: could not take free page reporting out of $dom" >&2; exit 1; }
-		virsh -c "$URI" define "$DIR/$n.xml" >/dev/null
-	done
+	for n in "${OFF[@]}"; do redefine "$n" "s/ freePageReporting=['\"]on['\"]//" freePageReporting; done
 	for n in "${ON[@]}" "${OFF[@]}"; do "$W" start "$n" >/dev/null; done
 	for n in "${ON[@]}" "${OFF[@]}"; do wait_agent "$n"; done
 	echo "# all 6 agents connected at $(date -u +%H:%M:%SZ); idle for ${IDLE} s"
 	sleep "$IDLE"
-	printf '%-28s %s\n' workspace "host RSS (MiB)"
-	for n in "${ON[@]}" "${OFF[@]}"; do
-		rss=$(( $(field "$n" rss_bytes) / 1048576 ))
-		printf '%-28s %s\n' "$n" "$rss"
-		case $n in *-on*) echo "$rss" >>"$DIR/on" ;; *) echo "$rss" >>"$DIR/off" ;; esac
-	done
-	on=$(awk '{ s += $1 } END { print s }' "$DIR/on")
-	off=$(awk '{ s += $1 } END { print s }' "$DIR/off")
+	rss_table '*-on*' "$DIR/on" "$DIR/off" "${ON[@]}" "${OFF[@]}"
+	on=$(sum <"$DIR/on")
+	off=$(sum <"$DIR/off")
 	echo "total  with free page reporting $on MiB, without $off MiB: $(ratio "$on" "$off") (target <= 0.70)"
 fi
 if [[ $PARTS == *4* ]]; then
@@ -153,12 +166,7 @@ if [[ $PARTS == *4* ]]; then
 	done
 	dom=$(field "${CAP[0]}" domain)
 	virsh -c "$URI" dumpxml --inactive "$dom" | grep -q "<tb-cache" || { echo "bench-suspend: $dom has no tb-cache (is libvirt offering KVM?)" >&2; exit 1; }
-	for n in "${DEF[@]}"; do
-		dom=$(field "$n" domain)
-		virsh -c "$URI" dumpxml --inactive "$dom" | sed '/<tcg>/,/<\/tcg>/d' >"$DIR/$n.xml"
-		grep -q tb-cache "$DIR/$n.xml" && { echo "bench-suspend: could not take the tb-cache out of $dom" >&2; exit 1; }
-		virsh -c "$URI" define "$DIR/$n.xml" >/dev/null
-	done
+	for n in "${DEF[@]}"; do redefine "$n" '/<tcg>/,/<\/tcg>/d' tb-cache; done
 	t0=$(now)
 	for n in "${CAP[@]}" "${DEF[@]}"; do "$W" start "$n" >/dev/null; done
 	left=("${CAP[@]}" "${DEF[@]}")
@@ -177,14 +185,9 @@ if [[ $PARTS == *4* ]]; then
 	done
 	echo "# all 6 agents connected at $(date -u +%H:%M:%SZ); idle for ${IDLE} s"
 	sleep "$IDLE"
-	printf '%-28s %s\n' workspace "host RSS (MiB)"
-	for n in "${CAP[@]}" "${DEF[@]}"; do
-		rss=$(( $(field "$n" rss_bytes) / 1048576 ))
-		printf '%-28s %s\n' "$n" "$rss"
-		case $n in *-cap*) echo "$rss" >>"$DIR/tbcap" ;; *) echo "$rss" >>"$DIR/tbdef" ;; esac
-	done
-	cap=$(awk '{ s += $1 } END { print s }' "$DIR/tbcap")
-	def=$(awk '{ s += $1 } END { print s }' "$DIR/tbdef")
+	rss_table '*-cap*' "$DIR/tbcap" "$DIR/tbdef" "${CAP[@]}" "${DEF[@]}"
+	cap=$(sum <"$DIR/tbcap")
+	def=$(sum <"$DIR/tbdef")
 	echo "start to agent (6 booting at once): capped mean $(mean <"$DIR/tbcap-up") s, QEMU's default mean $(mean <"$DIR/tbdef-up") s"
 	echo "total RSS  capped $cap MiB, QEMU's default $def MiB: $(ratio "$cap" "$def")"
 fi

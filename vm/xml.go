@@ -271,7 +271,6 @@ type videoXML struct {
 	} `xml:"model"`
 }
 
-// domainInput is everything the pure renderer needs.
 // featuresXML is <features>: ACPI, and under TCG the size of QEMU's
 // translation cache.
 type featuresXML struct {
@@ -283,6 +282,7 @@ type tcgXML struct {
 	TBCache memoryXML `xml:"tb-cache"`
 }
 
+// domainInput is everything the pure renderer needs.
 type domainInput struct {
 	Spec Spec
 	// Name is the libvirt name of the domain, its network and its
