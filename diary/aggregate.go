@@ -33,6 +33,15 @@ type ViewParams struct {
 // before its slots are stepped through, and ctx is checked as it goes. A
 // range outside years 1970–9999 is refused.
 func Aggregate(ctx context.Context, entries []Entry, p ViewParams) (tracking.DiaryView, error) {
+	f, err := readFacts(entries)
+	if err != nil {
+		return tracking.DiaryView{}, err
+	}
+	return aggregateFacts(ctx, f, p)
+}
+
+// aggregateFacts is Aggregate after the entries' facts are read.
+func aggregateFacts(ctx context.Context, f *facts, p ViewParams) (tracking.DiaryView, error) {
 	if p.SlotSeconds <= 0 {
 		p.SlotSeconds = int(DefaultSlot / time.Second)
 	}
@@ -40,10 +49,6 @@ func Aggregate(ctx context.Context, entries []Entry, p ViewParams) (tracking.Dia
 		p.Loc = time.Local
 	}
 	if err := checkRange(p.From, p.To); err != nil {
-		return tracking.DiaryView{}, err
-	}
-	f, err := readFacts(entries)
-	if err != nil {
 		return tracking.DiaryView{}, err
 	}
 	g := newSlotGrid(ctx, p)

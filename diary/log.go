@@ -95,6 +95,40 @@ type shotRow struct {
 	secret []byte
 }
 
+// execer runs a statement: a transaction, or its prepared statements.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// txStmts runs statements in tx, each prepared once: an append of many
+// entries runs the same few statements for each, and SQLite's parser costs
+// more than its insert.
+type txStmts struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (t *txStmts) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st := t.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		if t.stmts == nil {
+			t.stmts = map[string]*sql.Stmt{}
+		}
+		t.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (t *txStmts) close() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
 // appendTx appends entries to ws's log inside tx, and stores a new signed
 // checkpoint. It returns the new log size and the signed checkpoint.
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, ws string, items []pending) (int64, []byte, error) {
@@ -108,6 +142,8 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, ws string, items []pen
 	}
 	r := newHashReader(ctx, tx, ws)
 	logged := s.now()
+	ex := &txStmts{tx: tx}
+	defer ex.close()
 	for _, it := range items {
 		header, body, _, err := encodeEntry(ws, it.typ, it.ref, it.at, logged, it.body)
 		if err != nil {
@@ -119,22 +155,25 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, ws string, items []pen
 		}
 		base := tlog.StoredHashIndex(0, n)
 		for i, h := range hs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO hashes(ws, id, hash) VALUES(?,?,?)`, ws, base+int64(i), h[:]); err != nil {
+			if _, err := ex.ExecContext(ctx, `INSERT INTO hashes(ws, id, hash) VALUES(?,?,?)`, ws, base+int64(i), h[:]); err != nil {
 				return 0, nil, fmt.Errorf("store log hash: %w", err)
 			}
 			r.cache[base+int64(i)] = h
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log(ws, idx, type, time, ref, header, body) VALUES(?,?,?,?,?,?,?)`,
+		if _, err := ex.ExecContext(ctx, `INSERT INTO log(ws, idx, type, time, ref, header, body) VALUES(?,?,?,?,?,?,?)`,
 			ws, n, it.typ, it.at.UnixMilli(), it.ref, header, body); err != nil {
 			return 0, nil, fmt.Errorf("append entry %d: %w", n, err)
 		}
+		if err := indexEntry(ctx, ex, ws, n, it.typ, body); err != nil {
+			return 0, nil, err
+		}
 		if it.record != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO records(id, ws, idx) VALUES(?,?,?)`, it.record, ws, n); err != nil {
+			if _, err := ex.ExecContext(ctx, `INSERT INTO records(id, ws, idx) VALUES(?,?,?)`, it.record, ws, n); err != nil {
 				return 0, nil, fmt.Errorf("record id %q: %w", it.record, err)
 			}
 		}
 		if it.shot != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO shots(id, ws, idx, taken, secret, state) VALUES(?,?,?,?,?,'ok')`,
+			if _, err := ex.ExecContext(ctx, `INSERT INTO shots(id, ws, idx, taken, secret, state) VALUES(?,?,?,?,?,'ok')`,
 				it.shot.id, ws, n, it.shot.taken, it.shot.secret); err != nil {
 				return 0, nil, fmt.Errorf("shot %q: %w", it.shot.id, err)
 			}
@@ -367,7 +406,10 @@ func (s *Store) Check(ctx context.Context, ws string) (CheckResult, error) {
 		return CheckResult{}, errors.New("the log has entries but no signed checkpoint")
 	}
 	shots, err := s.checkShots(ctx, ws, entries)
-	return CheckResult{Entries: size, Shots: shots}, err
+	if err != nil {
+		return CheckResult{Entries: size, Shots: shots}, err
+	}
+	return CheckResult{Entries: size, Shots: shots}, s.checkViewIndex(ctx, ws)
 }
 
 func readFileOrNil(p string) []byte {

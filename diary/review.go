@@ -13,32 +13,42 @@ import (
 )
 
 // View returns a workspace's diary for [from, to), grouped by days of loc.
+// It reads the range's captures, sessions and reviews from the log, and its
+// activity minutes and spans from the view index (see viewindex.go).
 func (s *Store) View(ctx context.Context, ws string, from, to time.Time, loc *time.Location) (tracking.DiaryView, error) {
 	wi, err := s.Workspace(ctx, ws)
 	if err != nil {
 		return tracking.DiaryView{}, err
 	}
-	if !to.After(from) {
-		return tracking.DiaryView{}, fmt.Errorf("%w: the range ends (%s) before it starts (%s)", ErrInvalid, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	if err := checkRange(from, to); err != nil {
+		return tracking.DiaryView{}, err
 	}
 	entries, err := s.rangeEntries(ctx, ws, from, to, true)
 	if err != nil {
 		return tracking.DiaryView{}, err
 	}
-	return Aggregate(ctx, entries, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
+	f, err := readFacts(entries)
+	if err != nil {
+		return tracking.DiaryView{}, err
+	}
+	if err := s.addIndexedFacts(ctx, ws, from, to, f); err != nil {
+		return tracking.DiaryView{}, err
+	}
+	return aggregateFacts(ctx, f, ViewParams{Workspace: ws, Client: wi.Client, From: from, To: to, SlotSeconds: wi.SlotSeconds, Loc: loc})
 }
 
 // rangeEntries reads the entries an account of [from, to) needs, in log
 // order: those in the range, spans that may reach into it, sessions,
-// prunes, and reviews of its shots. An export needs their headers; a view
-// (light) needs only their type and body (see logColumns).
+// prunes, and reviews of its shots. An export needs them all with their
+// headers; a view needs neither the activity minutes, spans and sessions
+// (it reads them from the view index) nor the headers (see logColumns).
 //
-// Each part is its own indexed search and the parts are disjoint, so the
-// cost is the entries read, not the workspace's whole log (one WHERE with
-// OR made SQLite scan all of it).
-func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time, light bool) ([]Entry, error) {
-	query, args := rangeQuery(ws, from, to, light)
-	entries, err := queryLog(ctx, s.db, ws, light, query, args...)
+// Each part of the query is its own indexed search and the parts are
+// disjoint, so the cost is the entries read, not the workspace's whole log
+// (one WHERE with OR made SQLite scan all of it).
+func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time, view bool) ([]Entry, error) {
+	query, args := rangeQuery(ws, from, to, view)
+	entries, err := queryLog(ctx, s.db, ws, view, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,18 +63,32 @@ func (s *Store) rangeEntries(ctx context.Context, ws string, from, to time.Time,
 	return out, nil
 }
 
-// rangeQuery is rangeEntries' query: four disjoint parts, each an indexed
-// search (TestRangeQueryUsesIndexes pins that), in no particular order.
-func rangeQuery(ws string, from, to time.Time, light bool) (string, []any) {
+// spanReach is how long before a range a span may start and still be read
+// for it.
+const spanReach = 31 * 24 * time.Hour
+
+// rangeQuery is rangeEntries' query: disjoint parts, each an indexed search
+// (TestRangeQueryUsesIndexes pins that), in no particular order. For a
+// view, the types the view index holds (activity, spans, sessions) are
+// left out.
+func rangeQuery(ws string, from, to time.Time, view bool) (string, []any) {
 	f, t := from.UnixMilli(), to.UnixMilli()
-	spanFrom := f - int64(31*24*time.Hour/time.Millisecond)
-	sel := `SELECT ` + logColumns(light) + ` FROM log WHERE ws=? AND `
-	return sel + `time >= ? AND time < ?
-		UNION ALL ` + sel + `type IN ('idle','gap','manual') AND time >= ? AND time < ?
-		UNION ALL ` + sel + `type IN ('session_start','session_stop','prune') AND NOT (time >= ? AND time < ?)
+	sel := `SELECT ` + logColumns(view) + ` FROM log WHERE ws=? AND `
+	inRange, spans := `time >= ? AND time < ?`, ` UNION ALL `+sel+`type IN ('idle','gap','manual') AND time >= ? AND time < ?`
+	args := []any{ws, f, t, ws, f - spanReach.Milliseconds(), f}
+	if view {
+		inRange, spans = `type IN ('capture','cover','delete','prune') AND `+inRange, ""
+		args = args[:3]
+	}
+	outside := `type IN ('session_start','session_stop','prune')`
+	if view {
+		outside = `type = 'prune'`
+	}
+	return sel + inRange + spans + `
+		UNION ALL ` + sel + outside + ` AND NOT (time >= ? AND time < ?)
 		UNION ALL ` + sel + `type IN ('cover','delete') AND NOT (time >= ? AND time < ?)
 			AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?)`,
-		[]any{ws, f, t, ws, spanFrom, f, ws, f, t, ws, f, t, ws, f, t}
+		append(args, ws, f, t, ws, f, t, ws, f, t)
 }
 
 func pruneTouches(e Entry, from, to time.Time) bool {

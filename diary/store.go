@@ -100,11 +100,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open diary database: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, schema+witnessSchema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+witnessSchema+viewIndexSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open diary database: %w", err)
 	}
 	s := &Store{dir: dir, db: db, log: opts.Logger, now: opts.Now, why: ErrLocked, dks: map[string][]byte{}, onAppend: opts.OnAppend}
+	if err := s.ensureViewIndex(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open diary database: %w", err)
+	}
 	if err := s.sweepOrphans(ctx); err != nil {
 		s.log.Warn("could not sweep orphan blobs", "error", err)
 	}

@@ -330,6 +330,7 @@ func TestRewrittenLogFailsPrevious(t *testing.T) {
 	defer s2.Close()
 	s2.Unlock(keys)
 	for _, q := range []string{`DELETE FROM log WHERE idx >= 21`, `DELETE FROM records WHERE idx >= 21`, `DELETE FROM shots WHERE idx >= 21`,
+		`DELETE FROM view_activity WHERE idx >= 21`, `DELETE FROM view_spans WHERE idx >= 21`,
 		`DELETE FROM checkpoints`, `DELETE FROM signed_checkpoints`, `DELETE FROM exports`} {
 		if _, err := s2.db.Exec(q); err != nil {
 			t.Fatal(err)
