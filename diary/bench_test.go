@@ -53,8 +53,9 @@ func benchShot(b *testing.B) (orig, thumb []byte) {
 
 // BenchmarkIngest compares durable ingestion of a capture (sealed blobs
 // written and fsynced, then a WAL commit with synchronous=FULL and a log
-// entry with a signed checkpoint) with the physical limit of this disk:
-// os.WriteFile of the same bytes plus fsync, in the same run.
+// entry with a signed checkpoint), and of a call of ten records, with the
+// physical limit of this disk: os.WriteFile of the capture's bytes plus
+// fsync, in the same run.
 func BenchmarkIngest(b *testing.B) {
 	orig, thumb := benchShot(b)
 	b.Run("store", func(b *testing.B) {
@@ -70,6 +71,27 @@ func BenchmarkIngest(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "captures/s")
 		b.ReportMetric(float64(len(orig)), "jpeg-bytes")
+	})
+	// A guest's call of records (five activity minutes and five gaps): a
+	// durable commit of ten entries, their view index rows and a signed
+	// checkpoint.
+	b.Run("records", func(b *testing.B) {
+		f := newFixture(b)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			recs := make([]tracking.Record, 0, 10)
+			for j := range 5 {
+				at := day0.Add(time.Duration(i*5+j) * time.Minute)
+				recs = append(recs,
+					tracking.Record{ID: fmt.Sprintf("a%d-%d", i, j), Type: tracking.RecordActivity, Minute: at, Activity: &tracking.Activity{Keys: 9, Active: 40}},
+					tracking.Record{ID: fmt.Sprintf("g%d-%d", i, j), Type: tracking.RecordGap, Start: at, End: at.Add(time.Minute), Reason: "paused"})
+			}
+			if _, err := f.s.AddRecords(ctx, "acme", recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N*10)/b.Elapsed().Seconds(), "records/s")
 	})
 	b.Run("writefile-fsync", func(b *testing.B) {
 		dir := b.TempDir()
