@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -45,6 +46,9 @@ CREATE INDEX IF NOT EXISTS view_sessions_stop ON view_sessions(ws, stop);
 // index is complete; a lower one makes Open rebuild it.
 const viewIndexVersion = 1
 
+// errBadBody is an entry whose body does not decode as its type's.
+var errBadBody = errors.New("body does not decode")
+
 // indexEntry writes the view index row of the entry at idx, when its type
 // has one, from the body bytes the log holds.
 func indexEntry(ctx context.Context, tx execer, ws string, idx int64, typ string, body []byte) error {
@@ -52,7 +56,7 @@ func indexEntry(ctx context.Context, tx execer, ws string, idx int64, typ string
 	case TypeActivity:
 		var a ActivityBody
 		if err := decodeBody(body, &a); err != nil {
-			return fmt.Errorf("index entry %d (%s): %w", idx, typ, err)
+			return fmt.Errorf("index entry %d (%s): %w: %w", idx, typ, errBadBody, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO view_activity(ws, minute, idx, keys, clicks, moves, scrolls, active) VALUES(?,?,?,?,?,?,?,?)`,
 			ws, a.Minute, idx, a.Keys, a.Clicks, a.Moves, a.Scrolls, a.Active); err != nil {
@@ -61,7 +65,7 @@ func indexEntry(ctx context.Context, tx execer, ws string, idx int64, typ string
 	case TypeIdle, TypeGap, TypeManual:
 		var sp SpanBody
 		if err := decodeBody(body, &sp); err != nil {
-			return fmt.Errorf("index entry %d (%s): %w", idx, typ, err)
+			return fmt.Errorf("index entry %d (%s): %w: %w", idx, typ, errBadBody, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO view_spans(ws, type, span_start, idx, span_end, id, reason, memo) VALUES(?,?,?,?,?,?,?,?)`,
 			ws, typ, sp.Start, idx, sp.End, sp.ID, sp.Reason, sp.Memo); err != nil {
@@ -72,7 +76,7 @@ func indexEntry(ctx context.Context, tx execer, ws string, idx int64, typ string
 		// memo, the last stop its stop.
 		var ss SessionBody
 		if err := decodeBody(body, &ss); err != nil {
-			return fmt.Errorf("index entry %d (%s): %w", idx, typ, err)
+			return fmt.Errorf("index entry %d (%s): %w: %w", idx, typ, errBadBody, err)
 		}
 		q := `INSERT INTO view_sessions(ws, id, start, memo) VALUES(?,?,?,?) ON CONFLICT(ws, id) DO UPDATE SET start=excluded.start, memo=excluded.memo`
 		args := []any{ws, ss.ID, ss.Time, ss.Memo}
@@ -110,7 +114,7 @@ func (s *Store) rebuildViewIndex(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild view index: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	defer tx.Rollback()
 	for _, q := range []string{`DELETE FROM view_activity`, `DELETE FROM view_spans`, `DELETE FROM view_sessions`} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("rebuild view index: %w", err)
@@ -143,9 +147,13 @@ func (s *Store) rebuildViewIndex(ctx context.Context) error {
 			break
 		}
 		for _, r := range batch {
-			if err := indexEntry(ctx, ex, r.ws, r.idx, r.typ, r.body); err != nil {
+			err := indexEntry(ctx, ex, r.ws, r.idx, r.typ, r.body)
+			if errors.Is(err, errBadBody) {
 				s.log.Warn("entry left out of the view index (run `workspace diary check`)", "workspace", r.ws, "error", err)
 				continue
+			}
+			if err != nil {
+				return fmt.Errorf("rebuild view index: %w", err)
 			}
 			entries++
 		}
