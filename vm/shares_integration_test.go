@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -197,5 +198,23 @@ chown 0:0 note.txt && sync && stat -c '%n %a %u %F' suid sgid mem disk fifo link
 	}
 	if !strings.Contains(x, "com.redhat.spice.0") {
 		t.Error("the running domain has no SPICE agent channel though the clipboard is on")
+	}
+
+	// Suspending it is refused: QEMU cannot save the memory of a guest that
+	// has a 9p share mounted. The refusal is a conflict that says why, no
+	// saved state is left, and the guest runs on untouched.
+	_, err = d.Suspend(ctx, name, "test")
+	if !errors.Is(err, ErrMemoryState) || !strings.Contains(err.Error(), "shared folder mounted in the guest") {
+		t.Fatalf("suspend with a 9p share mounted: %v", err)
+	}
+	t.Logf("suspend refused: %v", err)
+	if _, err := os.Stat(d.SavedStatePath(name)); !os.IsNotExist(err) {
+		t.Errorf("a refused suspend left a saved state behind: %v", err)
+	}
+	if info, err := d.Info(ctx, name); err != nil || info.State != "running" {
+		t.Fatalf("after the refused suspend: %+v, %v", info, err)
+	}
+	if r := run("cat /mnt/shares/src/note.txt"); r.ExitCode != 0 {
+		t.Errorf("the guest after the refused suspend: exit %d: %s", r.ExitCode, r.Stderr)
 	}
 }

@@ -133,7 +133,15 @@ func (d *Driver) Suspend(ctx context.Context, name, from string) (SavedState, er
 	// root cannot write) and has QEMU stream the memory into it.
 	if err := l.DomainSaveFlags(dom, state, libvirt.OptString{}, 0); err != nil {
 		_ = d.removeSavedState(dom.Name)
-		return SavedState{}, fmt.Errorf("suspend %s: save memory: %w", dom.Name, d.lverr(err))
+		err = d.lverr(err)
+		if strings.Contains(strings.ToLower(err.Error()), "migrat") {
+			// Saving memory is a migration to a file: a 9p share the
+			// guest has mounted, or a virtiofs share, blocks it. QEMU
+			// refuses before it pauses the guest, which keeps running.
+			return SavedState{}, &refusal{ErrMemoryState, fmt.Sprintf(
+				"suspend %s: its memory cannot be saved (libvirt: %v): a shared folder mounted in the guest blocks it; the workspace keeps running (stop it instead)", dom.Name, err)}
+		}
+		return SavedState{}, fmt.Errorf("suspend %s: save memory: %w", dom.Name, err)
 	}
 	if err := os.Chmod(state, 0o600); err != nil {
 		return SavedState{}, fmt.Errorf("suspend %s: saved state: %w", dom.Name, err)
