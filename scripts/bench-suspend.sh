@@ -149,6 +149,7 @@ if [[ $PARTS == *3* ]]; then
 	for n in "${ON[@]}" "${OFF[@]}"; do "$W" start "$n" >/dev/null; done
 	for n in "${ON[@]}" "${OFF[@]}"; do wait_agent "$n"; done
 	echo "# all 6 agents connected at $(date -u +%H:%M:%SZ); idle for ${IDLE} s"
+	echo "# the guests' free page reporting order (pages of 2^order x 4 KiB): $("$W" exec "${ON[0]}" -- cat /sys/module/page_reporting/parameters/page_reporting_order)"
 	sleep "$IDLE"
 	rss_table '*-on*' "$DIR/on" "$DIR/off" "${ON[@]}" "${OFF[@]}"
 	on=$(sum <"$DIR/on")
