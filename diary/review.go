@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/workspace-sandbox/workspace/tracking"
@@ -73,22 +74,31 @@ const spanReach = 31 * 24 * time.Hour
 // left out.
 func rangeQuery(ws string, from, to time.Time, view bool) (string, []any) {
 	f, t := from.UnixMilli(), to.UnixMilli()
-	sel := `SELECT ` + logColumns(view) + ` FROM log WHERE ws=? AND `
-	inRange, spans := `time >= ? AND time < ?`, ` UNION ALL `+sel+`type IN ('idle','gap','manual') AND time >= ? AND time < ?`
-	args := []any{ws, f, t, ws, f - spanReach.Milliseconds(), f}
-	if view {
-		inRange, spans = `type IN ('capture','cover','delete','prune') AND `+inRange, ""
-		args = args[:3]
+	type part struct {
+		where string
+		args  []any
 	}
+	var parts []part
 	outside := `type IN ('session_start','session_stop','prune')`
 	if view {
+		parts = append(parts, part{`type IN ('capture','cover','delete','prune') AND time >= ? AND time < ?`, []any{f, t}})
 		outside = `type = 'prune'`
+	} else {
+		parts = append(parts,
+			part{`time >= ? AND time < ?`, []any{f, t}},
+			part{`type IN ('idle','gap','manual') AND time >= ? AND time < ?`, []any{f - spanReach.Milliseconds(), f}})
 	}
-	return sel + inRange + spans + `
-		UNION ALL ` + sel + outside + ` AND NOT (time >= ? AND time < ?)
-		UNION ALL ` + sel + `type IN ('cover','delete') AND NOT (time >= ? AND time < ?)
-			AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?)`,
-		append(args, ws, f, t, ws, f, t, ws, f, t)
+	parts = append(parts,
+		part{outside + ` AND NOT (time >= ? AND time < ?)`, []any{f, t}},
+		part{`type IN ('cover','delete') AND NOT (time >= ? AND time < ?)
+			AND ref IN (SELECT id FROM shots WHERE ws=? AND taken >= ? AND taken < ?)`, []any{f, t, ws, f, t}})
+	selects := make([]string, len(parts))
+	var args []any
+	for i, p := range parts {
+		selects[i] = `SELECT ` + logColumns(view) + ` FROM log WHERE ws=? AND ` + p.where
+		args = append(append(args, ws), p.args...)
+	}
+	return strings.Join(selects, "\n\tUNION ALL "), args
 }
 
 func pruneTouches(e Entry, from, to time.Time) bool {
