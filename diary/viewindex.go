@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -93,9 +92,7 @@ func indexEntry(ctx context.Context, tx execer, ws string, idx int64, typ string
 
 // ensureViewIndex rebuilds the view index from the log unless the database
 // says it is complete, in one transaction: a crash leaves the old state,
-// and the next Open starts again. An entry whose body does not decode
-// (which `workspace diary check` reports) is left out of the index with a
-// warning, so the rest of the diary stays viewable.
+// and the next Open starts again.
 func (s *Store) ensureViewIndex(ctx context.Context) error {
 	var version int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
@@ -115,49 +112,9 @@ func (s *Store) rebuildViewIndex(ctx context.Context) error {
 		return fmt.Errorf("rebuild view index: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM view_activity`, `DELETE FROM view_spans`, `DELETE FROM view_sessions`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("rebuild view index: %w", err)
-		}
-	}
-	type row struct {
-		ws   string
-		idx  int64
-		typ  string
-		body []byte
-	}
-	ex := &txStmts{tx: tx}
-	defer ex.close()
-	entries, after, afterIdx := 0, "", int64(-1)
-	for {
-		// A batch at a time, in (ws, idx) order, read before it is written.
-		var batch []row
-		err := queryRows(ctx, tx, `SELECT ws, idx, type, body FROM log
-			WHERE (ws, idx) > (?, ?) AND type IN ('activity','idle','gap','manual','session_start','session_stop')
-			ORDER BY ws, idx LIMIT 2000`, []any{after, afterIdx}, func(rows *sql.Rows) error {
-			var r row
-			err := rows.Scan(&r.ws, &r.idx, &r.typ, &r.body)
-			batch = append(batch, r)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("rebuild view index: %w", err)
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, r := range batch {
-			err := indexEntry(ctx, ex, r.ws, r.idx, r.typ, r.body)
-			if errors.Is(err, errBadBody) {
-				s.log.Warn("entry left out of the view index (run `workspace diary check`)", "workspace", r.ws, "error", err)
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("rebuild view index: %w", err)
-			}
-			entries++
-		}
-		after, afterIdx = batch[len(batch)-1].ws, batch[len(batch)-1].idx
+	entries, err := s.indexLog(ctx, tx, "")
+	if err != nil {
+		return fmt.Errorf("rebuild view index: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, viewIndexVersion)); err != nil {
 		return fmt.Errorf("rebuild view index: %w", err)
@@ -169,6 +126,73 @@ func (s *Store) rebuildViewIndex(ctx context.Context) error {
 		s.log.Info("rebuilt the diary's view index from its log", "entries", entries)
 	}
 	return nil
+}
+
+// viewTables are the view index's tables, with what each holds.
+var viewTables = []struct{ table, holds string }{
+	{"view_activity", "activity minutes"},
+	{"view_spans", "idle, gap and manual spans"},
+	{"view_sessions", "sessions"},
+}
+
+// indexLog deletes the view index rows of ws (of every workspace when ws
+// is "") inside tx and writes them again from the log, a batch of entries
+// at a time, in log order; it returns how many entries it indexed. An
+// entry whose body does not decode (which `workspace diary check`
+// reports) is left out with a warning, so the rest of the diary stays
+// viewable.
+func (s *Store) indexLog(ctx context.Context, tx *sql.Tx, ws string) (int, error) {
+	for _, t := range viewTables {
+		del, args := `DELETE FROM `+t.table, []any{}
+		if ws != "" {
+			del, args = del+` WHERE ws = ?`, []any{ws}
+		}
+		if _, err := tx.ExecContext(ctx, del, args...); err != nil {
+			return 0, err
+		}
+	}
+	query := `SELECT ws, idx, type, body FROM log WHERE (ws, idx) > (?, ?)`
+	if ws != "" {
+		query = `SELECT ws, idx, type, body FROM log WHERE ws = ? AND idx > ?`
+	}
+	query += ` AND type IN ('activity','idle','gap','manual','session_start','session_stop') ORDER BY ws, idx LIMIT 2000`
+	type row struct {
+		ws   string
+		idx  int64
+		typ  string
+		body []byte
+	}
+	ex := &txStmts{tx: tx}
+	defer ex.close()
+	entries, after, afterIdx := 0, ws, int64(-1)
+	for {
+		// A batch at a time, read before it is written.
+		var batch []row
+		err := queryRows(ctx, tx, query, []any{after, afterIdx}, func(rows *sql.Rows) error {
+			var r row
+			err := rows.Scan(&r.ws, &r.idx, &r.typ, &r.body)
+			batch = append(batch, r)
+			return err
+		})
+		if err != nil {
+			return entries, err
+		}
+		if len(batch) == 0 {
+			return entries, nil
+		}
+		for _, r := range batch {
+			err := indexEntry(ctx, ex, r.ws, r.idx, r.typ, r.body)
+			if errors.Is(err, errBadBody) {
+				s.log.Warn("entry left out of the view index (run `workspace diary check`)", "workspace", r.ws, "error", err)
+				continue
+			}
+			if err != nil {
+				return entries, err
+			}
+			entries++
+		}
+		after, afterIdx = batch[len(batch)-1].ws, batch[len(batch)-1].idx
+	}
 }
 
 // ceilSeconds is the first whole second at or after t: an entry time in
@@ -302,120 +326,48 @@ func queryRows(ctx context.Context, q querier, query string, args []any, row fun
 	return rows.Err()
 }
 
-// indexRows are a workspace's view index rows in a comparable form, in log
-// order (sessions by id).
-type indexRows struct {
-	activity, spans []string
-	sessions        map[string]string
-}
-
-// expectedIndex is what the view index should hold for entries: each
-// row indexEntry writes, applied in log order.
-func expectedIndex(entries []Entry) (indexRows, error) {
-	want := indexRows{sessions: map[string]string{}}
-	starts := map[string]SessionBody{}
-	stops := map[string]int64{}
-	for _, e := range entries {
-		switch e.Header.Type {
-		case TypeActivity:
-			var a ActivityBody
-			if err := decodeBody(e.Body, &a); err != nil {
-				return want, &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
-			}
-			want.activity = append(want.activity, fmt.Sprint(e.Index, a.Minute, a.Keys, a.Clicks, a.Moves, a.Scrolls, a.Active))
-		case TypeIdle, TypeGap, TypeManual:
-			var sp SpanBody
-			if err := decodeBody(e.Body, &sp); err != nil {
-				return want, &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
-			}
-			want.spans = append(want.spans, fmt.Sprintf("%d %s %d %d %q %q %q", e.Index, e.Header.Type, sp.Start, sp.End, sp.ID, sp.Reason, sp.Memo))
-		case TypeSessionStart, TypeSessionStop:
-			var ss SessionBody
-			if err := decodeBody(e.Body, &ss); err != nil {
-				return want, &EntryError{Index: e.Index, What: describe(e.Header), Err: err}
-			}
-			if e.Header.Type == TypeSessionStart {
-				starts[ss.ID] = ss
-			} else {
-				stops[ss.ID] = ss.Time
-			}
-			want.sessions[ss.ID] = ""
-		}
-	}
-	for id := range want.sessions {
-		stop, ok := stops[id]
-		if !ok {
-			stop = math.MaxInt64
-		}
-		want.sessions[id] = fmt.Sprintf("%d %d %q", starts[id].Time, stop, starts[id].Memo)
-	}
-	return want, nil
-}
-
-// storedIndex reads ws's view index rows.
-func storedIndex(ctx context.Context, q querier, ws string) (indexRows, error) {
-	got := indexRows{sessions: map[string]string{}}
-	err := queryRows(ctx, q, `SELECT idx, minute, keys, clicks, moves, scrolls, active FROM view_activity WHERE ws=? ORDER BY idx`, []any{ws}, func(rows *sql.Rows) error {
-		var v [7]int64
-		err := rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6])
-		got.activity = append(got.activity, fmt.Sprint(v[0], v[1], v[2], v[3], v[4], v[5], v[6]))
-		return err
-	})
-	if err != nil {
-		return got, err
-	}
-	err = queryRows(ctx, q, `SELECT idx, type, span_start, span_end, id, reason, memo FROM view_spans WHERE ws=? ORDER BY idx`, []any{ws}, func(rows *sql.Rows) error {
-		var idx, start, end int64
-		var typ, id, reason, memo string
-		err := rows.Scan(&idx, &typ, &start, &end, &id, &reason, &memo)
-		got.spans = append(got.spans, fmt.Sprintf("%d %s %d %d %q %q %q", idx, typ, start, end, id, reason, memo))
-		return err
-	})
-	if err != nil {
-		return got, err
-	}
-	err = queryRows(ctx, q, `SELECT id, start, stop, memo FROM view_sessions WHERE ws=?`, []any{ws}, func(rows *sql.Rows) error {
-		var id, memo string
-		var start, stop int64
-		err := rows.Scan(&id, &start, &stop, &memo)
-		got.sessions[id] = fmt.Sprintf("%d %d %q", start, stop, memo)
-		return err
-	})
-	return got, err
-}
-
-// checkViewIndex compares ws's view index with what its log's entries
-// say, both read under the write lock (no append in between). On a
-// difference it rebuilds the index from the log, and says where they
-// differed: views had shown figures the log (and any export) does not hold.
+// checkViewIndex indexes ws's log again, under the write lock (no append
+// in between), and compares the result with the rows the index held. When
+// they are the same nothing changes; when they differ, the index keeps the
+// new rows and the error says what differed: views had shown figures the
+// log (and any export) does not hold.
 func (s *Store) checkViewIndex(ctx context.Context, ws string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	entries, err := loadEntries(ctx, s.db, ws, `type IN ('activity','idle','gap','manual','session_start','session_stop')`)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("check view index: %w", err)
 	}
-	want, err := expectedIndex(entries)
-	if err != nil {
-		return err
+	// Rolled back, the temporary tables go too.
+	defer tx.Rollback()
+	for _, t := range viewTables {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE kept_`+t.table+` AS SELECT * FROM `+t.table+` WHERE ws = ?`, ws); err != nil {
+			return fmt.Errorf("check view index: %w", err)
+		}
 	}
-	got, err := storedIndex(ctx, s.db, ws)
-	if err != nil {
-		return fmt.Errorf("read view index: %w", err)
+	if _, err := s.indexLog(ctx, tx, ws); err != nil {
+		return fmt.Errorf("check view index: %w", err)
 	}
-	what := ""
-	switch {
-	case !slices.Equal(got.activity, want.activity):
-		what = "activity minutes"
-	case !slices.Equal(got.spans, want.spans):
-		what = "idle, gap and manual spans"
-	case !maps.Equal(got.sessions, want.sessions):
-		what = "sessions"
-	default:
+	differs := ""
+	for _, t := range viewTables {
+		var diff bool
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT * FROM kept_`+t.table+` EXCEPT SELECT * FROM `+t.table+` WHERE ws = ?)
+			OR EXISTS (SELECT * FROM `+t.table+` WHERE ws = ? EXCEPT SELECT * FROM kept_`+t.table+`)`, ws, ws).Scan(&diff)
+		if err != nil {
+			return fmt.Errorf("check view index: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP TABLE temp.kept_`+t.table); err != nil {
+			return fmt.Errorf("check view index: %w", err)
+		}
+		if diff && differs == "" {
+			differs = t.holds
+		}
+	}
+	if differs == "" {
 		return nil
 	}
-	if err := s.rebuildViewIndex(ctx); err != nil {
-		return fmt.Errorf("the view index's %s differ from the log, and rebuilding it failed: %w", what, err)
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("the view index's %s differ from the log, and rebuilding it failed: %w", differs, err)
 	}
-	return fmt.Errorf("the view index's %s differed from the log (altered outside the diary): views showed figures the log does not hold; it is now rebuilt from the log", what)
+	return fmt.Errorf("the view index's %s differed from the log (altered outside the diary): views showed figures the log does not hold; it is now rebuilt from the log", differs)
 }
