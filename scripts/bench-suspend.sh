@@ -42,6 +42,19 @@ create() { # name cpus
 	"$W" create "$1" --profile "$(profile "$2")" >/dev/null
 	NAMES+=("$1")
 }
+# pairs A B PREFIX_A PREFIX_B: three workspaces of each arm (1 vCPU),
+# made in turn, their names in the arrays named A and B.
+pairs() {
+	local -n arm_a=$1 arm_b=$2
+	local i
+	arm_a=() arm_b=()
+	for i in 1 2 3; do
+		create "$3$i-$ID" 1
+		arm_a+=("$3$i-$ID")
+		create "$4$i-$ID" 1
+		arm_b+=("$4$i-$ID")
+	done
+}
 
 now() { date +%s.%N; }
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
@@ -138,13 +151,7 @@ if [[ $PARTS == *2* ]]; then
 fi
 if [[ $PARTS == *3* ]]; then
 	echo "## 3. host RSS of three idle workspaces (1 GiB, 1 vCPU) ${IDLE} s after their agents connected: free page reporting on vs off, at the same time"
-	ON=() OFF=()
-	for i in 1 2 3; do
-		create "wstest-fpr-on$i-$ID" 1
-		ON+=("wstest-fpr-on$i-$ID")
-		create "wstest-fpr-off$i-$ID" 1
-		OFF+=("wstest-fpr-off$i-$ID")
-	done
+	pairs ON OFF wstest-fpr-on wstest-fpr-off
 	for n in "${OFF[@]}"; do redefine "$n" "s/ freePageReporting=['\"]on['\"]//" freePageReporting; done
 	for n in "${ON[@]}" "${OFF[@]}"; do "$W" start "$n" >/dev/null; done
 	for n in "${ON[@]}" "${OFF[@]}"; do wait_agent "$n"; done
@@ -158,13 +165,7 @@ if [[ $PARTS == *3* ]]; then
 fi
 if [[ $PARTS == *4* ]]; then
 	echo "## 4. TCG translation cache: the daemon's cap vs QEMU's default, three idle workspaces each (1 GiB, 1 vCPU), started at the same time"
-	CAP=() DEF=()
-	for i in 1 2 3; do
-		create "wstest-tb-cap$i-$ID" 1
-		CAP+=("wstest-tb-cap$i-$ID")
-		create "wstest-tb-def$i-$ID" 1
-		DEF+=("wstest-tb-def$i-$ID")
-	done
+	pairs CAP DEF wstest-tb-cap wstest-tb-def
 	dom=$(field "${CAP[0]}" domain)
 	virsh -c "$URI" dumpxml --inactive "$dom" | grep -q "<tb-cache" || { echo "bench-suspend: $dom has no tb-cache (is libvirt offering KVM?)" >&2; exit 1; }
 	for n in "${DEF[@]}"; do redefine "$n" '/<tcg>/,/<\/tcg>/d' tb-cache; done
